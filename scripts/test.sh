@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root):
+#   1. install the packages (scripts/install-deps.sh)
+#   2. clang-format check
+#   3. release build with -Werror: unit + integration tests (ctest)
+#   4. ASan/UBSan build with -Werror: the same tests
+#   5. valgrind (memcheck, leaks are errors) over the integration tests
+#   6. every fuzz target for a short bounded time (when clang is present)
+# FPMT_QUICK=1 skips steps 4-6. Exit status: non-zero if anything failed.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc)
+fail=0
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "dependencies"
+bash scripts/install-deps.sh || exit 1
+
+step "clang-format"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src collectd-plugin tests bench fuzz -name '*.[ch]')
+if ! clang-format --dry-run -Werror $files; then
+  echo "clang-format: the files above are not formatted"; fail=1
+fi
+
+build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DWERROR=ON "$@" >"$dir.cmake.log" 2>&1 || { cat "$dir.cmake.log"; return 1; }
+  cmake --build "$dir" -j"$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]' ; return "${PIPESTATUS[0]}"
+}
+
+step "release build (-Werror)"
+mkdir -p build
+if build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  step "tests (release)"
+  (cd build/release && ctest --output-on-failure -j"$jobs" --timeout 900) || fail=1
+else
+  fail=1
+fi
+
+if [ "${FPMT_QUICK:-0}" != 1 ]; then
+  step "ASan/UBSan build (-Werror)"
+  if build build/asan -DCMAKE_BUILD_TYPE=Debug -DENABLE_SANITIZERS=ON -DBUILD_BENCH=OFF; then
+    step "tests (ASan/UBSan)"
+    (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --output-on-failure -j"$jobs" --timeout 900) || fail=1
+  else
+    fail=1
+  fi
+
+  step "valgrind (integration tests of the release build)"
+  (cd build/release && FPMT_VALGRIND=1 ctest --output-on-failure -L valgrind --timeout 900) || fail=1
+
+  if [ -f fuzz/CMakeLists.txt ] && command -v clang >/dev/null; then
+    step "fuzz targets (short runs)"
+    if CC=clang build build/fuzz -DBUILD_FUZZERS=ON -DBUILD_TESTING=OFF -DBUILD_BENCH=OFF \
+        -DCOLLECTD_PLUGIN=OFF; then
+      bash fuzz/run.sh build/fuzz "${FPMT_FUZZ_SECONDS:-20}" || fail=1
+    else
+      fail=1
+    fi
+  fi
+fi
+
+step "summary"
+if [ $fail = 0 ]; then echo "test.sh: all steps passed"; else echo "test.sh: FAILED (see above)"; fi
+exit $fail
