@@ -375,7 +375,10 @@ static void parse_line(struct parser *p, char *s, const char *file, int line) {
     return;
   }
   if (strcmp(ka, "include") == 0) {
-    do_include(p, value, file, line);
+    if (p->opts && p->opts->no_includes)
+      diag(p, file, line, "include not followed: %s", value);
+    else
+      do_include(p, value, file, line);
     return;
   }
   if (p->cur_pool >= 0)

@@ -86,6 +86,8 @@ struct fpm_conf_opts {
   /* Environment lookup for ${VAR}; NULL uses getenv. */
   const char *(*getenv_fn)(void *ud, const char *name);
   void *getenv_ud;
+  int no_includes; /* 1: report include lines instead of following
+                      them (fuzzing, untrusted input) */
 };
 
 /*
