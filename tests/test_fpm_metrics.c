@@ -307,6 +307,7 @@ static void test_full_set_idents_order_unique(void **state) {
   assert_int_equal(count_id(s, n, FPM_M_DURATION), 6);
   assert_non_null(find(s, n, FPM_M_EXTRA, "memory_peak2"));
   assert_string_equal(find(s, n, FPM_M_START_SINCE, "")->type_instance, "");
+  fpm_history_free(&f->h);
   free(f);
   free(s);
 }
