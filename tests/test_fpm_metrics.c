@@ -255,6 +255,36 @@ static void test_types_exist_in_types_db(void **state) {
   }
 }
 
+/* doc/metrics.md has one row per metric: key, kind, unit, identifier. */
+static void test_doc_matches_table(void **state) {
+  (void)state;
+  FILE *fp = fopen(FPMT_SOURCE_DIR "/doc/metrics.md", "r");
+  assert_non_null(fp);
+  char *doc = calloc(1, 65536);
+  assert_non_null(doc);
+  size_t len = fread(doc, 1, 65535, fp);
+  fclose(fp);
+  assert_true(len > 0 && len < 65535);
+  char row[300];
+  for (int i = 0; i < FPM_M__COUNT; i++) {
+    const struct fpm_metric_def *d = fpm_metric_def_get(i);
+    const char *kind = d->kind == FPM_KIND_COUNTER ? "counter" : "gauge";
+    if (d->family)
+      snprintf(row, sizeof row, "| `%s` | %s | %s | `phpfpm-<pool>/%s-%s<m>%s`",
+               d->key, kind, d->unit, d->cd_type, d->cd_prefix, d->cd_suffix);
+    else if (d->cd_prefix[0] == '\0')
+      snprintf(row, sizeof row, "| `%s` | %s | %s | `phpfpm-<pool>/%s` |",
+               d->key, kind, d->unit, d->cd_type);
+    else
+      snprintf(row, sizeof row, "| `%s` | %s | %s | `phpfpm-<pool>/%s-%s` |",
+               d->key, kind, d->unit, d->cd_type, d->cd_prefix);
+    if (strstr(doc, row) == NULL)
+      print_message("doc/metrics.md lacks the row: %s\n", row);
+    assert_non_null(strstr(doc, row));
+  }
+  free(doc);
+}
+
 /* ---------------------------------------------------------- samples */
 
 static void test_failed_scrape_only_up(void **state) {
@@ -563,6 +593,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table_matches_documentation),
       cmocka_unit_test(test_types_exist_in_types_db),
+      cmocka_unit_test(test_doc_matches_table),
       cmocka_unit_test(test_failed_scrape_only_up),
       cmocka_unit_test(test_full_set_idents_order_unique),
       cmocka_unit_test(test_values_and_units),

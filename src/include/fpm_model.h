@@ -188,7 +188,8 @@ const struct fpm_metric_def *fpm_metric_def_get(enum fpm_metric_id id);
 struct fpm_sample {
   const struct fpm_metric_def *def;
   char instance[64];      /* family member: state key, "p95", slot number,
-                             extra field name; "" for plain metrics */
+                             sanitised extra field name; "" for plain
+                             metrics */
   char type_instance[96]; /* collectd type instance, ready to use */
   double value;           /* counters: the raw cumulative value */
 };
