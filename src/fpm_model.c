@@ -2,7 +2,8 @@
  * fpm_model.c: the metric model. Owns worker accounting (recount by state,
  * exclusion of the scrape's own request), utilisation, the bounded worker
  * statistics and the per-pool history (restart and respawn detection,
- * deltas). Allocation-free except for the history's pid arrays.
+ * deltas). Allocates only the history's pid arrays and, above 256 workers,
+ * one scratch array while computing percentiles.
  */
 #include "fpm_model.h"
 
@@ -10,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Up to this many values are sorted on the stack; above it, percentiles are
- * found by bisection over the value range (exact, no allocation). */
+/* Up to this many values are sorted on the stack; above it in one heap
+ * scratch array, or (over opts->stats_sort_cap, or out of memory) the ranks
+ * are found by bisection over the value range: exact, no memory, slower. */
 #define FPM_STATS_STACK 256
 
 /* A request duration at or above 2^63 us is a wrapped negative (php bug
@@ -106,6 +108,7 @@ struct stat_ctx {
   const struct fpm_status *st;
   long self;
   const char *marker, *tag;
+  size_t sort_cap;
 };
 
 /* The value of worker i for field f as an integer (duration us, cpu in
@@ -171,6 +174,26 @@ static uint64_t kth_by_bisection(const struct stat_ctx *c, enum stat_field f,
   return lo;
 }
 
+/* The values of the set in a scratch array: the stack buffer when they fit,
+ * else a heap array unless over the cap or out of memory (NULL: bisect). */
+static uint64_t *gather(const struct stat_ctx *c, enum stat_field f, uint64_t n,
+                        uint64_t *stackbuf) {
+  uint64_t *a = stackbuf, v;
+  if (n > FPM_STATS_STACK) {
+    if ((c->sort_cap > 0 && n > c->sort_cap) || n > SIZE_MAX / sizeof *a)
+      return NULL;
+    a = malloc((size_t)n * sizeof *a);
+    if (a == NULL)
+      return NULL;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < c->st->n_workers && k < n; i++)
+    if (stat_value(c, i, f, &v))
+      a[k++] = v;
+  qsort(a, k, sizeof *a, cmp_u64);
+  return a;
+}
+
 static void compute_stats(const struct stat_ctx *c, enum stat_field f,
                           double scale, struct fpm_stats *s) {
   uint64_t buf[FPM_STATS_STACK], v, n = 0, lo = UINT64_MAX, hi = 0;
@@ -178,8 +201,6 @@ static void compute_stats(const struct stat_ctx *c, enum stat_field f,
   for (size_t i = 0; i < c->st->n_workers; i++) {
     if (!stat_value(c, i, f, &v))
       continue;
-    if (n < FPM_STATS_STACK)
-      buf[n] = v;
     n++;
     sum += v;
     lo = v < lo ? v : lo;
@@ -190,14 +211,15 @@ static void compute_stats(const struct stat_ctx *c, enum stat_field f,
     return;
   static const unsigned pct[3] = {50, 95, 99};
   double *out[3] = {&s->p50, &s->p95, &s->p99};
-  if (n <= FPM_STATS_STACK)
-    qsort(buf, (size_t)n, sizeof buf[0], cmp_u64);
+  uint64_t *sorted = gather(c, f, n, buf);
   for (int j = 0; j < 3; j++) {
     uint64_t k = nearest_rank(pct[j], n);
     uint64_t x =
-        n <= FPM_STATS_STACK ? buf[k - 1] : kth_by_bisection(c, f, k, lo, hi);
+        sorted != NULL ? sorted[k - 1] : kth_by_bisection(c, f, k, lo, hi);
     *out[j] = (double)x * scale;
   }
+  if (sorted != buf)
+    free(sorted);
   s->n = n;
   s->min = (double)lo * scale;
   s->max = (double)hi * scale;
@@ -417,7 +439,11 @@ void fpm_model_compute(const struct fpm_status *st,
     m->self_found = self >= 0;
     m->self_index = self;
     count_from_list(st, self, m);
-    struct stat_ctx c = {st, self, o->self_marker, o->scrape_tag};
+    struct stat_ctx c = {.st = st,
+                         .self = self,
+                         .marker = o->self_marker,
+                         .tag = o->scrape_tag,
+                         .sort_cap = o->stats_sort_cap};
     compute_stats(&c, SF_DURATION, 1e-6, &m->duration_s);
     compute_stats(&c, SF_CPU, 0.01, &m->cpu_pct);
     compute_stats(&c, SF_MEMORY, 1.0, &m->memory_bytes);

@@ -120,7 +120,8 @@ static void make_fix(struct fix *f, size_t n, const enum fpm_state *states,
 }
 
 static void compute(struct fix *f, uint64_t max_children, int history) {
-  struct fpm_model_opts o = {MARKER, 0, max_children, NULL};
+  struct fpm_model_opts o = {.self_marker = MARKER,
+                             .max_children = max_children};
   fpm_model_compute(&f->st, &o, history ? &f->h : NULL, &f->m);
 }
 

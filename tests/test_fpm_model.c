@@ -65,7 +65,7 @@ static struct fpm_worker worker(int64_t pid, enum fpm_state s, uint64_t dur_us,
   return w;
 }
 
-static const struct fpm_model_opts self_opts = {MARKER, 0, 0, NULL};
+static const struct fpm_model_opts self_opts = {.self_marker = MARKER};
 
 /* ----------------------------------------------------------- counts */
 
@@ -129,7 +129,7 @@ static void test_no_marker_no_exclusion(void **state) {
   assert_int_equal(m.active, 1);
   assert_int_equal(m.by_state[FPM_STATE_RUNNING], 1);
   /* An empty marker would match every uri: it must mean "none". */
-  struct fpm_model_opts empty = {"", 0, 0, NULL};
+  struct fpm_model_opts empty = {.self_marker = ""};
   fpm_model_compute(&st, &empty, NULL, &m);
   assert_false(m.self_found);
   assert_int_equal(m.active, 1);
@@ -216,7 +216,7 @@ static void test_utilisation_and_max_children(void **state) {
   (void)state;
   struct fpm_status st;
   make_status(&st, NULL, 0, 3, 1);
-  struct fpm_model_opts o = {NULL, 0, 12, NULL};
+  struct fpm_model_opts o = {.max_children = 12};
   struct fpm_metrics m;
   fpm_model_compute(&st, &o, NULL, &m);
   assert_int_equal(m.max_children, 12);
@@ -281,7 +281,7 @@ static void test_stats_known_data(void **state) {
   w[24].present &= ~(1u << FPM_W_LAST_REQUEST_MEMORY);
   struct fpm_status st;
   make_status(&st, w, 25, 2, 23);
-  struct fpm_model_opts o = {MARKER, 0, 0, "fpmstat="};
+  struct fpm_model_opts o = {.self_marker = MARKER, .scrape_tag = "fpmstat="};
   struct fpm_metrics m;
   fpm_model_compute(&st, &o, NULL, &m);
 
@@ -327,14 +327,15 @@ static void test_stats_single_value(void **state) {
 }
 
 /* The same statistics whether the values are sorted on the stack (up to
- * 256) or found by bisection (above): checked against an independent
- * nearest-rank computation on a sorted copy. */
+ * 256), in a heap scratch array, or found by bisection (over the sort
+ * cap): checked against an independent nearest-rank computation on a
+ * sorted copy. */
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return (x > y) - (x < y);
 }
 
-static void check_percentiles(size_t n) {
+static void check_percentiles(size_t n, size_t sort_cap) {
   struct fpm_worker *w = calloc(n, sizeof *w);
   uint64_t *sorted = calloc(n, sizeof *sorted);
   assert_non_null(w);
@@ -350,7 +351,8 @@ static void check_percentiles(size_t n) {
   struct fpm_status st;
   make_status(&st, w, n, 0, n);
   struct fpm_metrics m;
-  fpm_model_compute(&st, NULL, NULL, &m);
+  struct fpm_model_opts o = {.stats_sort_cap = sort_cap};
+  fpm_model_compute(&st, &o, NULL, &m);
   assert_int_equal(m.duration_s.n, n);
   const unsigned pct[3] = {50, 95, 99};
   const double got[3] = {m.duration_s.p50, m.duration_s.p95, m.duration_s.p99};
@@ -366,10 +368,12 @@ static void check_percentiles(size_t n) {
 
 static void test_percentiles_small_and_large(void **state) {
   (void)state;
-  check_percentiles(7);
-  check_percentiles(256);
-  check_percentiles(257);
-  check_percentiles(3001);
+  check_percentiles(7, 0);      /* stack */
+  check_percentiles(256, 0);    /* stack */
+  check_percentiles(257, 0);    /* heap scratch */
+  check_percentiles(3001, 0);   /* heap scratch */
+  check_percentiles(257, 256);  /* bisection */
+  check_percentiles(3001, 300); /* bisection */
 }
 
 static void test_no_idle_workers_stats_absent(void **state) {
@@ -389,7 +393,7 @@ static void test_no_idle_workers_stats_absent(void **state) {
   assert_int_equal(m.memory_bytes.n, 0);
   assert_true(fabs(m.oldest_running_s - 3.0) < 1e-12);
   assert_int_equal(m.running_over_threshold, 2); /* default 1 s */
-  struct fpm_model_opts o = {MARKER, 2.5, 0, NULL};
+  struct fpm_model_opts o = {.self_marker = MARKER, .slow_threshold_s = 2.5};
   fpm_model_compute(&st, &o, NULL, &m);
   assert_int_equal(m.running_over_threshold, 1);
 }

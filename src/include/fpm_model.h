@@ -67,6 +67,11 @@ struct fpm_model_opts {
                               monitoring scrapes and are left out of
                               the last-request statistics. NULL or
                               "": only self_marker is left out */
+  size_t stats_sort_cap;   /* most values sorted in a scratch array for
+                              percentiles; above it (or when that array
+                              cannot be allocated) the ranks are found by
+                              bisection: exact, no memory, slower. 0 = no
+                              cap. Up to 256 values always use the stack */
 };
 
 struct fpm_metrics {
@@ -106,9 +111,11 @@ struct fpm_metrics {
 /*
  * Compute the metrics of st (borrowed: m->st points to it, keep it alive
  * while m is used). h may be NULL (one-shot); when given it is read for the
- * deltas and then updated to st. o may be NULL (defaults). Never fails and
- * allocates nothing except, in h, the previous worker list (if that
- * allocation fails, the next respawn count is unknown: have_respawned 0).
+ * deltas and then updated to st. o may be NULL (defaults). Never fails.
+ * It allocates, in h, the previous worker list (if that fails, the next
+ * respawn count is unknown: have_respawned 0) and, above 256 workers, one
+ * temporary scratch array for percentiles (if that fails, exact bisection
+ * is used instead).
  *
  * Rules (doc/metrics.md has the details):
  *  - with a list, counts are recounted from it; our own worker (the first
