@@ -125,8 +125,7 @@ static int on_stdout(struct fcgi_conn *c, const uint8_t *p, size_t n,
                   "%s: stdout is over its cap of %zu bytes; stopped reading",
                   c->ep->text, c->opts.max_stdout);
   size_t hdr = 0;
-  if (!c->cgi.done &&
-      fcgi_cgi_feed(&c->cgi, (const char *)p, n, &hdr) < 0)
+  if (!c->cgi.done && fcgi_cgi_feed(&c->cgi, (const char *)p, n, &hdr) < 0)
     return finish(c, FCGI_ETOOBIG, now,
                   "%s: CGI header block is over its cap of %zu bytes "
                   "(no blank line yet)",
@@ -137,8 +136,8 @@ static int on_stdout(struct fcgi_conn *c, const uint8_t *p, size_t n,
   if (hdr && append(c, &r->out, &r->out_len, &c->out_cap, p, hdr,
                     c->opts.max_headers, now))
     return 1;
-  if (n > hdr && c->opts.on_body(c->opts.on_body_ud, (const char *)p + hdr,
-                                 n - hdr) != 0)
+  if (n > hdr &&
+      c->opts.on_body(c->opts.on_body_ud, (const char *)p + hdr, n - hdr) != 0)
     return finish(c, FCGI_ECANCELED, now,
                   "%s: the on_body sink stopped the request", c->ep->text);
   return 0;
@@ -164,8 +163,7 @@ static int on_end_request(struct fcgi_conn *c, const struct fcgi_record *rec,
                   c->ep->text);
   case 2:
     return finish(c, FCGI_EOVERLOADED, now,
-                  "%s: END_REQUEST protocolStatus 2 (OVERLOADED)",
-                  c->ep->text);
+                  "%s: END_REQUEST protocolStatus 2 (OVERLOADED)", c->ep->text);
   case 3:
     return finish(c, FCGI_EUNKNOWNROLE, now,
                   "%s: END_REQUEST protocolStatus 3 (UNKNOWN_ROLE) for role "
@@ -173,8 +171,8 @@ static int on_end_request(struct fcgi_conn *c, const struct fcgi_record *rec,
                   c->ep->text, c->wire[9]);
   default:
     return finish(c, FCGI_EPROTO, now,
-                  "%s: END_REQUEST with unknown protocolStatus %u",
-                  c->ep->text, b[4]);
+                  "%s: END_REQUEST with unknown protocolStatus %u", c->ep->text,
+                  b[4]);
   }
 }
 
@@ -186,8 +184,8 @@ static int on_record(struct fcgi_conn *c, const struct fcgi_record *rec,
     return 0; /* management record (UNKNOWN_TYPE, GET_VALUES_RESULT) */
   if (rec->request_id != c->opts.request_id)
     return finish(c, FCGI_EPROTO, now,
-                  "%s: %s record for request id %u, expected %u",
-                  c->ep->text, fcgi_type_name(rec->type), rec->request_id,
+                  "%s: %s record for request id %u, expected %u", c->ep->text,
+                  fcgi_type_name(rec->type), rec->request_id,
                   (unsigned)c->opts.request_id);
   switch (rec->type) {
   case FCGI_TYPE_STDOUT: /* an empty one may come mid-stream (#72185) */
@@ -234,8 +232,7 @@ static int feed(struct fcgi_conn *c, const uint8_t *p, size_t n, int64_t now) {
     p += used;
     n -= used;
     if (rc < 0)
-      return finish(c, FCGI_EPROTO, now, "%s: %s", c->ep->text,
-                    c->dec->errmsg);
+      return finish(c, FCGI_EPROTO, now, "%s: %s", c->ep->text, c->dec->errmsg);
     if (rc == 1 && on_record(c, &rec, now))
       return 1; /* anything after END_REQUEST is ignored */
   }
@@ -346,10 +343,10 @@ fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
     return FCGI_ENOMEM;
   fcgi_decoder_init(c->dec);
   struct fcgi_wire_params params = {rq->pairs, rq->sizes, rq->count};
-  fcgi_err err = fcgi_wire_build(
-      c->opts.request_id, (unsigned)rq->role,
-      c->opts.keep_conn ? FCGI_FLAG_KEEP_CONN : 0, &params, rq->body,
-      rq->body_len, &c->wire, &c->wire_len);
+  fcgi_err err =
+      fcgi_wire_build(c->opts.request_id, (unsigned)rq->role,
+                      c->opts.keep_conn ? FCGI_FLAG_KEEP_CONN : 0, &params,
+                      rq->body, rq->body_len, &c->wire, &c->wire_len);
   if (err != FCGI_OK) {
     free(c->dec);
     c->dec = NULL;
@@ -408,13 +405,13 @@ void fcgi_conn_abort(struct fcgi_conn *c, fcgi_err err, const char *why,
     return;
   const char *doing = c->state == FCGI_CONN_CONNECTING ? "connecting"
                       : c->state == FCGI_CONN_SENDING  ? "sending the request"
-                                                        : "waiting for the "
-                                                          "response";
-  finish(c, err, now, "%s: %s after %lld ms while %s (%zu of %zu request "
+                                                       : "waiting for the "
+                                                         "response";
+  finish(c, err, now,
+         "%s: %s after %lld ms while %s (%zu of %zu request "
          "bytes sent, %llu response bytes received)",
-         c->ep->text, why, (long long)(now - c->t_start), doing,
-         c->wire_sent, c->wire_len,
-         (unsigned long long)c->resp->bytes_in);
+         c->ep->text, why, (long long)(now - c->t_start), doing, c->wire_sent,
+         c->wire_len, (unsigned long long)c->resp->bytes_in);
 }
 
 void fcgi_conn_cleanup(struct fcgi_conn *c) {

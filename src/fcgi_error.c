@@ -55,13 +55,11 @@ const char *fcgi_strerror(fcgi_err err) {
 
 const char *fcgi_err_name(fcgi_err err) {
   static const char *const names[] = {
-      "FCGI_OK",           "FCGI_AGAIN",       "FCGI_ENOMEM",
-      "FCGI_EINVAL",       "FCGI_ERESOLVE",    "FCGI_ENOENT",
-      "FCGI_EACCES",       "FCGI_ECONNREFUSED", "FCGI_EBACKLOG",
-      "FCGI_ECONNECT",     "FCGI_EIO",         "FCGI_ETIMEDOUT",
-      "FCGI_ECANCELED",    "FCGI_ECLOSED",     "FCGI_EPROTO",
-      "FCGI_EOVERLOADED",  "FCGI_ECANTMPX",    "FCGI_EUNKNOWNROLE",
-      "FCGI_ETOOBIG"};
+      "FCGI_OK",        "FCGI_AGAIN",        "FCGI_ENOMEM", "FCGI_EINVAL",
+      "FCGI_ERESOLVE",  "FCGI_ENOENT",       "FCGI_EACCES", "FCGI_ECONNREFUSED",
+      "FCGI_EBACKLOG",  "FCGI_ECONNECT",     "FCGI_EIO",    "FCGI_ETIMEDOUT",
+      "FCGI_ECANCELED", "FCGI_ECLOSED",      "FCGI_EPROTO", "FCGI_EOVERLOADED",
+      "FCGI_ECANTMPX",  "FCGI_EUNKNOWNROLE", "FCGI_ETOOBIG"};
   _Static_assert(sizeof names / sizeof names[0] == FCGI_ERR_LAST,
                  "one name per fcgi_err");
   if ((int)err < 0 || err >= FCGI_ERR_LAST)

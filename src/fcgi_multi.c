@@ -44,8 +44,7 @@ void fcgi_multi_free(fcgi_multi *m) {
     return;
   int64_t now = fcgi_now_ms();
   for (struct mreq *q = m->running; q; q = q->next)
-    fcgi_conn_abort(&q->conn, FCGI_ECANCELED, "cancelled (engine freed)",
-                    now);
+    fcgi_conn_abort(&q->conn, FCGI_ECANCELED, "cancelled (engine freed)", now);
   free_list(m->running);
   free_list(m->done_head);
   free(m->pfds);

@@ -30,8 +30,8 @@ int64_t fcgi_now_ms(void) {
 
 /* ------------------------------------------------------------ endpoints */
 
-static fcgi_err bad(char *errbuf, size_t errlen, fcgi_err err,
-                    const char *spec, const char *why) {
+static fcgi_err bad(char *errbuf, size_t errlen, fcgi_err err, const char *spec,
+                    const char *why) {
   if (errbuf && errlen)
     snprintf(errbuf, errlen, "endpoint \"%s\": %s", spec, why);
   return err;
@@ -115,8 +115,8 @@ static const char *split_host_port(const char *hp, char *host, size_t hlen,
   unsigned long long p = strtoull(port, &end, 10);
   if (!port[0])
     return "missing port (expected host:port)";
-  if (*end || errno || p < 1 || p > 65535 || port[0] == '-' ||
-      port[0] == '+' || port[0] == ' ')
+  if (*end || errno || p < 1 || p > 65535 || port[0] == '-' || port[0] == '+' ||
+      port[0] == ' ')
     return "bad port (expected a number from 1 to 65535)";
   return NULL;
 }
@@ -124,7 +124,8 @@ static const char *split_host_port(const char *hp, char *host, size_t hlen,
 static void addr_text(const struct sockaddr *sa, char *buf, size_t len) {
   char ip[INET6_ADDRSTRLEN] = "?";
   if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+    const struct sockaddr_in6 *s6 =
+        (const struct sockaddr_in6 *)(const void *)sa;
     inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
     snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
   } else {
@@ -134,8 +135,8 @@ static void addr_text(const struct sockaddr *sa, char *buf, size_t len) {
   }
 }
 
-static fcgi_err parse_tcp(const char *spec, const char *hp,
-                          fcgi_endpoint **out, char *errbuf, size_t errlen) {
+static fcgi_err parse_tcp(const char *spec, const char *hp, fcgi_endpoint **out,
+                          char *errbuf, size_t errlen) {
   char host[256], port[16], text[300], why[300];
   const char *e = split_host_port(hp, host, sizeof host, port, sizeof port);
   if (e)
@@ -157,8 +158,8 @@ static fcgi_err parse_tcp(const char *spec, const char *hp,
   size_t n = 0;
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
     n++;
-  snprintf(text, sizeof text, strchr(host, ':') ? "tcp://[%s]:%s" : "tcp://%s:%s",
-           host, port);
+  snprintf(text, sizeof text,
+           strchr(host, ':') ? "tcp://[%s]:%s" : "tcp://%s:%s", host, port);
   fcgi_endpoint *ep = ep_alloc(n, text);
   if (!ep) {
     freeaddrinfo(res);
@@ -348,8 +349,7 @@ static const char *ep_path(const fcgi_endpoint *ep) {
   return ep->text + 5; /* after "unix:" */
 }
 
-static fcgi_err explain_enoent(const fcgi_endpoint *ep, char *msg,
-                               size_t len) {
+static fcgi_err explain_enoent(const fcgi_endpoint *ep, char *msg, size_t len) {
   const char *path = ep_path(ep);
   char dir[128];
   const char *slash = strrchr(path, '/');
@@ -372,8 +372,7 @@ static fcgi_err explain_enoent(const fcgi_endpoint *ep, char *msg,
   return FCGI_ENOENT;
 }
 
-static fcgi_err explain_eacces(const fcgi_endpoint *ep, char *msg,
-                               size_t len) {
+static fcgi_err explain_eacces(const fcgi_endpoint *ep, char *msg, size_t len) {
   struct stat st;
   char own[256];
   if (stat(ep_path(ep), &st) == 0)

@@ -13,10 +13,18 @@
 enum { ST_HEADER = 0, ST_CONTENT, ST_PADDING, ST_ERROR };
 
 const char *fcgi_type_name(unsigned type) {
-  static const char *const names[] = {
-      "type0",      "BEGIN_REQUEST", "ABORT_REQUEST",     "END_REQUEST",
-      "PARAMS",     "STDIN",         "STDOUT",            "STDERR",
-      "DATA",       "GET_VALUES",    "GET_VALUES_RESULT", "UNKNOWN_TYPE"};
+  static const char *const names[] = {"type0",
+                                      "BEGIN_REQUEST",
+                                      "ABORT_REQUEST",
+                                      "END_REQUEST",
+                                      "PARAMS",
+                                      "STDIN",
+                                      "STDOUT",
+                                      "STDERR",
+                                      "DATA",
+                                      "GET_VALUES",
+                                      "GET_VALUES_RESULT",
+                                      "UNKNOWN_TYPE"};
   return type < sizeof names / sizeof names[0] ? names[type] : "unknown";
 }
 
@@ -126,8 +134,8 @@ static int header_done(struct fcgi_decoder *d) {
   d->content_len = ((size_t)h[4] << 8) | h[5];
   d->padding_len = h[6];
   d->have = 0;
-  d->state = d->content_len ? ST_CONTENT
-                            : (d->padding_len ? ST_PADDING : ST_HEADER);
+  d->state =
+      d->content_len ? ST_CONTENT : (d->padding_len ? ST_PADDING : ST_HEADER);
   return d->state == ST_HEADER;
 }
 

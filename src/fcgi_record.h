@@ -132,7 +132,6 @@ int fcgi_decoder_feed(struct fcgi_decoder *d, const uint8_t *buf, size_t len,
 /* 1 when the decoder sits between records (nothing partial buffered). */
 int fcgi_decoder_idle(const struct fcgi_decoder *d);
 /* Describe what is partial ("8 of 1000 content bytes of a STDOUT record"). */
-void fcgi_decoder_describe(const struct fcgi_decoder *d, char *buf,
-                           size_t len);
+void fcgi_decoder_describe(const struct fcgi_decoder *d, char *buf, size_t len);
 
 #endif /* FPM_FCGI_RECORD_H */

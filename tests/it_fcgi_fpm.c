@@ -59,8 +59,7 @@ static fcgi_request *make_rq(const char *script, const char *query,
   if (body) {
     snprintf(clen, sizeof clen, "%zu", blen);
     fcgi_request_add_param_str(rq, "CONTENT_LENGTH", clen);
-    fcgi_request_add_param_str(rq, "CONTENT_TYPE",
-                               "application/octet-stream");
+    fcgi_request_add_param_str(rq, "CONTENT_TYPE", "application/octet-stream");
     assert_int_equal(fcgi_request_set_stdin(rq, body, blen), FCGI_OK);
   }
   return rq;
@@ -298,8 +297,7 @@ static void test_eight_threads(void **state) {
     pthread_join(t[i], NULL);
     ok += w[i].ok;
     if (w[i].failed)
-      fail_msg("thread %d: %d failed, last: %s", i, w[i].failed,
-               w[i].last_err);
+      fail_msg("thread %d: %d failed, last: %s", i, w[i].failed, w[i].last_err);
   }
   assert_int_equal(ok, 80);
   fcgi_request_free(rq);

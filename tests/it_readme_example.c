@@ -1,4 +1,4 @@
-/* README example: print php-fpm's status page as JSON (FPMT_WWW_SOCK or argv[1]). */
+/* README example: print php-fpm's status JSON (FPMT_WWW_SOCK or argv[1]). */
 #include <fcgi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +16,11 @@ int main(int argc, char **argv) {
   fcgi_request_add_param_str(rq, "QUERY_STRING", "json");
   struct fcgi_call_opts opts = {.deadline_ms = fcgi_now_ms() + 2000};
   struct fcgi_response resp = {0};
-  fcgi_err rc = fcgi_do(ep, rq, &opts, &resp);
-  if (rc == FCGI_OK && resp.status == 200)
+  int ok = fcgi_do(ep, rq, &opts, &resp) == FCGI_OK && resp.status == 200;
+  if (ok)
     printf("%.*s\n", (int)resp.body_len, resp.body);
   else
-    fprintf(stderr, "%s: %s (HTTP %d)\n", fcgi_err_name(rc), resp.errmsg, resp.status);
-  int ok = rc == FCGI_OK && resp.status == 200;
+    fprintf(stderr, "%s (HTTP status %d)\n", resp.errmsg, resp.status);
   fcgi_response_clear(&resp);
   fcgi_request_free(rq);
   fcgi_endpoint_free(ep);

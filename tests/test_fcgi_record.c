@@ -98,9 +98,8 @@ static size_t expected_records(const char *name, struct rec_copy *exp) {
       continue;
     char type[32];
     unsigned id, clen, pad;
-    assert_int_equal(sscanf(line, "%31s id=%u clen=%u pad=%u", type, &id,
-                            &clen, &pad),
-                     4);
+    assert_int_equal(
+        sscanf(line, "%31s id=%u clen=%u pad=%u", type, &id, &clen, &pad), 4);
     exp[n++] = (struct rec_copy){(unsigned)type_of(type), id, clen, pad, 0};
   }
   free(txt);
@@ -110,7 +109,8 @@ static size_t expected_records(const char *name, struct rec_copy *exp) {
 static void test_decode_fixtures(void **state) {
   (void)state;
   struct fcgi_decoder *d = malloc(sizeof *d);
-  struct rec_list *whole = malloc(sizeof *whole), *bytes = malloc(sizeof *bytes);
+  struct rec_list *whole = malloc(sizeof *whole),
+                  *bytes = malloc(sizeof *bytes);
   assert_non_null(d);
   for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
     char rel[128];
@@ -219,9 +219,9 @@ static void check_reencode(const char *name) {
   size_t o = 0;
   struct fcgi_pair pr;
   while (fcgi_pair_next(nv.buf, nv.len, &o, &pr) == 1) {
-    sizes[count++] = fcgi_pair_put(pairs + plen, (const char *)pr.name,
-                                   pr.name_len, (const char *)pr.value,
-                                   pr.value_len);
+    sizes[count++] =
+        fcgi_pair_put(pairs + plen, (const char *)pr.name, pr.name_len,
+                      (const char *)pr.value, pr.value_len);
     plen += sizes[count - 1];
   }
   assert_int_equal(o, nv.len);
@@ -257,15 +257,18 @@ static void test_encode_begin_and_short_pairs(void **state) {
   struct fcgi_wire_params params = {pairs, sizes, 2};
   uint8_t *w;
   size_t n;
-  assert_int_equal(fcgi_wire_build(1, 1, 1, &params, (const uint8_t *)"xyz", 3,
-                                   &w, &n),
-                   FCGI_OK);
+  assert_int_equal(
+      fcgi_wire_build(1, 1, 1, &params, (const uint8_t *)"xyz", 3, &w, &n),
+      FCGI_OK);
   static const uint8_t golden[] = {
-      1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, /* BEGIN, keep conn */
-      1, 4, 0, 1, 0, 7, 1, 0, 1, 2, 'A', 'b', 'c', 0, 0, 0, /* PARAMS */
-      1, 4, 0, 1, 0, 0, 0, 0,                               /* end PARAMS */
-      1, 5, 0, 1, 0, 3, 5, 0, 'x', 'y', 'z', 0, 0, 0, 0, 0, /* STDIN */
-      1, 5, 0, 1, 0, 0, 0, 0};                              /* end STDIN */
+      1,   1,   0,   1,   0,   8, 0, 0,
+      0,   1,   1,   0,   0,   0, 0, 0, /* BEGIN, keep conn */
+      1,   4,   0,   1,   0,   7, 1, 0,
+      1,   2,   'A', 'b', 'c', 0, 0, 0, /* PARAMS */
+      1,   4,   0,   1,   0,   0, 0, 0, /* end PARAMS */
+      1,   5,   0,   1,   0,   3, 5, 0,
+      'x', 'y', 'z', 0,   0,   0, 0, 0,  /* STDIN */
+      1,   5,   0,   1,   0,   0, 0, 0}; /* end STDIN */
   assert_int_equal(n, sizeof golden);
   assert_memory_equal(w, golden, n);
   free(w);
@@ -409,8 +412,7 @@ static int feed_all(struct fcgi_decoder *d, const uint8_t *b, size_t n,
     n -= used;
     if (rc == 1)
       out->r[out->n++] = (struct rec_copy){rec.type, rec.request_id,
-                                           rec.content_len, rec.padding_len,
-                                           0};
+                                           rec.content_len, rec.padding_len, 0};
   }
   return 0;
 }
@@ -488,8 +490,8 @@ static void test_decode_errors(void **state) {
 static void test_get_values_result(void **state) {
   (void)state;
   size_t len;
-  uint8_t *buf = fcgit_read_fixture("wire/php82_wire_get_values.response.fcgi",
-                                    &len);
+  uint8_t *buf =
+      fcgit_read_fixture("wire/php82_wire_get_values.response.fcgi", &len);
   assert_non_null(buf);
   struct fcgi_decoder *d = malloc(sizeof *d);
   fcgi_decoder_init(d);
@@ -504,9 +506,9 @@ static void test_get_values_result(void **state) {
       /* split the content in two appends as if two records came */
       size_t half = rec.content_len / 2;
       assert_int_equal(fcgi_nvstream_append(&nv, rec.content, half), FCGI_OK);
-      assert_int_equal(fcgi_nvstream_append(&nv, rec.content + half,
-                                            rec.content_len - half),
-                       FCGI_OK);
+      assert_int_equal(
+          fcgi_nvstream_append(&nv, rec.content + half, rec.content_len - half),
+          FCGI_OK);
     }
   }
   size_t off = 0;

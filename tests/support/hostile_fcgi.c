@@ -21,14 +21,20 @@
 
 #define HDR "Content-Type: text/plain\r\n\r\n"
 
-static const char *const scenarios[] = {
-    "ok",          "terminator",   "stderr_first",        "empty_stdout_mid",
-    "after_end",   "padding",      "mgmt",                "echo",
-    "big",         "hang",         "trickle",             "close_mid",
-    "close_early", "flood",        "stderr_flood",        "header_flood",
-    "bad_version", "bad_type",     "client_type",         "other_id",
-    "short_end",   "bad_protocol_status", "garbage",     "bad_status_header",
-    "overloaded",  "cantmpx",      "unknownrole",         NULL};
+static const char *const scenarios[] = {"ok",           "terminator",
+                                        "stderr_first", "empty_stdout_mid",
+                                        "after_end",    "padding",
+                                        "mgmt",         "echo",
+                                        "big",          "hang",
+                                        "trickle",      "close_mid",
+                                        "close_early",  "flood",
+                                        "stderr_flood", "header_flood",
+                                        "bad_version",  "bad_type",
+                                        "client_type",  "other_id",
+                                        "short_end",    "bad_protocol_status",
+                                        "garbage",      "bad_status_header",
+                                        "overloaded",   "cantmpx",
+                                        "unknownrole",  NULL};
 
 const char *const *hostile_fcgi_scenarios(void) {
   return scenarios;
@@ -51,9 +57,9 @@ static int write_all(int fd, const void *buf, size_t len) {
 /* One record with explicit version and padding. */
 static int rec_raw(int fd, int version, int type, int id, const void *content,
                    size_t len, size_t pad) {
-  uint8_t h[8] = {(uint8_t)version, (uint8_t)type,      (uint8_t)(id >> 8),
-                  (uint8_t)id,      (uint8_t)(len >> 8), (uint8_t)len,
-                  (uint8_t)pad,     0};
+  uint8_t h[8] = {
+      (uint8_t)version,    (uint8_t)type, (uint8_t)(id >> 8), (uint8_t)id,
+      (uint8_t)(len >> 8), (uint8_t)len,  (uint8_t)pad,       0};
   static const uint8_t zeros[256];
   if (write_all(fd, h, 8) || (len && write_all(fd, content, len)))
     return -1;
@@ -155,8 +161,9 @@ out:
 
 static int play_echo(int fd, const uint8_t *body, size_t len) {
   char head[128];
-  snprintf(head, sizeof head, "Content-Type: application/octet-stream\r\n"
-                              "X-Echo-Length: %zu\r\n\r\n",
+  snprintf(head, sizeof head,
+           "Content-Type: application/octet-stream\r\n"
+           "X-Echo-Length: %zu\r\n\r\n",
            len);
   if (rec_str(fd, 6, head))
     return -1;
@@ -206,7 +213,10 @@ static int play_good(int fd, const char *s) {
            rec_raw(fd, 1, 3, 1, "\0\0\0\0\0\0\0\0", 8, 255);
   if (!strcmp(s, "mgmt"))
     return rec(fd, 11, 0, "\x63\0\0\0\0\0\0\0", 8) ||
-           rec(fd, 10, 0, "\x0f\x01" "FCGI_MPXS_CONNS0", 18) ||
+           rec(fd, 10, 0,
+               "\x0f\x01"
+               "FCGI_MPXS_CONNS0",
+               18) ||
            rec_str(fd, 6, HDR "hello") || end_request(fd, 1, 0, 8);
   if (!strcmp(s, "overloaded"))
     return end_request(fd, 1, 2, 8);
@@ -230,8 +240,7 @@ static int play_malformed(int fd, const char *s) {
   if (!strcmp(s, "client_type"))
     return rec(fd, 1, 1, "\0\1\0\0\0\0\0\0", 8) || end_request(fd, 1, 0, 8);
   if (!strcmp(s, "other_id"))
-    return rec(fd, 6, 2, HDR "x", strlen(HDR) + 1) ||
-           end_request(fd, 2, 0, 8);
+    return rec(fd, 6, 2, HDR "x", strlen(HDR) + 1) || end_request(fd, 2, 0, 8);
   if (!strcmp(s, "short_end"))
     return rec_str(fd, 6, HDR "x") || end_request(fd, 1, 0, 4);
   if (!strcmp(s, "bad_protocol_status"))

@@ -23,10 +23,10 @@
 
 struct hostile_fcgi {
   pid_t pid;
-  int port;        /* TCP port, 0 for unix */
-  char dir[64];    /* temp dir holding the unix socket ("" for TCP) */
-  char path[108];  /* unix socket path */
-  char spec[160];  /* endpoint text for fcgi_endpoint_parse */
+  int port;       /* TCP port, 0 for unix */
+  char dir[64];   /* temp dir holding the unix socket ("" for TCP) */
+  char path[108]; /* unix socket path */
+  char spec[160]; /* endpoint text for fcgi_endpoint_parse */
 };
 
 /* 0 on success, -1 (errno set) on failure. tcp: 0 = unix socket. */
