@@ -105,6 +105,7 @@ fcgi_err fcgi_wire_build(unsigned request_id, unsigned role, unsigned flags,
 void fcgi_decoder_init(struct fcgi_decoder *d) {
   d->state = ST_HEADER;
   d->have = 0;
+  memset(d->header, 0, sizeof d->header);
   d->content_len = d->padding_len = 0;
   d->err = FCGI_OK;
   d->errmsg[0] = '\0';

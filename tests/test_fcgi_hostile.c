@@ -75,13 +75,20 @@ static void test_flood_is_capped(void **state) {
   long before = fcgit_peak_rss_kib();
   run("flood", 0, NULL, NULL, &r);
   long peak = fcgit_peak_rss_kib();
-  expect(&r, FCGI_ETOOBIG, "stdout is over its cap of 16777216");
-  assert_true(r.bytes_in < (uint64_t)20 << 20); /* stopped reading */
+  fcgi_err err = r.err;
+  uint64_t bytes_in = r.bytes_in;
   print_message("flood: 200 MB offered, %llu bytes read, peak RSS %ld KiB "
-                "(before %ld KiB)\n",
-                (unsigned long long)r.bytes_in, peak, before);
-  assert_true(peak < 64 * 1024);
+                "(before %ld KiB): %s\n",
+                (unsigned long long)bytes_in, peak, before, r.errmsg);
+  int capped = strstr(r.errmsg, "stdout is over its cap of 16777216") != NULL;
   fcgi_response_clear(&r);
+  assert_int_equal(err, FCGI_ETOOBIG);
+  assert_true(capped);
+  assert_true(bytes_in < (uint64_t)20 << 20); /* stopped reading */
+  /* under valgrind the tool's own memory is in ru_maxrss: count growth */
+  if (fcgit_tolerance_ms(1) > 1)
+    peak -= before;
+  assert_true(peak < 64 * 1024);
 }
 
 static void test_ok_unix_and_tcp(void **state) {
@@ -537,6 +544,9 @@ static void test_eacces_names_owner_and_mode(void **state) {
     int n =
         snprintf(line, sizeof line, "%s|%s", fcgi_err_name(r.err), r.errmsg);
     ssize_t w = write(pfd[1], line, (size_t)n);
+    fcgi_response_clear(&r);
+    fcgi_request_free(rq);
+    fcgi_endpoint_free(ep);
     _exit(w == n ? 0 : 5);
   }
   close(pfd[1]);
@@ -549,7 +559,8 @@ static void test_eacces_names_owner_and_mode(void **state) {
   int status;
   waitpid(pid, &status, 0);
   hostile_fcgi_stop(&h);
-  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail_msg("child status 0x%x: %s", (unsigned)status, buf);
   print_message("EACCES: %s\n", buf);
   assert_non_null(strstr(buf, "FCGI_EACCES|"));
   assert_non_null(strstr(buf, "owner root:root mode 0600"));

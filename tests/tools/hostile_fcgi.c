@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void usage(void) {
@@ -23,7 +24,13 @@ int main(int argc, char **argv) {
     usage();
     return 2;
   }
-  int fd, port = 0;
+  int fd, port = 0, known = 0;
+  for (const char *const *s = hostile_fcgi_scenarios(); *s; s++)
+    known |= strcmp(*s, argv[1]) == 0;
+  if (!known) {
+    usage();
+    return 2;
+  }
   if (argv[2][0] == '/') {
     unlink(argv[2]);
     fd = hostile_fcgi_listen_unix(argv[2], 16);
