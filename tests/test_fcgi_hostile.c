@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -184,8 +185,13 @@ static void test_closed_early(void **state) {
   (void)state;
   struct fcgi_response r;
   run("close_mid", 0, NULL, NULL, &r);
-  expect(&r, FCGI_ECLOSED, "of 100 content bytes of a STDOUT record");
+  expect(&r, FCGI_ECLOSED, "10 of 100 content bytes of a STDOUT record");
   assert_int_equal(r.phase, FCGI_PHASE_RECV);
+  /* the partial data is kept */
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, 7);
+  assert_memory_equal(r.body, "partial", 7);
+  assert_int_equal(r.protocol_status, -1);
   fcgi_response_clear(&r);
   run("close_early", 1, NULL, NULL, &r);
   expect(&r, FCGI_ECLOSED, "closed before END_REQUEST");
@@ -264,6 +270,53 @@ static void test_cancel_wakes_at_once(void **state) {
   fcgi_endpoint_free(ep);
   fcgi_cancel_free(k.c);
   hostile_fcgi_stop(&h);
+}
+
+static void on_sigusr1(int sig) {
+  (void)sig;
+}
+
+struct interrupter {
+  pthread_t target;
+  volatile int stop;
+  int sent;
+};
+
+static void *interrupt_loop(void *arg) {
+  struct interrupter *it = arg;
+  while (!it->stop) {
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    pthread_kill(it->target, SIGUSR1);
+    it->sent++;
+  }
+  return NULL;
+}
+
+/* Signals interrupt poll() (no SA_RESTART): the wait is recomputed and the
+ * request still ends at its deadline, neither early nor late. */
+static void test_eintr_keeps_deadline(void **state) {
+  (void)state;
+  struct sigaction sa = {0}, old;
+  sa.sa_handler = on_sigusr1;
+  sigaction(SIGUSR1, &sa, &old);
+  struct interrupter it = {pthread_self(), 0, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, interrupt_loop, &it);
+  struct fcgi_response r;
+  struct fcgi_call_opts o = {0};
+  o.deadline_ms = fcgi_now_ms() + 400;
+  run("hang", 0, &o, NULL, &r);
+  int64_t late = fcgi_now_ms() - o.deadline_ms;
+  it.stop = 1;
+  pthread_join(t, NULL);
+  sigaction(SIGUSR1, &old, NULL);
+  print_message("EINTR: %d signals, ended %lld ms after the deadline\n",
+                it.sent, (long long)late);
+  expect(&r, FCGI_ETIMEDOUT, NULL);
+  assert_true(it.sent >= 5);
+  assert_true(late >= 0 && late < fcgit_tolerance_ms(TOL_MS));
+  fcgi_response_clear(&r);
 }
 
 static void test_caps(void **state) {
@@ -579,6 +632,7 @@ int main(void) {
       cmocka_unit_test(test_hang_ends_at_deadline),
       cmocka_unit_test(test_trickle_ends_at_deadline),
       cmocka_unit_test(test_cancel_wakes_at_once),
+      cmocka_unit_test(test_eintr_keeps_deadline),
       cmocka_unit_test(test_caps),
       cmocka_unit_test(test_on_body_streams),
       cmocka_unit_test(test_echo_big_request),

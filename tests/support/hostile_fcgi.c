@@ -270,8 +270,11 @@ static void play(int fd, const char *s) {
     play_flood(fd, 6, 1 << 20, HDR);
   else if (!strcmp(s, "trickle"))
     play_trickle(fd);
-  else if (!strcmp(s, "close_mid"))
-    write_all(fd, "\1\6\0\1\0\144\0\0" HDR, 8 + strlen(HDR));
+  else if (!strcmp(s, "close_mid") && !rec_str(fd, 6, HDR "partial"))
+    write_all(fd,
+              "\1\6\0\1\0\144\0\0"
+              "0123456789",
+              18);
   else if (!strcmp(s, "flood"))
     play_flood(fd, 6, (size_t)200 << 20, HDR);
   else if (!strcmp(s, "stderr_flood"))
