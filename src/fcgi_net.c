@@ -254,7 +254,7 @@ void fcgi_cancel_reset(fcgi_cancel *c) {
 }
 
 int fcgi_cancel_is_triggered(const fcgi_cancel *c) {
-  return c ? atomic_load(&((fcgi_cancel *)(uintptr_t)c)->flag) : 0;
+  return c ? atomic_load(&c->flag) : 0;
 }
 
 void fcgi_cancel_free(fcgi_cancel *c) {
