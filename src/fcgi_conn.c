@@ -209,14 +209,23 @@ static int on_record(struct fcgi_conn *c, const struct fcgi_record *rec,
   }
 }
 
+/* The peer stopped reading our request (EPIPE, ECONNRESET) and sent no
+ * byte back: report the send failure, in the send phase. */
+static int send_failed(struct fcgi_conn *c, int64_t now) {
+  char eb[128];
+  c->state = FCGI_CONN_SENDING;
+  return finish(c, FCGI_EIO, now,
+                "%s: send failed after %zu of %zu request bytes: %s (the "
+                "server closed the connection without answering)",
+                c->ep->text, c->wire_sent, c->wire_len,
+                strerror_r(c->send_errno, eb, sizeof eb));
+}
+
 static int on_eof(struct fcgi_conn *c, int64_t now) {
   char where[128];
   struct fcgi_response *r = c->resp;
-  if (c->send_errno && r->bytes_in == 0) {
-    char eb[128];
-    return finish(c, FCGI_EIO, now, "%s: send failed: %s", c->ep->text,
-                  strerror_r(c->send_errno, eb, sizeof eb));
-  }
+  if (c->send_errno && r->bytes_in == 0)
+    return send_failed(c, now);
   fcgi_decoder_describe(c->dec, where, sizeof where);
   return finish(c, FCGI_ECLOSED, now,
                 "%s: connection closed before END_REQUEST (%llu bytes "
@@ -246,6 +255,10 @@ static int do_recv(struct fcgi_conn *c, int64_t now) {
     int rc = fcgi_net_recv(c->fd, buf, sizeof buf, &got);
     if (rc == EAGAIN)
       return 0;
+    if (rc && c->state == FCGI_CONN_SENDING && !c->send_errno)
+      c->send_errno = rc; /* reset while we were still sending */
+    if (rc && c->send_errno && c->resp->bytes_in == 0)
+      return send_failed(c, now);
     if (rc) {
       char eb[128];
       return finish(c, FCGI_EIO, now, "%s: recv: %s", c->ep->text,

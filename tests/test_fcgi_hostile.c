@@ -119,6 +119,7 @@ static void test_tolerated_oddities(void **state) {
   static const struct {
     const char *scenario, *body;
   } cases[] = {{"terminator", "hello"},
+               {"no_terminator", "hello"},
                {"after_end", "hello"},
                {"mgmt", "hello"},
                {"padding", "body!"},
@@ -196,6 +197,19 @@ static void test_closed_early(void **state) {
   run("close_early", 1, NULL, NULL, &r);
   expect(&r, FCGI_ECLOSED, "closed before END_REQUEST");
   fcgi_response_clear(&r);
+  /* closed without reading a 4 MB body: the send fails, in the send phase */
+  fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
+  size_t blen = (size_t)4 << 20;
+  char *body = calloc(1, blen);
+  assert_int_equal(fcgi_request_set_stdin(rq, body, blen), FCGI_OK);
+  free(body);
+  for (int tcp = 0; tcp < 2; tcp++) {
+    run("slam", tcp, NULL, rq, &r);
+    expect(&r, FCGI_EIO, "send failed after");
+    assert_int_equal(r.phase, FCGI_PHASE_SEND);
+    fcgi_response_clear(&r);
+  }
+  fcgi_request_free(rq);
 }
 
 static void check_deadline(const char *scenario, int tcp) {

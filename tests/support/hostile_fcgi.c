@@ -21,20 +21,36 @@
 
 #define HDR "Content-Type: text/plain\r\n\r\n"
 
-static const char *const scenarios[] = {"ok",           "terminator",
-                                        "stderr_first", "empty_stdout_mid",
-                                        "after_end",    "padding",
-                                        "mgmt",         "echo",
-                                        "big",          "hang",
-                                        "trickle",      "close_mid",
-                                        "close_early",  "flood",
-                                        "stderr_flood", "header_flood",
-                                        "bad_version",  "bad_type",
-                                        "client_type",  "other_id",
-                                        "short_end",    "bad_protocol_status",
-                                        "garbage",      "bad_status_header",
-                                        "overloaded",   "cantmpx",
-                                        "unknownrole",  NULL};
+static const char *const scenarios[] = {"ok",
+                                        "terminator",
+                                        "stderr_first",
+                                        "empty_stdout_mid",
+                                        "after_end",
+                                        "padding",
+                                        "mgmt",
+                                        "echo",
+                                        "big",
+                                        "hang",
+                                        "trickle",
+                                        "close_mid",
+                                        "close_early",
+                                        "flood",
+                                        "stderr_flood",
+                                        "header_flood",
+                                        "bad_version",
+                                        "bad_type",
+                                        "client_type",
+                                        "other_id",
+                                        "short_end",
+                                        "bad_protocol_status",
+                                        "garbage",
+                                        "bad_status_header",
+                                        "overloaded",
+                                        "cantmpx",
+                                        "unknownrole",
+                                        "slam",
+                                        "no_terminator",
+                                        NULL};
 
 const char *const *hostile_fcgi_scenarios(void) {
   return scenarios;
@@ -189,7 +205,7 @@ static int play_trickle(int fd) {
 
 /* Well-formed scenarios: return -1 when the client went away. */
 static int play_good(int fd, const char *s) {
-  if (!strcmp(s, "ok"))
+  if (!strcmp(s, "ok") || !strcmp(s, "no_terminator"))
     return rec_str(fd, 6, HDR "hello") || end_request(fd, 1, 0, 8);
   if (!strcmp(s, "terminator"))
     return rec_str(fd, 6, HDR "hello") || rec(fd, 6, 1, NULL, 0) ||
@@ -257,6 +273,8 @@ static void play(int fd, const char *s) {
     drain_until_eof(fd);
     return;
   }
+  if (!strcmp(s, "slam")) /* close at once, request unread */
+    return;
   if (read_request(fd, &body, &body_len) < 0)
     return;
   int rc = play_good(fd, s);

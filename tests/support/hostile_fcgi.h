@@ -8,12 +8,13 @@
  * start returns, so no readiness wait is needed. hostile_fcgi_serve() is
  * the same loop for the standalone tests/tools/hostile_fcgi program.
  *
- * Scenarios (hostile_fcgi_scenarios() lists them): ok, terminator,
- * stderr_first, empty_stdout_mid, after_end, padding, mgmt, echo, big,
- * hang, trickle, close_mid, close_early, flood, stderr_flood, header_flood,
- * bad_version, bad_type, client_type, other_id, short_end,
+ * Scenarios (hostile_fcgi_scenarios() lists them): ok (php-fpm style: no
+ * empty STDOUT record, END_REQUEST ends it; no_terminator is the same),
+ * terminator, stderr_first, empty_stdout_mid, after_end, padding, mgmt, echo,
+ * big, hang, trickle, close_mid, close_early, flood, stderr_flood,
+ * header_flood, bad_version, bad_type, client_type, other_id, short_end,
  * bad_protocol_status, garbage, bad_status_header, overloaded, cantmpx,
- * unknownrole.
+ * unknownrole, slam (close at accept, request unread).
  */
 #ifndef FPMT_HOSTILE_FCGI_H
 #define FPMT_HOSTILE_FCGI_H
