@@ -141,6 +141,67 @@ static void test_tolerated_oddities(void **state) {
   fcgi_response_clear(&r);
 }
 
+static fcgi_err replay(const char *name, uint16_t id, struct fcgi_response *r) {
+  char scenario[512];
+  struct fcgi_call_opts o = {0};
+  o.request_id = id;
+  snprintf(scenario, sizeof scenario, "replay:%s/wire/%s.response.fcgi",
+           FPMT_FIXTURES_DIR, name);
+  return run(scenario, 0, &o, NULL, r);
+}
+
+/* The captured php-fpm streams through the whole client. */
+static void test_replay_captures(void **state) {
+  (void)state;
+  struct fcgi_response r;
+  replay("php82_wire_404_primary_script_unknown", 0, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_int_equal(r.status, 404);
+  assert_string_equal(r.body, "File not found.\n");
+  assert_string_equal(r.err_text, "Primary script unknown");
+  fcgi_response_clear(&r);
+  replay("php82_wire_big_200000_bytes", 0, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_int_equal(r.body_len, 200000);
+  assert_int_equal(strspn(r.body, "x"), 200000);
+  fcgi_response_clear(&r);
+  replay("php82_wire_stdout_stderr_interleaved", 0, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_string_equal(r.body, "before\nafter\n");
+  assert_non_null(strstr(r.err_text, "custom error_log line one"));
+  fcgi_response_clear(&r);
+  replay("php82_wire_fatal_error", 0, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_string_equal(r.body, "partial\n");
+  assert_non_null(strstr(r.err_text, "PHP Fatal error"));
+  fcgi_response_clear(&r);
+  replay("php82_wire_status_json", 0, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_int_equal(r.body[0], '{');
+  size_t vlen;
+  const char *ct = fcgi_response_header(&r, "content-type", &vlen);
+  assert_non_null(ct);
+  assert_int_equal(vlen, 16);
+  assert_memory_equal(ct, "application/json", 16);
+  fcgi_response_clear(&r);
+  /* request id 513 is ours only when we asked for it */
+  replay("php82_wire_reqid_513", 513, &r);
+  expect(&r, FCGI_OK, NULL);
+  fcgi_response_clear(&r);
+  replay("php82_wire_reqid_513", 0, &r);
+  expect(&r, FCGI_EPROTO, "record for request id 513, expected 1");
+  fcgi_response_clear(&r);
+  /* two responses on one connection: the first END_REQUEST ends ours */
+  replay("php82_wire_keepconn_two_sequential_requests", 0, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_null(strstr(r.out, "application/json"));
+  fcgi_response_clear(&r);
+  /* only a management record, then close */
+  replay("php82_wire_get_values", 0, &r);
+  expect(&r, FCGI_ECLOSED, "before END_REQUEST");
+  fcgi_response_clear(&r);
+}
+
 static void test_malformed_is_eproto(void **state) {
   (void)state;
   static const struct {
@@ -640,6 +701,7 @@ int main(void) {
       cmocka_unit_test(test_flood_is_capped),
       cmocka_unit_test(test_ok_unix_and_tcp),
       cmocka_unit_test(test_tolerated_oddities),
+      cmocka_unit_test(test_replay_captures),
       cmocka_unit_test(test_malformed_is_eproto),
       cmocka_unit_test(test_protocol_status),
       cmocka_unit_test(test_closed_early),

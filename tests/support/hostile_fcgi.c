@@ -203,6 +203,19 @@ static int play_trickle(int fd) {
   }
 }
 
+/* Send a captured byte stream as it is. */
+static void play_replay(int fd, const char *path) {
+  FILE *f = fopen(path, "rb");
+  char buf[8192];
+  size_t n;
+  if (!f)
+    return;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    if (write_all(fd, buf, n))
+      break;
+  fclose(f);
+}
+
 /* Well-formed scenarios: return -1 when the client went away. */
 static int play_good(int fd, const char *s) {
   if (!strcmp(s, "ok") || !strcmp(s, "no_terminator"))
@@ -275,6 +288,11 @@ static void play(int fd, const char *s) {
   }
   if (!strcmp(s, "slam")) /* close at once, request unread */
     return;
+  if (!strncmp(s, "replay:", 7)) {
+    if (read_request(fd, NULL, NULL) == 0)
+      play_replay(fd, s + 7);
+    return; /* close right after, as php-fpm does */
+  }
   if (read_request(fd, &body, &body_len) < 0)
     return;
   int rc = play_good(fd, s);
@@ -307,6 +325,8 @@ out:
 }
 
 static int known(const char *s) {
+  if (strncmp(s, "replay:", 7) == 0)
+    return s[7] != '\0';
   for (const char *const *p = scenarios; *p; p++)
     if (!strcmp(*p, s))
       return 1;

@@ -14,7 +14,9 @@
  * big, hang, trickle, close_mid, close_early, flood, stderr_flood,
  * header_flood, bad_version, bad_type, client_type, other_id, short_end,
  * bad_protocol_status, garbage, bad_status_header, overloaded, cantmpx,
- * unknownrole, slam (close at accept, request unread).
+ * unknownrole, slam (close at accept, request unread), and
+ * "replay:/path/to/capture.response.fcgi" (send a captured stream as is,
+ * then close).
  */
 #ifndef FPMT_HOSTILE_FCGI_H
 #define FPMT_HOSTILE_FCGI_H
