@@ -312,7 +312,14 @@ static int try_connect(struct fcgi_conn *c, int64_t now) {
       break;
   }
   if (rc == EINPROGRESS) {
+    /* With more addresses to try, this one gets its share of the time. */
+    size_t left = c->ep->naddr - c->addr_index;
     c->state = FCGI_CONN_CONNECTING;
+    c->addr_until = FCGI_NO_DEADLINE;
+    if (left > 1 && c->opts.deadline_ms != FCGI_NO_DEADLINE) {
+      int64_t slice = (c->opts.deadline_ms - now) / (int64_t)left;
+      c->addr_until = now + (slice > 0 ? slice : 0);
+    }
     return 0;
   }
   if (rc != 0) {
@@ -412,19 +419,38 @@ int fcgi_conn_step(struct fcgi_conn *c, short revents, int64_t now) {
   return c->state == FCGI_CONN_DONE;
 }
 
+int64_t fcgi_conn_timer(const struct fcgi_conn *c) {
+  if (c->state == FCGI_CONN_CONNECTING && c->addr_until < c->opts.deadline_ms)
+    return c->addr_until;
+  return c->opts.deadline_ms;
+}
+
+int fcgi_conn_on_timer(struct fcgi_conn *c, int64_t now) {
+  if (c->state != FCGI_CONN_CONNECTING || now < c->addr_until ||
+      c->addr_index + 1 >= c->ep->naddr)
+    return c->state == FCGI_CONN_DONE;
+  fcgi_net_close(c->fd); /* this address is too slow: try the next one */
+  c->fd = -1;
+  c->addr_index++;
+  return try_connect(c, now);
+}
+
 void fcgi_conn_abort(struct fcgi_conn *c, fcgi_err err, const char *why,
                      int64_t now) {
   if (c->state == FCGI_CONN_DONE)
     return;
+  char addr[96] = "";
+  if (c->state == FCGI_CONN_CONNECTING && !c->ep->is_unix)
+    snprintf(addr, sizeof addr, " to %s", c->ep->addr[c->addr_index].text);
   const char *doing = c->state == FCGI_CONN_CONNECTING ? "connecting"
                       : c->state == FCGI_CONN_SENDING  ? "sending the request"
                                                        : "waiting for the "
                                                          "response";
   finish(c, err, now,
-         "%s: %s after %lld ms while %s (%zu of %zu request "
+         "%s: %s after %lld ms while %s%s (%zu of %zu request "
          "bytes sent, %llu response bytes received)",
-         c->ep->text, why, (long long)(now - c->t_start), doing, c->wire_sent,
-         c->wire_len, (unsigned long long)c->resp->bytes_in);
+         c->ep->text, why, (long long)(now - c->t_start), doing, addr,
+         c->wire_sent, c->wire_len, (unsigned long long)c->resp->bytes_in);
 }
 
 void fcgi_conn_cleanup(struct fcgi_conn *c) {

@@ -38,6 +38,7 @@ struct fcgi_conn {
   struct fcgi_response *resp;
   int fd;
   size_t addr_index;
+  int64_t addr_until; /* give up on this address then (more to try) */
   int64_t t_start;
   uint8_t *wire; /* the encoded request */
   size_t wire_len, wire_sent;
@@ -59,6 +60,12 @@ fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
 short fcgi_conn_events(const struct fcgi_conn *c);
 /* Handle revents at time now. Returns 1 when the conn is DONE. */
 int fcgi_conn_step(struct fcgi_conn *c, short revents, int64_t now);
+/* The next time the conn needs attention without I/O: its deadline, or
+ * earlier when a slow connect should move on to the next address. */
+int64_t fcgi_conn_timer(const struct fcgi_conn *c);
+/* Handle that time: past addr_until while connecting with more addresses
+ * left, close and try the next one. Returns 1 when the conn is DONE. */
+int fcgi_conn_on_timer(struct fcgi_conn *c, int64_t now);
 /* End a running conn with err (ETIMEDOUT or ECANCELED), naming the phase. */
 void fcgi_conn_abort(struct fcgi_conn *c, fcgi_err err, const char *why,
                      int64_t now);

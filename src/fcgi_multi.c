@@ -93,6 +93,8 @@ static void sweep(fcgi_multi *m, int64_t now) {
   while (*pp) {
     struct mreq *q = *pp;
     struct fcgi_conn *c = &q->conn;
+    if (c->state == FCGI_CONN_CONNECTING && now >= fcgi_conn_timer(c))
+      fcgi_conn_on_timer(c, now);
     if (c->state != FCGI_CONN_DONE && fcgi_cancel_is_triggered(c->opts.cancel))
       fcgi_conn_abort(c, FCGI_ECANCELED, "cancelled", now);
     if (c->state != FCGI_CONN_DONE && now >= c->opts.deadline_ms)
@@ -110,7 +112,7 @@ static void sweep(fcgi_multi *m, int64_t now) {
 static int poll_timeout(const fcgi_multi *m, int64_t now, int max_wait_ms) {
   int64_t t = max_wait_ms < 0 ? INT64_MAX : max_wait_ms;
   for (const struct mreq *q = m->running; q; q = q->next) {
-    int64_t left = q->conn.opts.deadline_ms - now;
+    int64_t left = fcgi_conn_timer(&q->conn) - now;
     if (left < t)
       t = left < 0 ? 0 : left;
   }

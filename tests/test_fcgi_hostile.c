@@ -5,6 +5,7 @@
  * typed connect errors (ENOENT, ECONNREFUSED, EBACKLOG, EACCES).
  */
 #include "fcgi.h"
+#include "fcgi_net.h"
 #include "fcgi_testutil.h"
 #include "hostile_fcgi.h"
 
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -610,37 +612,124 @@ static void test_unix_backlog_full(void **state) {
   rmdir(dir);
 }
 
-/* A full TCP accept queue drops SYNs: the connect itself waits. */
-static void test_tcp_connect_phase_timeout(void **state) {
-  (void)state;
-  int port = 0, lfd = hostile_fcgi_listen_tcp(&port), fds[64], n = 0;
-  assert_true(lfd >= 0);
-  listen(lfd, 0);
+/* A TCP listener whose accept queue is full: Linux then drops SYNs, so a
+ * new connect stays pending. */
+struct full_tcp {
+  int lfd, port, n;
+  int fds[64];
+};
+
+static int connect_hangs(int port) {
   struct sockaddr_in sin = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(0x7f000001)};
-  char spec[64];
-  snprintf(spec, sizeof spec, "127.0.0.1:%d", port);
-  struct fcgi_response r;
-  fcgi_response_init(&r);
-  for (; n < 64; n++) {
-    fds[n] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(fds[n], (struct sockaddr *)&sin, sizeof sin);
-    struct timespec ts = {0, 5 * 1000000L};
-    nanosleep(&ts, NULL);
-    if (n >= 4) { /* probe: does a new connect hang? */
-      do_spec(spec, &r, fcgi_now_ms() + 200);
-      if (r.err == FCGI_ETIMEDOUT && r.phase == FCGI_PHASE_CONNECT)
-        break;
-      fcgi_response_clear(&r);
-    }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int rc = connect(fd, (struct sockaddr *)&sin, sizeof sin);
+  struct pollfd p = {fd, POLLOUT, 0};
+  int hangs = rc < 0 && errno == EINPROGRESS && poll(&p, 1, 150) == 0;
+  close(fd);
+  return hangs;
+}
+
+static void full_tcp_open(struct full_tcp *f) {
+  f->port = 0;
+  f->n = 0;
+  f->lfd = hostile_fcgi_listen_tcp(&f->port);
+  assert_true(f->lfd >= 0);
+  listen(f->lfd, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)f->port),
+                            .sin_addr.s_addr = htonl(0x7f000001)};
+  while (f->n < 64) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(fd, (struct sockaddr *)&sin, sizeof sin);
+    f->fds[f->n++] = fd;
+    if (f->n >= 2 && connect_hangs(f->port))
+      return;
   }
-  expect(&r, FCGI_ETIMEDOUT, "while connecting");
+  fail_msg("could not fill the accept queue of port %d", f->port);
+}
+
+static void full_tcp_close(struct full_tcp *f) {
+  for (int i = 0; i < f->n; i++)
+    close(f->fds[i]);
+  close(f->lfd);
+}
+
+static void test_tcp_connect_phase_timeout(void **state) {
+  (void)state;
+  struct full_tcp f;
+  full_tcp_open(&f);
+  char spec[64], frag[64];
+  snprintf(spec, sizeof spec, "127.0.0.1:%d", f.port);
+  snprintf(frag, sizeof frag, "while connecting to 127.0.0.1:%d", f.port);
+  struct fcgi_response r;
+  int64_t deadline = fcgi_now_ms() + 300;
+  do_spec(spec, &r, deadline);
+  int64_t late = fcgi_now_ms() - deadline;
+  expect(&r, FCGI_ETIMEDOUT, frag);
   assert_int_equal(r.phase, FCGI_PHASE_CONNECT);
+  assert_true(late >= 0 && late < fcgit_tolerance_ms(TOL_MS));
+  assert_int_equal(r.t_connect_ms, -1);
   fcgi_response_clear(&r);
-  for (int i = 0; i <= n && i < 64; i++)
-    close(fds[i]);
-  close(lfd);
+  full_tcp_close(&f);
+}
+
+/* An endpoint with two addresses, built by hand (a resolver would give
+ * them for a dual-stack name). */
+static fcgi_endpoint *two_addrs(int port0, int port1) {
+  fcgi_endpoint *ep = calloc(1, sizeof *ep + 2 * sizeof ep->addr[0]);
+  assert_non_null(ep);
+  ep->text = strdup("tcp://two-addresses:0");
+  ep->naddr = 2;
+  int ports[2] = {port0, port1};
+  for (int i = 0; i < 2; i++) {
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)ports[i]),
+                              .sin_addr.s_addr = htonl(0x7f000001)};
+    memcpy(&ep->addr[i].sa, &sin, sizeof sin);
+    ep->addr[i].len = sizeof sin;
+    snprintf(ep->addr[i].text, sizeof ep->addr[i].text, "127.0.0.1:%d",
+             ports[i]);
+  }
+  return ep;
+}
+
+static void test_next_address(void **state) {
+  (void)state;
+  struct hostile_fcgi h;
+  assert_int_equal(hostile_fcgi_start(&h, "ok", 1), 0);
+  fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
+  struct fcgi_response r;
+  struct fcgi_call_opts o = {0};
+  fcgi_response_init(&r);
+  /* first address refuses: the second one answers */
+  int closed = 0, fd = hostile_fcgi_listen_tcp(&closed);
+  close(fd);
+  fcgi_endpoint *ep = two_addrs(closed, h.port);
+  o.deadline_ms = fcgi_now_ms() + 2000;
+  fcgi_do(ep, rq, &o, &r);
+  expect(&r, FCGI_OK, NULL);
+  assert_memory_equal(r.body, "hello", 5);
+  fcgi_endpoint_free(ep);
+  /* first address hangs: it gets half of the time, then the second one */
+  struct full_tcp f;
+  full_tcp_open(&f);
+  ep = two_addrs(f.port, h.port);
+  int64_t t0 = fcgi_now_ms();
+  o.deadline_ms = t0 + 1000;
+  fcgi_do(ep, rq, &o, &r);
+  int64_t took = fcgi_now_ms() - t0;
+  print_message("next address: first one hung, answered after %lld ms\n",
+                (long long)took);
+  expect(&r, FCGI_OK, NULL);
+  assert_true(took >= 450 && took < 1000);
+  assert_true(r.t_connect_ms >= 450);
+  fcgi_response_clear(&r);
+  fcgi_endpoint_free(ep);
+  full_tcp_close(&f);
+  fcgi_request_free(rq);
+  hostile_fcgi_stop(&h);
 }
 
 static void test_eacces_names_owner_and_mode(void **state) {
@@ -716,6 +805,7 @@ int main(void) {
       cmocka_unit_test(test_enoent_and_refused),
       cmocka_unit_test(test_unix_backlog_full),
       cmocka_unit_test(test_tcp_connect_phase_timeout),
+      cmocka_unit_test(test_next_address),
       cmocka_unit_test(test_eacces_names_owner_and_mode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

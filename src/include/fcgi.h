@@ -102,7 +102,9 @@ typedef struct fcgi_endpoint fcgi_endpoint;
  *   unix:/path/to.sock   /path/to.sock   (a path: any spec starting with '/')
  *   tcp://host:port      host:port       [v6addr]:port   tcp://[v6addr]:port
  * Host names are resolved here (getaddrinfo, blocking); every resolved address
- * is kept and tried in order when connecting.
+ * is kept and tried in order when connecting: on a connect error the next
+ * one is tried at once, and while more remain a pending connect gets an equal
+ * share of the time left before the deadline.
  * Returns FCGI_OK and *out (owned by the caller, free with
  * fcgi_endpoint_free), or an error with a sentence in errbuf (may be NULL).
  */
