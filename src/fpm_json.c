@@ -1,0 +1,429 @@
+/*
+ * fpm_json.c: PHP-FPM's JSON status page -> struct fpm_status, on yajl's
+ * callback API, behind a repairing pre-lexer (fpm_repair.c).
+ *
+ * The pre-lexer hands yajl byte ranges that are valid JSON even when FPM
+ * printed raw quotes, backslashes or control characters (FPM_STATUS.md A.10),
+ * and tells this file where worker entries begin and end. When yajl still
+ * fails inside a worker entry, the entry is rolled back here, yajl is
+ * restarted in the middle of the "processes" array, and the pre-lexer
+ * resynchronises at the next entry (fpm_repair.c). Worker string fields hold
+ * arena offsets until parsing ends (the arena may move while it grows).
+ */
+#include "fpm_json_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------- key tables */
+
+struct key_def {
+  const char *name;
+  unsigned char len;
+  signed char field;
+};
+
+#define KD(s, f)                                                               \
+  { s, sizeof s - 1, f }
+static const struct key_def worker_keys[] = {
+    KD("pid", FPM_W_PID),
+    KD("state", FPM_W_STATE),
+    KD("start time", FPM_W_START_TIME),
+    KD("start since", FPM_W_START_SINCE),
+    KD("requests", FPM_W_REQUESTS),
+    KD("request duration", FPM_W_REQUEST_DURATION),
+    KD("request method", FPM_W_REQUEST_METHOD),
+    KD("request uri", FPM_W_REQUEST_URI),
+    KD("content length", FPM_W_CONTENT_LENGTH),
+    KD("user", FPM_W_USER),
+    KD("script", FPM_W_SCRIPT),
+    KD("last request cpu", FPM_W_LAST_REQUEST_CPU),
+    KD("last request memory", FPM_W_LAST_REQUEST_MEMORY),
+};
+#undef KD
+
+static int worker_key(const char *k, size_t len) {
+  for (size_t i = 0; i < sizeof worker_keys / sizeof worker_keys[0]; i++) {
+    if (worker_keys[i].len == len && memcmp(worker_keys[i].name, k, len) == 0)
+      return worker_keys[i].field;
+  }
+  return -1;
+}
+
+enum { KEY_UNKNOWN = -1, KEY_PROCESSES = -2 };
+
+/* ----------------------------------------------------------- callbacks */
+
+static int cb_fatal(struct fpm_json *j, fpm_perr code, const char *msg) {
+  j->cb_err = code;
+  snprintf(j->cb_msg, sizeof j->cb_msg, "%s", msg);
+  return 0;
+}
+
+static int cb_null(void *ctx) {
+  (void)ctx;
+  return 1;
+}
+
+static int cb_bool(void *ctx, int b) {
+  (void)ctx;
+  (void)b;
+  return 1;
+}
+
+static int cb_start_map(void *ctx) {
+  struct fpm_json *j = ctx;
+  j->cb_depth++;
+  if (j->cb_depth == 1 && !j->replay) {
+    j->cb_root = 1;
+    return 1;
+  }
+  if (j->cb_depth != 3 || !j->cb_in_procs)
+    return 1;
+  struct fpm_status *st = j->p->st;
+  if (st->n_workers >= j->p->max_workers)
+    return cb_fatal(j, FPM_P_ETOOBIG, "more worker entries than max_workers");
+  j->mark_workers = st->n_workers;
+  j->mark_arena = st->arena_len_;
+  if (fpm_status_add_worker(st) == NULL)
+    return cb_fatal(j, FPM_P_ENOMEM, "out of memory growing the worker list");
+  j->cb_in_worker = 1;
+  return 1;
+}
+
+static int cb_end_map(void *ctx) {
+  struct fpm_json *j = ctx;
+  if (j->cb_depth == 3 && j->cb_in_worker) {
+    struct fpm_status *st = j->p->st;
+    j->cb_in_worker = 0;
+    if (j->lx.entry_repaired) {
+      st->workers[st->n_workers - 1].flags |= FPM_WORKER_REPAIRED;
+      st->repaired++;
+      j->lx.entry_repaired = 0;
+    }
+  }
+  j->cb_depth--;
+  return 1;
+}
+
+static int cb_start_array(void *ctx) {
+  struct fpm_json *j = ctx;
+  j->cb_depth++;
+  if (j->cb_depth == 1 && !j->replay)
+    return cb_fatal(j, FPM_P_ESCHEMA,
+                    "top-level JSON array: not a PHP-FPM status object");
+  if (j->cb_depth == 2 && j->cb_key == KEY_PROCESSES) {
+    j->cb_in_procs = 1;
+    j->p->st->has_workers = 1;
+  }
+  return 1;
+}
+
+static int cb_end_array(void *ctx) {
+  struct fpm_json *j = ctx;
+  if (j->cb_depth == 2)
+    j->cb_in_procs = 0;
+  j->cb_depth--;
+  return 1;
+}
+
+static int cb_map_key(void *ctx, const unsigned char *k, size_t len) {
+  struct fpm_json *j = ctx;
+  const char *key = (const char *)k;
+  if (j->cb_depth == 1) {
+    int f = fpm_pool_field_lookup(key, len);
+    if (f >= 0) {
+      j->cb_key = f;
+    } else if (len == 9 && memcmp(key, "processes", 9) == 0) {
+      j->cb_key = KEY_PROCESSES;
+    } else {
+      j->cb_key = KEY_UNKNOWN;
+      j->cb_keylen = len < sizeof j->cb_keybuf ? len : sizeof j->cb_keybuf;
+      memcpy(j->cb_keybuf, key, j->cb_keylen);
+    }
+    return 1;
+  }
+  if (j->cb_depth == 3 && j->cb_in_worker) {
+    int f = worker_key(key, len);
+    j->cb_key = f;
+    if (f >= 0 &&
+        (j->p->st->workers[j->p->st->n_workers - 1].present >> f) & 1u) {
+      j->cb_drop = 1; /* a key twice: a string swallowed the real end */
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void worker_number(struct fpm_worker *w, int f, const char *s,
+                          size_t n) {
+  uint64_t v = 0;
+  if (f == FPM_W_LAST_REQUEST_CPU) {
+    double d;
+    if (fpm_parse_double(s, n, &d) != 0)
+      return;
+    w->last_request_cpu = d;
+  } else if (fpm_parse_u64(s, n, &v) != 0) {
+    return; /* not FPM's unsigned decimal: leave the field absent */
+  }
+  switch (f) {
+  case FPM_W_PID:
+    w->pid = (int64_t)v;
+    break;
+  case FPM_W_START_TIME:
+    w->start_time = v;
+    break;
+  case FPM_W_START_SINCE:
+    w->start_since = v;
+    break;
+  case FPM_W_REQUESTS:
+    w->requests = v;
+    break;
+  case FPM_W_REQUEST_DURATION:
+    w->request_duration_us = v;
+    break;
+  case FPM_W_CONTENT_LENGTH:
+    w->content_length = v;
+    break;
+  case FPM_W_LAST_REQUEST_MEMORY:
+    w->last_request_memory = v;
+    break;
+  case FPM_W_LAST_REQUEST_CPU:
+    break;
+  default:
+    return; /* a string field given as a number */
+  }
+  w->present |= 1u << f;
+}
+
+static int cb_number(void *ctx, const char *s, size_t n) {
+  struct fpm_json *j = ctx;
+  struct fpm_status *st = j->p->st;
+  if (j->cb_depth == 1) {
+    if (j->cb_key >= 0)
+      fpm_status_set_field(st, j->cb_key, s, n);
+    else if (j->cb_key == KEY_UNKNOWN)
+      fpm_status_set_number(st, j->cb_keybuf, j->cb_keylen, s, n);
+  } else if (j->cb_depth == 3 && j->cb_in_worker && j->cb_key >= 0) {
+    worker_number(&st->workers[st->n_workers - 1], j->cb_key, s, n);
+  }
+  return 1;
+}
+
+static void copy_fixed(char *dst, size_t cap, const char *s, size_t n) {
+  if (n >= cap)
+    n = cap - 1;
+  memcpy(dst, s, n);
+  dst[n] = '\0';
+}
+
+static int worker_string(struct fpm_json *j, const char *s, size_t n) {
+  struct fpm_status *st = j->p->st;
+  struct fpm_worker *w = &st->workers[st->n_workers - 1];
+  const char **dst = NULL;
+  switch (j->cb_key) {
+  case FPM_W_STATE:
+    w->state = fpm_state_parse(s, n);
+    w->present |= 1u << FPM_W_STATE;
+    return 1;
+  case FPM_W_REQUEST_METHOD:
+    dst = &w->method;
+    break;
+  case FPM_W_REQUEST_URI:
+    dst = &w->uri;
+    break;
+  case FPM_W_USER:
+    dst = &w->user;
+    break;
+  case FPM_W_SCRIPT:
+    dst = &w->script;
+    break;
+  default:
+    return 1;
+  }
+  size_t off;
+  if (fpm_arena_put(st, s, n, &off) != 0)
+    return cb_fatal(j, FPM_P_ENOMEM, "out of memory storing a worker string");
+  *dst = fpm_off_ptr(off);
+  w->present |= 1u << j->cb_key;
+  return 1;
+}
+
+static int cb_string(void *ctx, const unsigned char *u, size_t n) {
+  struct fpm_json *j = ctx;
+  const char *s = (const char *)u;
+  struct fpm_status *st = j->p->st;
+  if (j->cb_depth == 1) {
+    if (j->cb_key == FPM_F_POOL) {
+      copy_fixed(st->pool, sizeof st->pool, s, n);
+      st->present |= 1u << FPM_F_POOL;
+    } else if (j->cb_key == FPM_F_PROCESS_MANAGER) {
+      copy_fixed(st->process_manager, sizeof st->process_manager, s, n);
+      st->present |= 1u << FPM_F_PROCESS_MANAGER;
+    }
+    return 1;
+  }
+  if (j->cb_depth == 3 && j->cb_in_worker)
+    return worker_string(j, s, n);
+  return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    cb_null,    cb_bool,        NULL,         NULL,
+    cb_number,  cb_string,      cb_start_map, cb_map_key,
+    cb_end_map, cb_start_array, cb_end_array};
+
+/* ---------------------------------------------------------- yajl handle */
+
+static int open_yajl(struct fpm_json *j) {
+  j->h = yajl_alloc(&callbacks, NULL, j);
+  if (j->h == NULL)
+    return -1;
+  /* Invalid UTF-8 is kept as bytes (the header documents it): FPM cuts
+   * strings byte-wise and old versions print raw bytes. */
+  yajl_config(j->h, yajl_dont_validate_strings, 1);
+  return 0;
+}
+
+/* A fresh yajl positioned inside the "processes" array after an element:
+ * the next byte it sees is `,` (another entry) or `]`. */
+static int restart_yajl(struct fpm_json *j) {
+  static const char prefix[] = "{\"processes\":[0";
+  yajl_free(j->h);
+  if (open_yajl(j) != 0)
+    return -1;
+  j->cb_depth = 0;
+  j->cb_in_procs = 0;
+  j->cb_in_worker = 0;
+  j->replay = 1;
+  yajl_status ys =
+      yajl_parse(j->h, (const unsigned char *)prefix, sizeof prefix - 1);
+  j->replay = 0;
+  return ys == yajl_status_ok ? 0 : -1;
+}
+
+/* Rolls back the worker entry being parsed and restarts yajl. */
+int fpm_json_drop_entry(struct fpm_json *j) {
+  struct fpm_status *st = j->p->st;
+  if (j->cb_in_worker) {
+    st->n_workers = j->mark_workers;
+    st->arena_len_ = j->mark_arena;
+  }
+  st->dropped++;
+  j->cb_drop = 0;
+  j->lx.entry_repaired = 0;
+  if (restart_yajl(j) != 0) {
+    fpm_parser_fail(j->p, FPM_P_ENOMEM, j->lx.pos, NULL, 0, 0,
+                    "out of memory restarting the JSON parser");
+    return -1;
+  }
+  return 0;
+}
+
+static void yajl_message(struct fpm_json *j, char *dst, size_t cap) {
+  unsigned char *e = yajl_get_error(j->h, 0, NULL, 0);
+  snprintf(dst, cap, "%s", e != NULL ? (const char *)e : "parse error");
+  if (e != NULL)
+    yajl_free_error(j->h, e);
+  size_t n = strlen(dst);
+  while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+    dst[--n] = '\0';
+}
+
+/* Feeds one range to yajl. 0: fine; 1: the current worker entry was
+ * dropped (yajl restarted); -1: fatal (error recorded in the parser). */
+int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
+                  uint64_t raw_off) {
+  yajl_status ys = yajl_parse(j->h, (const unsigned char *)buf, len);
+  if (ys == yajl_status_ok)
+    return 0;
+  size_t at = yajl_get_bytes_consumed(j->h);
+  if (at > len)
+    at = len;
+  if (j->cb_err != FPM_P_OK) {
+    fpm_parser_fail(j->p, j->cb_err, raw_off + at, buf, len, at, "%s",
+                    j->cb_msg);
+    return -1;
+  }
+  if (j->lx.procs_open && (j->lx.in_entry || j->cb_in_worker || j->cb_drop))
+    return fpm_json_drop_entry(j) == 0 ? 1 : -1;
+  char msg[120];
+  yajl_message(j, msg, sizeof msg);
+  fpm_parser_fail(j->p, j->cb_root ? FPM_P_ESYNTAX : FPM_P_ESCHEMA,
+                  raw_off + at, buf, len, at,
+                  "invalid status JSON near byte %llu: %s",
+                  (unsigned long long)(raw_off + at), msg);
+  return -1;
+}
+
+/* --------------------------------------------------------------- API */
+
+int fpm_json_new(fpm_parser *p) {
+  struct fpm_json *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return -1;
+  j->p = p;
+  j->cb_key = KEY_UNKNOWN;
+  if (open_yajl(j) != 0) {
+    free(j);
+    return -1;
+  }
+  fpm_repair_init(&j->lx);
+  p->json = j;
+  return 0;
+}
+
+void fpm_json_free(fpm_parser *p) {
+  struct fpm_json *j = p->json;
+  if (j == NULL)
+    return;
+  if (j->h != NULL)
+    yajl_free(j->h);
+  free(j);
+  p->json = NULL;
+}
+
+fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
+  fpm_repair_feed(p->json, buf, len);
+  return p->code;
+}
+
+static fpm_perr schema_check(fpm_parser *p) {
+  struct fpm_status *st = p->st;
+  const uint32_t pool_mask = (1u << FPM_F__COUNT) - 1;
+  if ((st->present & pool_mask) == 0)
+    return fpm_parser_fail(p, FPM_P_ESCHEMA, 0, NULL, 0, 0,
+                           "JSON has none of the status page's pool fields "
+                           "(pool, accepted conn, ...): not a PHP-FPM status "
+                           "page");
+  return FPM_P_OK;
+}
+
+fpm_perr fpm_json_finish(fpm_parser *p) {
+  struct fpm_json *j = p->json;
+  if (fpm_repair_finish(j) != 0)
+    return p->code;
+  if (p->code != FPM_P_OK)
+    return p->code;
+  yajl_status ys = yajl_complete_parse(j->h);
+  if (ys != yajl_status_ok) {
+    if (j->cb_err != FPM_P_OK)
+      return fpm_parser_fail(p, j->cb_err, j->lx.pos, NULL, 0, 0, "%s",
+                             j->cb_msg);
+    if (j->cb_in_worker) {
+      struct fpm_status *st = p->st;
+      st->n_workers = j->mark_workers;
+      st->arena_len_ = j->mark_arena;
+      st->dropped++;
+    }
+    return fpm_parser_fail(
+        p, FPM_P_ETRUNCATED, j->lx.pos, j->lx.tail, j->lx.tail_len,
+        j->lx.tail_len,
+        "status JSON ended in the middle after %llu bytes (%s); %zu complete "
+        "worker entries kept",
+        (unsigned long long)j->lx.pos,
+        j->cb_in_procs ? "inside the process list" : "inside the pool fields",
+        p->st->n_workers);
+  }
+  return schema_check(p);
+}
