@@ -23,6 +23,7 @@ struct fpm_repair {
   char key[32];
   size_t key_len;
   size_t vlen;        /* raw bytes of the current string value */
+  char vprev[3];      /* its last 3 raw bytes */
   int procs_open;     /* the "processes" array was entered */
   int in_entry;       /* inside a worker entry */
   int entry_repaired; /* a string of the current entry was repaired */

@@ -134,6 +134,15 @@ static void mark_repaired(struct fpm_repair *lx) {
     lx->entry_repaired = 1;
 }
 
+/* The last 3 raw bytes of the current string value. */
+static void vprev_push(struct fpm_repair *lx, const char *p, size_t n) {
+  for (size_t k = n > 3 ? n - 3 : 0; k < n; k++) {
+    lx->vprev[0] = lx->vprev[1];
+    lx->vprev[1] = lx->vprev[2];
+    lx->vprev[2] = p[k];
+  }
+}
+
 /* After yajl dropped the entry in the middle: skip to the next one. */
 static void resync(struct fpm_repair *lx) {
   lx->state = L_SKIP;
@@ -206,6 +215,7 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
     lx->state = lx->expect_key ? L_KEY : L_VAL;
     lx->key_len = 0;
     lx->vlen = 0;
+    memset(lx->vprev, 0, sizeof lx->vprev);
     break;
   case '{':
     if (lx->procs_open && lx->depth == 2 && !lx->in_entry) {
@@ -384,6 +394,7 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
         el = 0;
     }
     if (el > 0) {
+      vprev_push(lx, d + b, (size_t)el);
       rc = out_span(j, d + b, (size_t)el, base + b);
       *ip = b + (size_t)el;
       lx->vlen += (size_t)el;
@@ -395,6 +406,7 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
     }
     mark_repaired(lx);
   }
+  vprev_push(lx, "\\", 1);
   rc = out_lit(j, "\\\\", 2, base + b);
   *ip = b + 1;
   lx->vlen++;
@@ -403,6 +415,40 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
   if (rc > 0)
     resync(lx);
   return LX_OK;
+}
+
+/* `},{"pid":` inside a value: the value's end was missed (a raw quote
+ * mangled it) and the next entry starts here. Drop the broken entry and
+ * restart at this boundary, so the next entry survives. The quote at *ip is
+ * the one of "pid". */
+static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
+  struct fpm_repair *lx = &j->lx;
+  lx->span_len = 0;
+  if (fpm_json_drop_entry(j) != 0)
+    return LX_STOP;
+  int rc = out_lit(j, ",{", 2, off);
+  if (rc < 0)
+    return LX_STOP;
+  lx->state = L_OUT;
+  lx->depth = 3;
+  lx->arr_bits = (uint64_t)1 << 2;
+  lx->in_entry = 1;
+  lx->entry_repaired = 0;
+  lx->expect_key = 1;
+  return LX_OK;
+}
+
+/* 1: the content quote at d[q] is the `"` of `},{"pid":`; -1: need more. */
+static int entry_boundary(const struct fpm_repair *lx, const char *d, size_t n,
+                          size_t q, int eof) {
+  static const char pid[] = "pid\":";
+  const size_t plen = sizeof pid - 1;
+  if (!lx->in_entry || memcmp(lx->vprev, "},{", 3) != 0)
+    return 0;
+  size_t avail = n - q - 1;
+  if (avail < plen)
+    return (eof || memcmp(d + q + 1, pid, avail) != 0) ? 0 : -1;
+  return memcmp(d + q + 1, pid, plen) == 0;
 }
 
 static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
@@ -418,7 +464,13 @@ static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     lx->state = L_OUT;
     lx->expect_key = 0;
   } else {
+    int b = entry_boundary(lx, d, n, q, eof);
+    if (b < 0)
+      return LX_MORE;
+    if (b > 0)
+      return restart_at_boundary(j, base + q);
     mark_repaired(lx);
+    vprev_push(lx, "\"", 1);
     rc = out_lit(j, "\\\"", 2, base + q);
     lx->vlen++;
   }
@@ -436,6 +488,7 @@ static int lex_control(struct fpm_json *j, unsigned char c, uint64_t off,
   char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
   mark_repaired(&j->lx);
   j->lx.vlen++;
+  vprev_push(&j->lx, (const char *)&c, 1);
   (*ip)++;
   int rc = out_lit(j, esc, sizeof esc, off);
   if (rc < 0)
@@ -469,6 +522,7 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   while (i < n && !special_val((unsigned char)d[i]))
     i++;
   lx->vlen += i - s;
+  vprev_push(lx, d + s, i - s);
   if (lx->vlen > vkeys[lx->vkey].cap) {
     *ip = i;
     return runaway(j, base + i);
