@@ -333,7 +333,7 @@ static void yajl_message(struct fpm_json *j, char *dst, size_t cap) {
 /* Feeds one range to yajl. 0: fine; 1: the current worker entry was
  * dropped (yajl restarted); -1: fatal (error recorded in the parser). */
 int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
-                  uint64_t raw_off) {
+                  uint64_t raw_off, int is_input) {
   yajl_status ys = yajl_parse(j->h, (const unsigned char *)buf, len);
   if (ys == yajl_status_ok)
     return 0;
@@ -345,8 +345,12 @@ int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
                     j->cb_msg);
     return -1;
   }
-  if (j->lx.procs_open && (j->lx.in_entry || j->cb_in_worker || j->cb_drop))
+  if (j->lx.procs_open && (j->lx.in_entry || j->cb_in_worker || j->cb_drop)) {
+    j->lx.rewind = 1;
+    /* bytes of a repair literal all stand for the byte at raw_off */
+    j->lx.rewind_off = raw_off + (is_input ? at : 0);
     return fpm_json_drop_entry(j) == 0 ? 1 : -1;
+  }
   char msg[120];
   yajl_message(j, msg, sizeof msg);
   fpm_parser_fail(j->p, j->cb_root ? FPM_P_ESYNTAX : FPM_P_ESCHEMA,

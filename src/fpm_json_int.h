@@ -33,6 +33,8 @@ struct fpm_repair {
   const char *span; /* pending bytes for yajl (borrowed from input) */
   size_t span_len;
   uint64_t span_off;
+  int rewind; /* yajl dropped an entry: skip from rewind_off */
+  uint64_t rewind_off;
   char tail[16]; /* last raw bytes lexed, for the end and excerpts */
   size_t tail_len;
 };
@@ -62,10 +64,11 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len);
 /* End of input; 0, or -1 when an error was recorded. */
 int fpm_repair_finish(struct fpm_json *j);
 
-/* yajl side, used by the pre-lexer: feed a range (0 ok, 1 entry dropped,
+/* yajl side, used by the pre-lexer: feed a range of input (is_input) or a
+ * repair literal standing for the byte at raw_off (0 ok, 1 entry dropped,
  * -1 fatal), or drop the current entry outright (0, or -1 on ENOMEM). */
 int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
-                  uint64_t raw_off);
+                  uint64_t raw_off, int is_input);
 int fpm_json_drop_entry(struct fpm_json *j);
 
 #endif /* FPM_FPM_JSON_INT_H */

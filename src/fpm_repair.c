@@ -102,7 +102,7 @@ static int flush(struct fpm_json *j) {
   const char *s = lx->span;
   size_t n = lx->span_len;
   lx->span_len = 0;
-  return fpm_json_yajl(j, s, n, lx->span_off);
+  return fpm_json_yajl(j, s, n, lx->span_off, 1);
 }
 
 /* Input bytes for yajl; contiguous ones are merged into one call. */
@@ -126,7 +126,7 @@ static int out_lit(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
   int rc = flush(j);
   if (rc != 0)
     return rc;
-  return fpm_json_yajl(j, s, n, off);
+  return fpm_json_yajl(j, s, n, off, 0);
 }
 
 static void mark_repaired(struct fpm_repair *lx) {
@@ -246,9 +246,8 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
       lx->in_entry = 0;
     if (rc < 0)
       return LX_STOP;
-    if (rc > 0 && !entry_end)
+    if (rc > 0)
       resync(lx);
-    /* dropped at the entry's end: yajl restarted between entries */
     return LX_OK;
   }
   case ',':
@@ -582,34 +581,52 @@ static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
 
 /* Lexes d[0..n) (at raw offset lx->pos); returns the bytes consumed. What
  * is left (fewer than the lookahead needs) must be offered again. */
+static int lex_step(struct fpm_json *j, const char *d, size_t n, uint64_t base,
+                    size_t *ip, int eof) {
+  switch (j->lx.state) {
+  case L_START:
+    return lex_start(j, d, n, base, ip);
+  case L_OUT:
+    return lex_out(j, d, n, base, ip);
+  case L_KEY:
+    return lex_key(j, d, n, base, ip);
+  case L_VAL:
+    return lex_val(j, d, n, base, ip, eof);
+  default:
+    return lex_skip(j, d, n, ip, eof);
+  }
+}
+
+/* After yajl failed inside an entry, skipping starts where it failed, not
+ * where the pre-lexer got to: the outcome must not depend on how far ahead
+ * the input was split. */
+static void apply_rewind(struct fpm_repair *lx, uint64_t base, size_t n,
+                         size_t *ip) {
+  lx->rewind = 0;
+  if (lx->rewind_off >= base && lx->rewind_off - base <= n &&
+      lx->rewind_off - base < *ip)
+    *ip = (size_t)(lx->rewind_off - base);
+}
+
+/* Lexes d[0..n) (at raw offset lx->pos); returns the bytes consumed. What
+ * is left (fewer than the lookahead needs) must be offered again. */
 static size_t lex(struct fpm_json *j, const char *d, size_t n, int eof) {
   struct fpm_repair *lx = &j->lx;
   uint64_t base = lx->pos;
   size_t i = 0;
-  int r = LX_OK;
-  while (i < n && r == LX_OK) {
-    switch (lx->state) {
-    case L_START:
-      r = lex_start(j, d, n, base, &i);
-      break;
-    case L_OUT:
-      r = lex_out(j, d, n, base, &i);
-      break;
-    case L_KEY:
-      r = lex_key(j, d, n, base, &i);
-      break;
-    case L_VAL:
-      r = lex_val(j, d, n, base, &i, eof);
-      break;
-    default:
-      r = lex_skip(j, d, n, &i, eof);
-      break;
+  for (;;) {
+    int r = LX_OK;
+    while (i < n && r == LX_OK) {
+      r = lex_step(j, d, n, base, &i, eof);
+      if (lx->rewind)
+        apply_rewind(lx, base, n, &i);
     }
-  }
-  if (r != LX_STOP && j->p->code == FPM_P_OK) {
-    int rc = flush(j); /* spans may point into the hold buffer */
-    if (rc > 0)
-      resync(lx);
+    if (r == LX_STOP || j->p->code != FPM_P_OK)
+      break;
+    if (flush(j) <= 0) /* spans may point into the hold buffer */
+      break;
+    resync(lx); /* dropped: skip on from where yajl failed */
+    apply_rewind(lx, base, n, &i);
   }
   if (j->p->code != FPM_P_OK)
     i = n;
