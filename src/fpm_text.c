@@ -262,13 +262,17 @@ static int finish_field(struct fpm_status *st, struct wstate *ws) {
   return 0;
 }
 
-/* The field a line starts, if it is a later one of this block; else -1. */
+/* The field a line starts, if it is the next one of the block in FPM's
+ * fixed order (7.x builds without HAVE_FPM_LQ skip "last request cpu");
+ * else -1: the line continues the current value. */
 static int field_line(const struct line *l, int after, size_t *colon) {
   const char *c = memchr(l->s, ':', l->n < 32 ? l->n : 32);
   if (c == NULL)
     return -1;
   int f = fpm_worker_field_lookup(l->s, (size_t)(c - l->s));
-  if (f <= after)
+  int ok = f == after + 1 || (after + 1 == FPM_W_LAST_REQUEST_CPU &&
+                              f == FPM_W_LAST_REQUEST_MEMORY);
+  if (f < 0 || !ok)
     return -1;
   *colon = (size_t)(c - l->s);
   return f;
@@ -355,21 +359,28 @@ fpm_perr fpm_text_finish(fpm_parser *p) {
     return fpm_parser_fail(p, FPM_P_ETRUNCATED, 0, NULL, 0, 0,
                            "empty body where a PHP-FPM text status page was "
                            "expected");
-  if (parse_all(p, t->buf, t->len) != FPM_P_OK)
-    return p->code;
-  if (t->buf[t->len - 1] != '\n') {
-    /* FPM ends every line with '\n': the body was cut */
-    if (st->has_workers && st->n_workers > 0 &&
-        !((st->workers[st->n_workers - 1].present >>
-           FPM_W_LAST_REQUEST_MEMORY) &
-          1u)) {
-      st->n_workers--;
-      st->dropped++;
-    }
-    return fpm_parser_fail(p, FPM_P_ETRUNCATED, t->len, t->buf, t->len, t->len,
-                           "text status body ended in the middle of a line "
-                           "after %zu bytes",
-                           t->len);
+  /* FPM ends every line with '\n': without it the body was cut, and the
+   * last line's value may be cut too, so it is left out */
+  size_t whole = t->len;
+  int cut = t->buf[t->len - 1] != '\n';
+  if (cut) {
+    while (whole > 0 && t->buf[whole - 1] != '\n')
+      whole--;
+    if (whole == 0)
+      whole = t->len; /* one partial line: still tell what it is */
   }
-  return FPM_P_OK;
+  if (parse_all(p, t->buf, whole) != FPM_P_OK)
+    return p->code;
+  if (!cut)
+    return FPM_P_OK;
+  if (st->has_workers && st->n_workers > 0 &&
+      !((st->workers[st->n_workers - 1].present >> FPM_W_LAST_REQUEST_MEMORY) &
+        1u)) {
+    st->n_workers--;
+    st->dropped++;
+  }
+  return fpm_parser_fail(p, FPM_P_ETRUNCATED, t->len, t->buf, t->len, t->len,
+                         "text status body ended in the middle of a line "
+                         "after %zu bytes; %zu complete worker blocks kept",
+                         t->len, st->n_workers);
 }
