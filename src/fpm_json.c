@@ -17,38 +17,43 @@
 
 /* ---------------------------------------------------------- key tables */
 
-struct key_def {
-  const char *name;
-  unsigned char len;
-  signed char field;
-};
-
-#define KD(s, f)                                                               \
-  { s, sizeof s - 1, f }
-static const struct key_def worker_keys[] = {
-    KD("pid", FPM_W_PID),
-    KD("state", FPM_W_STATE),
-    KD("start time", FPM_W_START_TIME),
-    KD("start since", FPM_W_START_SINCE),
-    KD("requests", FPM_W_REQUESTS),
-    KD("request duration", FPM_W_REQUEST_DURATION),
-    KD("request method", FPM_W_REQUEST_METHOD),
-    KD("request uri", FPM_W_REQUEST_URI),
-    KD("content length", FPM_W_CONTENT_LENGTH),
-    KD("user", FPM_W_USER),
-    KD("script", FPM_W_SCRIPT),
-    KD("last request cpu", FPM_W_LAST_REQUEST_CPU),
-    KD("last request memory", FPM_W_LAST_REQUEST_MEMORY),
-};
-#undef KD
-
+/* Key dispatch by length, then a compare against a literal: the compiler
+ * turns each fixed-size memcmp into a few loads (this runs 13 times per
+ * worker). */
+#define KEY_IS(k, lit) (memcmp((k), lit, sizeof lit - 1) == 0)
 static int worker_key(const char *k, size_t len) {
-  for (size_t i = 0; i < sizeof worker_keys / sizeof worker_keys[0]; i++) {
-    if (worker_keys[i].len == len && memcmp(worker_keys[i].name, k, len) == 0)
-      return worker_keys[i].field;
+  switch (len) {
+  case 3:
+    return KEY_IS(k, "pid") ? FPM_W_PID : -1;
+  case 4:
+    return KEY_IS(k, "user") ? FPM_W_USER : -1;
+  case 5:
+    return KEY_IS(k, "state") ? FPM_W_STATE : -1;
+  case 6:
+    return KEY_IS(k, "script") ? FPM_W_SCRIPT : -1;
+  case 8:
+    return KEY_IS(k, "requests") ? FPM_W_REQUESTS : -1;
+  case 10:
+    return KEY_IS(k, "start time") ? FPM_W_START_TIME : -1;
+  case 11:
+    if (KEY_IS(k, "start since"))
+      return FPM_W_START_SINCE;
+    return KEY_IS(k, "request uri") ? FPM_W_REQUEST_URI : -1;
+  case 14:
+    if (KEY_IS(k, "request method"))
+      return FPM_W_REQUEST_METHOD;
+    return KEY_IS(k, "content length") ? FPM_W_CONTENT_LENGTH : -1;
+  case 16:
+    if (KEY_IS(k, "request duration"))
+      return FPM_W_REQUEST_DURATION;
+    return KEY_IS(k, "last request cpu") ? FPM_W_LAST_REQUEST_CPU : -1;
+  case 19:
+    return KEY_IS(k, "last request memory") ? FPM_W_LAST_REQUEST_MEMORY : -1;
+  default:
+    return -1;
   }
-  return -1;
 }
+#undef KEY_IS
 
 enum { KEY_UNKNOWN = -1, KEY_PROCESSES = -2 };
 
@@ -113,8 +118,20 @@ static int cb_start_array(void *ctx) {
     return cb_fatal(j, FPM_P_ESCHEMA,
                     "top-level JSON array: not a PHP-FPM status object");
   if (j->cb_depth == 2 && j->cb_key == KEY_PROCESSES) {
+    struct fpm_status *st = j->p->st;
     j->cb_in_procs = 1;
-    j->p->st->has_workers = 1;
+    if (!st->has_workers && fpm_status_has(st, FPM_F_TOTAL_PROCESSES)) {
+      /* FPM prints one entry per process: size the arrays once; 128
+       * bytes of strings per entry covers typical uris */
+      uint64_t n = st->v[FPM_F_TOTAL_PROCESSES] + 1;
+      if (n > j->p->max_workers)
+        n = j->p->max_workers;
+      if (fpm_status_reserve(st, (size_t)n, (size_t)n * 128) != 0)
+        return cb_fatal(j, FPM_P_ENOMEM,
+                        "out of memory sizing the worker "
+                        "list");
+    }
+    st->has_workers = 1;
   }
   return 1;
 }
@@ -249,12 +266,33 @@ static int worker_string(struct fpm_json *j, const char *s, size_t n) {
   return 1;
 }
 
+/* FPM prints the pool name raw (FPM_STATUS.md A.10) and the INI parser
+ * forbids `"` in it, so its first quote ends it: does it hold a `\`? */
+static int pool_has_backslash(const struct fpm_json *j) {
+  static const char key[] = "\"pool\":\"";
+  const char *b = j->keep;
+  size_t n = j->keep_len;
+  for (size_t i = 0; i + sizeof key - 1 <= n; i++) {
+    if (memcmp(b + i, key, sizeof key - 1) != 0)
+      continue;
+    const char *v = b + i + sizeof key - 1;
+    const char *end = memchr(v, '"', n - (size_t)(v - b));
+    size_t vn = end != NULL ? (size_t)(end - v) : n - (size_t)(v - b);
+    return memchr(v, '\\', vn) != NULL;
+  }
+  return 1; /* not where FPM puts it: let the repairing path look */
+}
+
 static int cb_string(void *ctx, const unsigned char *u, size_t n) {
   struct fpm_json *j = ctx;
   const char *s = (const char *)u;
   struct fpm_status *st = j->p->st;
   if (j->cb_depth == 1) {
     if (j->cb_key == FPM_F_POOL) {
+      if (j->fast && pool_has_backslash(j)) {
+        j->need_slow = 1; /* yajl would decode FPM's raw `\` */
+        return 0;
+      }
       copy_fixed(st->pool, sizeof st->pool, s, n);
       st->present |= 1u << FPM_F_POOL;
     } else if (j->cb_key == FPM_F_PROCESS_MANAGER) {
@@ -368,6 +406,7 @@ int fpm_json_new(fpm_parser *p) {
     return -1;
   j->p = p;
   j->cb_key = KEY_UNKNOWN;
+  j->fast = !p->always_repair;
   if (open_yajl(j) != 0) {
     free(j);
     return -1;
@@ -383,13 +422,84 @@ void fpm_json_free(fpm_parser *p) {
     return;
   if (j->h != NULL)
     yajl_free(j->h);
+  free(j->keep);
   free(j);
   p->json = NULL;
 }
 
-fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
-  fpm_repair_feed(p->json, buf, len);
+/*
+ * Fast path: valid JSON (every 8.2.36 page but a pool name with `\`) goes
+ * straight to yajl, and the input is kept. On the first sign of FPM's
+ * broken JSON (a yajl error, a key twice in an entry, a raw `\` in the
+ * pool name, a cut body) the snapshot is reset and the kept input is parsed
+ * again through the repairing pre-lexer, which then takes the rest. Either
+ * way the result depends only on the bytes, not on how they were split.
+ */
+static int keep_input(struct fpm_json *j, const char *buf, size_t len) {
+  if (j->keep_cap - j->keep_len < len) {
+    size_t cap = j->keep_cap ? j->keep_cap : 16384;
+    while (cap - j->keep_len < len) {
+      if (cap > SIZE_MAX / 2)
+        return -1;
+      cap *= 2;
+    }
+    char *k = realloc(j->keep, cap);
+    if (k == NULL)
+      return -1;
+    j->keep = k;
+    j->keep_cap = cap;
+  }
+  memcpy(j->keep + j->keep_len, buf, len);
+  j->keep_len += len;
+  return 0;
+}
+
+static fpm_perr go_slow(fpm_parser *p) {
+  struct fpm_json *j = p->json;
+  fpm_status_clear(p->st);
+  p->st->format = FPM_FORMAT_JSON;
+  yajl_free(j->h);
+  j->h = NULL;
+  j->fast = 0;
+  j->cb_depth = j->cb_root = j->cb_in_procs = j->cb_in_worker = 0;
+  j->cb_drop = j->need_slow = 0;
+  j->cb_key = KEY_UNKNOWN;
+  if (open_yajl(j) != 0)
+    return fpm_parser_fail(p, FPM_P_ENOMEM, 0, NULL, 0, 0,
+                           "out of memory restarting the JSON parser");
+  fpm_repair_init(&j->lx);
+  char *kept = j->keep;
+  size_t n = j->keep_len;
+  j->keep = NULL;
+  j->keep_len = j->keep_cap = 0;
+  fpm_repair_feed(j, kept, n);
+  free(kept);
   return p->code;
+}
+
+static fpm_perr fast_fatal(fpm_parser *p) {
+  struct fpm_json *j = p->json;
+  /* limits and memory fail the same way on both paths */
+  return fpm_parser_fail(p, j->cb_err, j->keep_len, NULL, 0, 0, "%s",
+                         j->cb_msg);
+}
+
+fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
+  struct fpm_json *j = p->json;
+  if (!j->fast) {
+    fpm_repair_feed(j, buf, len);
+    return p->code;
+  }
+  if (keep_input(j, buf, len) != 0)
+    return fpm_parser_fail(p, FPM_P_ENOMEM, j->keep_len, NULL, 0, 0,
+                           "out of memory buffering the status body");
+  yajl_status ys = yajl_parse(j->h, (const unsigned char *)buf, len);
+  if (ys == yajl_status_ok && !j->need_slow)
+    return FPM_P_OK;
+  if (j->cb_err == FPM_P_ETOOBIG || j->cb_err == FPM_P_ENOMEM)
+    return fast_fatal(p);
+  j->cb_err = FPM_P_OK;
+  return go_slow(p);
 }
 
 static fpm_perr schema_check(fpm_parser *p) {
@@ -405,6 +515,20 @@ static fpm_perr schema_check(fpm_parser *p) {
 
 fpm_perr fpm_json_finish(fpm_parser *p) {
   struct fpm_json *j = p->json;
+  if (j->fast) {
+    yajl_status ys = yajl_complete_parse(j->h);
+    if (ys == yajl_status_ok && !j->need_slow && j->cb_root &&
+        j->keep_len > 0) {
+      free(j->keep);
+      j->keep = NULL;
+      return schema_check(p);
+    }
+    if (j->cb_err == FPM_P_ETOOBIG || j->cb_err == FPM_P_ENOMEM)
+      return fast_fatal(p);
+    j->cb_err = FPM_P_OK;
+    if (go_slow(p) != FPM_P_OK)
+      return p->code;
+  }
   if (fpm_repair_finish(j) != 0)
     return p->code;
   if (p->code != FPM_P_OK)

@@ -42,6 +42,10 @@ struct fpm_repair {
 struct fpm_json {
   fpm_parser *p;
   yajl_handle h;
+  int fast;      /* input goes straight to yajl (valid JSON so far) */
+  int need_slow; /* a callback saw what only the repairing path handles */
+  char *keep;    /* the input so far, while fast */
+  size_t keep_len, keep_cap;
   struct fpm_repair lx;
   /* yajl side */
   int cb_depth;

@@ -23,6 +23,7 @@ struct fpm_parser {
   enum fpm_format fmt;
   struct fpm_status *st;
   size_t max_workers;
+  int always_repair;
   fpm_perr code; /* sticky */
   int fixed;     /* worker string offsets turned into pointers */
   struct fpm_parse_error err;
@@ -40,6 +41,11 @@ fpm_perr fpm_parser_fail(fpm_parser *p, fpm_perr code, uint64_t offset,
 /* Copies s[0..n) NUL-terminated into the arena; *off receives its offset.
  * Returns 0, or -1 on out of memory. */
 int fpm_arena_put(struct fpm_status *st, const char *s, size_t n, size_t *off);
+
+/* Grows the worker array and the arena ahead (from "total processes"), so
+ * that a big process list is not copied while it grows. 0 or -1 (OOM). */
+int fpm_status_reserve(struct fpm_status *st, size_t workers,
+                       size_t arena_bytes);
 
 /* Appends a zeroed worker (strings at offset 0, i.e. ""). NULL when out of
  * memory. The caller checks the max_workers cap first. */

@@ -70,23 +70,27 @@ static const struct vkey_def {
     [K_PROCESSES] = {"processes", 9, 65536, NULL},
 };
 
+#define KEY_IS(k, lit) (memcmp((k), lit, sizeof lit - 1) == 0)
+/* What kind of string value follows key k (fixed-size compares). */
 static int key_kind(const char *k, size_t len) {
-  for (int i = 1; i < K__COUNT; i++) {
-    if (vkeys[i].name_len == len && memcmp(vkeys[i].name, k, len) == 0)
-      return i;
+  switch (len) {
+  case 4:
+    return KEY_IS(k, "pool") ? K_POOL : KEY_IS(k, "user") ? K_USER : K_OTHER;
+  case 5:
+    return KEY_IS(k, "state") ? K_STATE : K_OTHER;
+  case 6:
+    return KEY_IS(k, "script") ? K_SCRIPT : K_OTHER;
+  case 11:
+    return KEY_IS(k, "request uri") ? K_URI : K_OTHER;
+  case 14:
+    return KEY_IS(k, "request method") ? K_METHOD : K_OTHER;
+  case 15:
+    return KEY_IS(k, "process manager") ? K_PM : K_OTHER;
+  default:
+    return K_OTHER;
   }
-  return K_OTHER;
 }
-
-/* Bytes that end a plain run, per state. */
-static int special_out(unsigned char c) {
-  return c == '"' || c == '{' || c == '}' || c == '[' || c == ']' || c == ',' ||
-         c == ':';
-}
-
-static int special_val(unsigned char c) {
-  return c == '"' || c == '\\' || c < 0x20;
-}
+#undef KEY_IS
 
 void fpm_repair_init(struct fpm_repair *lx) {
   memset(lx, 0, sizeof *lx);
@@ -211,12 +215,6 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
   char c = d[i];
   int rc = 0;
   switch (c) {
-  case '"':
-    lx->state = lx->expect_key ? L_KEY : L_VAL;
-    lx->key_len = 0;
-    lx->vlen = 0;
-    memset(lx->vprev, 0, sizeof lx->vprev);
-    break;
   case '{':
     if (lx->procs_open && lx->depth == 2 && !lx->in_entry) {
       lx->in_entry = 1;
@@ -229,7 +227,8 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
   case '[':
     if (push(j, 1, off) != 0)
       return LX_STOP;
-    if (lx->depth == 2 && lx->vkey == K_PROCESSES)
+    if (lx->depth == 2 && lx->key_len == 9 &&
+        memcmp(lx->key, "processes", 9) == 0)
       lx->procs_open = 1;
     lx->expect_key = 0;
     break;
@@ -267,23 +266,65 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
   return LX_OK;
 }
 
+/* Opening quote of a key or a value. */
+static void string_start(struct fpm_repair *lx) {
+  if (lx->expect_key) {
+    lx->state = L_KEY;
+    lx->key_len = 0;
+    return;
+  }
+  lx->state = L_VAL;
+  lx->vkey =
+      lx->key_len <= sizeof lx->key ? key_kind(lx->key, lx->key_len) : K_OTHER;
+  lx->vlen = 0;
+  memset(lx->vprev, 0, sizeof lx->vprev);
+}
+
+/* Outside strings: numbers, `:` and `,` pass in one run up to the next
+ * string (its quote included) or bracket. */
 static int lex_out(struct fpm_json *j, const char *d, size_t n, uint64_t base,
                    size_t *ip) {
+  struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   size_t s = i;
-  while (i < n && !special_out((unsigned char)d[i]))
-    i++;
+  int bracket = 0;
+  while (i < n && !bracket) {
+    switch (d[i]) {
+    case ':':
+      lx->expect_key = 0;
+      i++;
+      break;
+    case ',':
+      lx->expect_key = top_is_object(lx);
+      i++;
+      break;
+    case '"':
+      string_start(lx);
+      i++;
+      goto run_done;
+    case '{':
+    case '}':
+    case '[':
+    case ']':
+      bracket = 1;
+      break;
+    default:
+      i++;
+      break;
+    }
+  }
+run_done:
   if (i > s) {
     int rc = out_span(j, d + s, i - s, base + s);
-    if (rc < 0)
-      return LX_STOP;
-    if (rc > 0) {
-      resync(&j->lx);
+    if (rc != 0) {
       *ip = i;
+      if (rc < 0)
+        return LX_STOP;
+      resync(lx);
       return LX_OK;
     }
   }
-  if (i == n) {
+  if (!bracket) {
     *ip = i;
     return LX_OK;
   }
@@ -291,14 +332,13 @@ static int lex_out(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   *ip = i + 1;
   return r;
 }
-
 static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
                    size_t *ip) {
   struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   size_t s = i;
-  while (i < n && d[i] != '"')
-    i++;
+  const char *q = memchr(d + i, '"', n - i);
+  i = q != NULL ? (size_t)(q - d) : n;
   size_t m = i - s;
   if (lx->key_len + m <= sizeof lx->key) {
     memcpy(lx->key + lx->key_len, d + s, m);
@@ -307,10 +347,9 @@ static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     lx->key_len = sizeof lx->key + 1; /* too long for any key we know */
   }
   if (i < n) {
-    lx->vkey = lx->key_len <= sizeof lx->key ? key_kind(lx->key, lx->key_len)
-                                             : K_OTHER;
-    lx->state = L_OUT;
-    i++; /* the closing quote */
+    lx->state = L_OUT; /* the key is looked at when a string value or an
+                          array follows it */
+    i++;               /* the closing quote */
   }
   int rc = i > s ? out_span(j, d + s, i - s, base + s) : 0;
   *ip = i;
@@ -513,12 +552,16 @@ static int runaway(struct fpm_json *j, uint64_t off) {
   return LX_STOP;
 }
 
+static int is_special_val(unsigned char c) {
+  return c <= '\\' && (c < 0x20 || c == '"' || c == '\\');
+}
+
 static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
                    size_t *ip, int eof) {
   struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   size_t s = i;
-  while (i < n && !special_val((unsigned char)d[i]))
+  while (i < n && !is_special_val((unsigned char)d[i]))
     i++;
   lx->vlen += i - s;
   vprev_push(lx, d + s, i - s);
@@ -526,10 +569,17 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     *ip = i;
     return runaway(j, base + i);
   }
-  if (i > s) {
-    int rc = out_span(j, d + s, i - s, base + s);
+  size_t run = i - s;
+  int ends = 0;
+  if (i < n && d[i] == '"') {
+    ends = quote_ends(lx, d, n, i, eof);
+    if (ends > 0)
+      run++; /* the closing quote goes with the run */
+  }
+  if (run > 0) {
+    int rc = out_span(j, d + s, run, base + s);
     if (rc != 0) {
-      *ip = i;
+      *ip = s + run;
       if (rc < 0)
         return LX_STOP;
       resync(lx);
@@ -537,8 +587,16 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     }
   }
   *ip = i;
+  if (ends > 0) {
+    lx->state = L_OUT;
+    lx->expect_key = 0;
+    *ip = i + 1;
+    return LX_OK;
+  }
   if (i == n)
     return LX_OK;
+  if (ends < 0)
+    return LX_MORE;
   unsigned char c = (unsigned char)d[i];
   if (c == '"')
     return lex_quote(j, d, n, base, ip, eof);
@@ -546,7 +604,6 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     return lex_backslash(j, d, n, base, ip, eof);
   return lex_control(j, c, base + i, ip);
 }
-
 static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
                     int eof) {
   static const char boundary[] = "},{\"pid\":";

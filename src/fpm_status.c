@@ -82,6 +82,21 @@ int fpm_arena_put(struct fpm_status *st, const char *s, size_t n, size_t *off) {
   return 0;
 }
 
+int fpm_status_reserve(struct fpm_status *st, size_t workers,
+                       size_t arena_bytes) {
+  if (workers > st->workers_cap_ && workers < SIZE_MAX / sizeof *st->workers) {
+    struct fpm_worker *w = realloc(st->workers, workers * sizeof *w);
+    if (w == NULL)
+      return -1;
+    st->workers = w;
+    st->workers_cap_ = workers;
+  }
+  if (arena_bytes > st->arena_len_ &&
+      arena_reserve(st, arena_bytes - st->arena_len_) != 0)
+    return -1;
+  return 0;
+}
+
 struct fpm_worker *fpm_status_add_worker(struct fpm_status *st) {
   if (st->n_workers == st->workers_cap_) {
     size_t cap = st->workers_cap_ ? st->workers_cap_ * 2 : 16;
@@ -344,6 +359,7 @@ fpm_parser *fpm_parser_new(enum fpm_format fmt, struct fpm_status *out,
   p->max_workers = (opts != NULL && opts->max_workers != 0)
                        ? opts->max_workers
                        : FPM_DEFAULT_MAX_WORKERS;
+  p->always_repair = opts != NULL && opts->always_repair;
   int rc = fmt == FPM_FORMAT_JSON ? fpm_json_new(p) : fpm_text_new(p);
   if (rc != 0) {
     free(p);

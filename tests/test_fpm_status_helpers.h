@@ -56,11 +56,13 @@ FPMT_UNUSED static char *fx_body(const char *name, size_t *len) {
   return body;
 }
 
-FPMT_UNUSED static fpm_perr parse_split(const char *b, size_t n,
-                                        enum fpm_format fmt, size_t chunk,
-                                        struct fpm_status *st,
-                                        struct fpm_parse_error *err) {
-  fpm_parser *p = fpm_parser_new(fmt, st, NULL);
+FPMT_UNUSED static fpm_perr parse_split_opts(const char *b, size_t n,
+                                             enum fpm_format fmt, size_t chunk,
+                                             struct fpm_status *st,
+                                             struct fpm_parse_error *err,
+                                             int always_repair) {
+  struct fpm_parser_opts o = {.always_repair = always_repair};
+  fpm_parser *p = fpm_parser_new(fmt, st, &o);
   assert_non_null(p);
   for (size_t i = 0; i < n; i += chunk)
     fpm_parser_feed(p, b + i, n - i < chunk ? n - i : chunk);
@@ -69,6 +71,13 @@ FPMT_UNUSED static fpm_perr parse_split(const char *b, size_t n,
     *err = *fpm_parser_error(p);
   fpm_parser_free(p);
   return e;
+}
+
+FPMT_UNUSED static fpm_perr parse_split(const char *b, size_t n,
+                                        enum fpm_format fmt, size_t chunk,
+                                        struct fpm_status *st,
+                                        struct fpm_parse_error *err) {
+  return parse_split_opts(b, n, fmt, chunk, st, err, 0);
 }
 
 /* Parses whole into *st, then checks that feeding it in chunks of 1..31

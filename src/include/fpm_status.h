@@ -184,6 +184,9 @@ typedef struct fpm_parser fpm_parser;
 /* Limits; zero fields take the defaults. */
 struct fpm_parser_opts {
   size_t max_workers; /* 0 = 100000 */
+  int always_repair;  /* JSON: skip the fast path (valid JSON straight to
+                         yajl) and run every byte through the repairing
+                         pre-lexer; the result is the same (tests, bench) */
 };
 
 /* A parser filling *out (which must be initialised; it is cleared first).
