@@ -81,7 +81,8 @@ FPMT_UNUSED static fpm_perr parse_split(const char *b, size_t n,
 }
 
 /* Parses whole into *st, then checks that feeding it in chunks of 1..31
- * bytes (and halves) gives the same code and snapshot. */
+ * bytes (and halves, and 4 KiB) gives the same code and snapshot, with the
+ * fast path and (JSON) with the repairing path alone. */
 FPMT_UNUSED static fpm_perr parse_all_splits(const char *b, size_t n,
                                              enum fpm_format fmt,
                                              struct fpm_status *st,
@@ -92,16 +93,19 @@ FPMT_UNUSED static fpm_perr parse_all_splits(const char *b, size_t n,
     chunks[c - 1] = c;
   chunks[31] = n / 2 ? n / 2 : 1;
   chunks[32] = 4096;
-  for (size_t k = 0; k < 33; k++) {
-    struct fpm_status other;
-    fpm_status_init(&other);
-    fpm_perr e2 = parse_split(b, n, fmt, chunks[k], &other, NULL);
-    char why[256] = "";
-    int d = fpm_status_diff(st, &other, why, sizeof why);
-    if (e2 != e || d != 0)
-      fail_msg("chunk size %zu differs from whole: codes %d/%d: %s", chunks[k],
-               e, e2, why);
-    fpm_status_clear(&other);
+  /* JSON: the repairing path alone must agree with the fast path */
+  for (int rep = 0; rep < (fmt == FPM_FORMAT_JSON ? 2 : 1); rep++) {
+    for (size_t k = 0; k < 33; k++) {
+      struct fpm_status other;
+      fpm_status_init(&other);
+      fpm_perr e2 = parse_split_opts(b, n, fmt, chunks[k], &other, NULL, rep);
+      char why[256] = "";
+      int d = fpm_status_diff(st, &other, why, sizeof why);
+      if (e2 != e || d != 0)
+        fail_msg("chunk size %zu%s differs from whole: codes %d/%d: %s",
+                 chunks[k], rep ? " (always repair)" : "", e, e2, why);
+      fpm_status_clear(&other);
+    }
   }
   return e;
 }

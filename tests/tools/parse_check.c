@@ -67,8 +67,9 @@ static const char *body_of(const char *raw, size_t len, size_t *blen,
 }
 
 static fpm_perr parse_chunked(const char *b, size_t n, int fmt, size_t chunk,
-                              struct fpm_status *st) {
-  fpm_parser *p = fpm_parser_new((enum fpm_format)fmt, st, NULL);
+                              int always_repair, struct fpm_status *st) {
+  struct fpm_parser_opts o = {.always_repair = always_repair};
+  fpm_parser *p = fpm_parser_new((enum fpm_format)fmt, st, &o);
   if (p == NULL)
     return FPM_P_ENOMEM;
   for (size_t i = 0; i < n; i += chunk)
@@ -121,15 +122,22 @@ static int check_file(const char *path, int force_fmt, int do_dump,
   fpm_perr e = fpm_status_parse(b, blen, (enum fpm_format)fmt, &whole, &err);
   int bad = 0;
   char why[256];
-  for (size_t chunk = 1; chunk <= 31 && !bad; chunk++) {
-    fpm_perr e2 = parse_chunked(b, blen, fmt, chunk, &part);
-    if (e2 != e || fpm_status_diff(&whole, &part, why, sizeof why)) {
-      printf("FAIL %s: chunk size %zu differs from whole: %s (%s vs %s)\n",
-             path, chunk, e2 != e ? "error code" : why, fpm_perr_str(e),
-             fpm_perr_str(e2));
-      bad = 1;
+  /* byte by byte, 2..31-byte chunks and whole; JSON also through the
+   * repairing path alone */
+  for (int rep = 0; rep < (fmt == FPM_FORMAT_JSON ? 2 : 1); rep++) {
+    for (size_t chunk = 1; chunk <= 32 && !bad; chunk++) {
+      size_t c = chunk == 32 ? (blen ? blen : 1) : chunk;
+      fpm_perr e2 = parse_chunked(b, blen, fmt, c, rep, &part);
+      if (e2 != e || fpm_status_diff(&whole, &part, why, sizeof why)) {
+        printf("FAIL %s: chunk size %zu%s differs from whole: %s (%s vs "
+               "%s)\n",
+               path, c, rep ? " (always repair)" : "",
+               e2 != e ? "error code" : why, fpm_perr_str(e),
+               fpm_perr_str(e2));
+        bad = 1;
+      }
+      fpm_status_clear(&part);
     }
-    fpm_status_clear(&part);
   }
   if (!bad && count_check && e == FPM_P_OK && whole.has_workers &&
       fpm_status_has(&whole, FPM_F_TOTAL_PROCESSES) &&
