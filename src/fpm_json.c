@@ -383,7 +383,9 @@ int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
                     j->cb_msg);
     return -1;
   }
-  if (j->lx.procs_open && (j->lx.in_entry || j->cb_in_worker || j->cb_drop)) {
+  /* yajl's own state decides (not the pre-lexer's, which runs ahead), so
+   * that the outcome does not depend on where the input was split */
+  if (j->cb_in_procs || j->cb_in_worker || j->cb_drop) {
     j->lx.rewind = 1;
     /* bytes of a repair literal all stand for the byte at raw_off */
     j->lx.rewind_off = raw_off + (is_input ? at : 0);

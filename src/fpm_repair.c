@@ -461,10 +461,16 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
  * the one of "pid". */
 static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
   struct fpm_repair *lx = &j->lx;
-  lx->span_len = 0;
+  int rc = flush(j); /* an earlier yajl error comes first */
+  if (rc < 0)
+    return LX_STOP;
+  if (rc > 0) {
+    resync(lx);
+    return LX_OK;
+  }
   if (fpm_json_drop_entry(j) != 0)
     return LX_STOP;
-  int rc = out_lit(j, ",{", 2, off);
+  rc = out_lit(j, ",{", 2, off);
   if (rc < 0)
     return LX_STOP;
   lx->state = L_OUT;
@@ -538,8 +544,14 @@ static int lex_control(struct fpm_json *j, unsigned char c, uint64_t off,
 
 static int runaway(struct fpm_json *j, uint64_t off) {
   struct fpm_repair *lx = &j->lx;
+  int rc = flush(j); /* an earlier yajl error comes first */
+  if (rc < 0)
+    return LX_STOP;
+  if (rc > 0) {
+    resync(lx);
+    return LX_OK;
+  }
   if (lx->in_entry && lx->procs_open) {
-    lx->span_len = 0;
     if (fpm_json_drop_entry(j) != 0)
       return LX_STOP;
     resync(lx);

@@ -466,6 +466,59 @@ static void test_arena_growth(void **state) {
   free(uris);
 }
 
+/* Deterministic mutations of a real capture (quotes, backslashes, control
+ * bytes, braces, cuts): never a crash, the pool figures survive (the pool
+ * part is untouched), and every split gives the same result on each path
+ * (checked inside parse_all_splits_ex). A mutation can make valid JSON that
+ * breaks FPM's key order, which only the fast path accepts. */
+static void test_mutations(void **state) {
+  (void)state;
+  size_t n;
+  char *orig = fx_body("php82_www_load_status_json_full.raw", &n);
+  const char *procs = strstr(orig, ", \"processes\"");
+  assert_non_null(procs);
+  size_t pool_end = (size_t)(procs - orig);
+  static const char inserts[] = "\"\\\x01\n}{,:[]\xc3";
+  uint32_t seed = 12345;
+  char *b = malloc(n + 64);
+  assert_non_null(b);
+  for (int round = 0; round < 400; round++) {
+    memcpy(b, orig, n);
+    size_t len = n;
+    int edits = 1 + round % 4;
+    size_t first = len;
+    for (int e = 0; e < edits; e++) {
+      seed = seed * 1103515245u + 12345u;
+      size_t at = pool_end + 2 + (seed >> 8) % (len - pool_end - 2);
+      char c = inserts[(seed >> 3) % (sizeof inserts - 1)];
+      if ((seed >> 20) % 2 == 0) { /* insert */
+        memmove(b + at + 1, b + at, len - at);
+        b[at] = c;
+        len++;
+      } else { /* overwrite */
+        b[at] = c;
+      }
+      if (at < first)
+        first = at;
+    }
+    if (round % 10 == 9)
+      len = first + (len - first) / 2; /* and a cut */
+    struct fpm_status st;
+    struct fpm_parse_error err;
+    fpm_status_init(&st);
+    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 0);
+    assert_true(r == FPM_P_OK || r == FPM_P_ETRUNCATED || r == FPM_P_ESYNTAX);
+    if (r != FPM_P_ESYNTAX) {
+      assert_int_equal(st.v[FPM_F_ACCEPTED_CONN], 89);
+      assert_string_equal(st.pool, "www");
+      assert_true(st.n_workers <= 9);
+    }
+    fpm_status_clear(&st);
+  }
+  free(b);
+  free(orig);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_quote_in_uri),
@@ -485,6 +538,7 @@ int main(void) {
       cmocka_unit_test(test_max_workers),
       cmocka_unit_test(test_numbers_and_fields),
       cmocka_unit_test(test_arena_growth),
+      cmocka_unit_test(test_mutations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,8 +132,7 @@ static int check_file(const char *path, int force_fmt, int do_dump,
         printf("FAIL %s: chunk size %zu%s differs from whole: %s (%s vs "
                "%s)\n",
                path, c, rep ? " (always repair)" : "",
-               e2 != e ? "error code" : why, fpm_perr_str(e),
-               fpm_perr_str(e2));
+               e2 != e ? "error code" : why, fpm_perr_str(e), fpm_perr_str(e2));
         bad = 1;
       }
       fpm_status_clear(&part);
