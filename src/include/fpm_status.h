@@ -15,6 +15,20 @@
  * is provable, and otherwise drops only the worker entry that holds it. The
  * counts of repaired and dropped entries are in the snapshot.
  *
+ * How (details in src/fpm_repair.c): valid JSON goes straight to yajl while
+ * the input is kept; on the first sign of breakage the kept input is parsed
+ * again through a repairing pre-lexer that knows FPM's key sequence. Inside
+ * a string value a `"` ends it only when the exact continuation FPM prints
+ * next follows (`,"request uri":` after the method, ...), a `\` that does
+ * not start a valid escape is the string's own, control bytes are escaped.
+ * The pool name is taken raw (FPM never escapes it; `"` cannot occur in
+ * it). Bytes that are not valid UTF-8 are kept as they are (FPM cuts
+ * strings byte-wise; old versions print raw bytes): consumers that need
+ * UTF-8 must sanitise. A worker entry still unparseable is dropped and the
+ * parser resynchronises at the next `},{"pid":`.
+ * Text (FPM's default format) is parsed by its fixed labels and order, so
+ * values with embedded newlines survive; its dates become epochs.
+ *
  * Thread-safety: a parser or a snapshot belongs to one thread at a time;
  * different ones are independent (no global state).
  */
@@ -196,13 +210,16 @@ fpm_parser *fpm_parser_new(enum fpm_format fmt, struct fpm_status *out,
 /* Feed the next bytes of the body. A non-OK return is sticky. */
 fpm_perr fpm_parser_feed(fpm_parser *p, const char *buf, size_t len);
 /* End of body. On FPM_P_OK the snapshot is complete and its string pointers
- * are valid. */
+ * are valid. On FPM_P_ETRUNCATED it holds what was complete (pool fields
+ * and whole worker entries; the cut entry counts in dropped) with valid
+ * pointers; after other errors treat it as empty. Call once. */
 fpm_perr fpm_parser_finish(fpm_parser *p);
 /* The error, if any (valid until the parser is freed). */
 const struct fpm_parse_error *fpm_parser_error(const fpm_parser *p);
 void fpm_parser_free(fpm_parser *p); /* NULL is a no-op */
 
-/* One-call form. err may be NULL. */
+/* One-call form. err may be NULL. *out must be initialised; it is cleared
+ * first and, whatever the result, released with fpm_status_clear. */
 fpm_perr fpm_status_parse(const char *buf, size_t len, enum fpm_format fmt,
                           struct fpm_status *out, struct fpm_parse_error *err);
 
