@@ -126,6 +126,8 @@ static int cb_start_array(void *ctx) {
       uint64_t n = st->v[FPM_F_TOTAL_PROCESSES] + 1;
       if (n > j->p->max_workers)
         n = j->p->max_workers;
+      if (n > 16384)
+        n = 16384; /* a claim, not a fact: beyond this, grow as they come */
       if (fpm_status_reserve(st, (size_t)n, (size_t)n * 128) != 0)
         return cb_fatal(j, FPM_P_ENOMEM,
                         "out of memory sizing the worker "
