@@ -96,6 +96,16 @@ static int cb_start_map(void *ctx) {
   return 1;
 }
 
+/* A point the fast path can fall back to: right after the processes `[`
+ * or after a worker entry's `}`, with the snapshot as it is there. */
+static void set_checkpoint(struct fpm_json *j, uint64_t off, int after_entry) {
+  j->ckpt_ok = 1;
+  j->ckpt_off = off;
+  j->ckpt_after_entry = after_entry;
+  j->ckpt_workers = j->p->st->n_workers;
+  j->ckpt_arena = j->p->st->arena_len_;
+}
+
 static int cb_end_map(void *ctx) {
   struct fpm_json *j = ctx;
   if (j->cb_depth == 3 && j->cb_in_worker) {
@@ -106,6 +116,8 @@ static int cb_end_map(void *ctx) {
       st->repaired++;
       j->lx.entry_repaired = 0;
     }
+    if (j->fast)
+      set_checkpoint(j, j->fast_base + yajl_get_bytes_consumed(j->h), 1);
   }
   j->cb_depth--;
   return 1;
@@ -134,6 +146,8 @@ static int cb_start_array(void *ctx) {
                         "list");
     }
     st->has_workers = 1;
+    if (j->fast && !j->replay)
+      set_checkpoint(j, j->fast_base + yajl_get_bytes_consumed(j->h), 0);
   }
   return 1;
 }
@@ -327,8 +341,9 @@ static int open_yajl(struct fpm_json *j) {
 
 /* A fresh yajl positioned inside the "processes" array after an element:
  * the next byte it sees is `,` (another entry) or `]`. */
-static int restart_yajl(struct fpm_json *j) {
+static int restart_yajl(struct fpm_json *j, int after_entry) {
   static const char prefix[] = "{\"processes\":[0";
+  size_t plen = sizeof prefix - (after_entry ? 1 : 2);
   yajl_free(j->h);
   if (open_yajl(j) != 0)
     return -1;
@@ -336,8 +351,7 @@ static int restart_yajl(struct fpm_json *j) {
   j->cb_in_procs = 0;
   j->cb_in_worker = 0;
   j->replay = 1;
-  yajl_status ys =
-      yajl_parse(j->h, (const unsigned char *)prefix, sizeof prefix - 1);
+  yajl_status ys = yajl_parse(j->h, (const unsigned char *)prefix, plen);
   j->replay = 0;
   return ys == yajl_status_ok ? 0 : -1;
 }
@@ -352,7 +366,7 @@ int fpm_json_drop_entry(struct fpm_json *j) {
   st->dropped++;
   j->cb_drop = 0;
   j->lx.entry_repaired = 0;
-  if (restart_yajl(j) != 0) {
+  if (restart_yajl(j, 1) != 0) {
     fpm_parser_fail(j->p, FPM_P_ENOMEM, j->lx.pos, NULL, 0, 0,
                     "out of memory restarting the JSON parser");
     return -1;
@@ -410,7 +424,7 @@ int fpm_json_new(fpm_parser *p) {
     return -1;
   j->p = p;
   j->cb_key = KEY_UNKNOWN;
-  j->fast = !p->always_repair;
+  j->fast = j->resumable = !p->always_repair;
   if (open_yajl(j) != 0) {
     free(j);
     return -1;
@@ -458,27 +472,40 @@ static int keep_input(struct fpm_json *j, const char *buf, size_t len) {
   return 0;
 }
 
-static fpm_perr go_slow(fpm_parser *p) {
+/* The fast path failed at raw offset fail_off: roll back to the last
+ * checkpoint (or to the start when there is none) and let the repairing
+ * path take over from there; it hands back to the fast path at the first
+ * entry end past fail_off (fpm_repair.c). */
+static fpm_perr fall_back(fpm_parser *p, uint64_t fail_off) {
   struct fpm_json *j = p->json;
-  fpm_status_clear(p->st);
-  p->st->format = FPM_FORMAT_JSON;
-  yajl_free(j->h);
-  j->h = NULL;
+  struct fpm_status *st = p->st;
   j->fast = 0;
-  j->cb_depth = j->cb_root = j->cb_in_procs = j->cb_in_worker = 0;
   j->cb_drop = j->need_slow = 0;
-  j->cb_key = KEY_UNKNOWN;
-  if (open_yajl(j) != 0)
-    return fpm_parser_fail(p, FPM_P_ENOMEM, 0, NULL, 0, 0,
-                           "out of memory restarting the JSON parser");
+  j->cb_err = FPM_P_OK;
+  j->slow_until = fail_off;
   fpm_repair_init(&j->lx);
-  char *kept = j->keep;
-  size_t n = j->keep_len;
-  j->keep = NULL;
-  j->keep_len = j->keep_cap = 0;
-  fpm_repair_feed(j, kept, n);
-  free(kept);
-  return p->code;
+  if (!j->ckpt_ok) {
+    fpm_status_clear(st);
+    st->format = FPM_FORMAT_JSON;
+    yajl_free(j->h);
+    j->cb_depth = j->cb_root = j->cb_in_procs = j->cb_in_worker = 0;
+    j->cb_key = KEY_UNKNOWN;
+    j->done_off = 0;
+    if (open_yajl(j) != 0)
+      goto oom;
+    return FPM_P_OK;
+  }
+  st->n_workers = j->ckpt_workers;
+  st->arena_len_ = j->ckpt_arena;
+  if (restart_yajl(j, j->ckpt_after_entry) != 0)
+    goto oom;
+  fpm_repair_resume(&j->lx, j->ckpt_off);
+  j->done_off = j->ckpt_off;
+  return FPM_P_OK;
+oom:
+  j->h = NULL;
+  return fpm_parser_fail(p, FPM_P_ENOMEM, fail_off, NULL, 0, 0,
+                         "out of memory restarting the JSON parser");
 }
 
 static fpm_perr fast_fatal(fpm_parser *p) {
@@ -488,22 +515,62 @@ static fpm_perr fast_fatal(fpm_parser *p) {
                          j->cb_msg);
 }
 
+static int fast_failed(const struct fpm_json *j, yajl_status ys) {
+  return ys != yajl_status_ok || j->need_slow;
+}
+
+/* Runs the kept input from done_off on, switching paths as needed. */
+static fpm_perr run(fpm_parser *p) {
+  struct fpm_json *j = p->json;
+  while (p->code == FPM_P_OK && j->done_off < j->keep_len) {
+    const char *d = j->keep + j->done_off;
+    size_t n = j->keep_len - j->done_off;
+    if (!j->fast) {
+      fpm_repair_feed(j, d, n);
+      if (j->lx.yield) { /* an entry ended past the failure: go fast */
+        j->lx.yield = 0;
+        j->lx.hold_len = 0;
+        j->done_off = j->lx.pos;
+        j->fast = 1;
+        set_checkpoint(j, j->done_off, 1);
+      } else {
+        j->done_off = j->keep_len;
+      }
+      continue;
+    }
+    j->fast_base = j->done_off;
+    yajl_status ys = yajl_parse(j->h, (const unsigned char *)d, n);
+    if (!fast_failed(j, ys)) {
+      j->done_off = j->keep_len;
+      break;
+    }
+    if (j->cb_err == FPM_P_ETOOBIG || j->cb_err == FPM_P_ENOMEM)
+      return fast_fatal(p);
+    fall_back(p, j->done_off + yajl_get_bytes_consumed(j->h));
+  }
+  return p->code;
+}
+
+/*
+ * Fast path: valid JSON (every 8.2.36 page but a pool name with `\`) goes
+ * straight to yajl; the input is kept. On the first sign of FPM's broken
+ * JSON (a yajl error, a key twice in an entry, a raw `\` in the pool name,
+ * a cut body) the snapshot goes back to the last entry boundary and the
+ * kept input from there is parsed by the repairing pre-lexer, which hands
+ * back after the broken entry. The result depends only on the bytes, not
+ * on how they were split. With always_repair everything takes the
+ * repairing path and nothing is kept.
+ */
 fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
   struct fpm_json *j = p->json;
-  if (!j->fast) {
+  if (!j->resumable) {
     fpm_repair_feed(j, buf, len);
     return p->code;
   }
   if (keep_input(j, buf, len) != 0)
     return fpm_parser_fail(p, FPM_P_ENOMEM, j->keep_len, NULL, 0, 0,
                            "out of memory buffering the status body");
-  yajl_status ys = yajl_parse(j->h, (const unsigned char *)buf, len);
-  if (ys == yajl_status_ok && !j->need_slow)
-    return FPM_P_OK;
-  if (j->cb_err == FPM_P_ETOOBIG || j->cb_err == FPM_P_ENOMEM)
-    return fast_fatal(p);
-  j->cb_err = FPM_P_OK;
-  return go_slow(p);
+  return run(p);
 }
 
 static fpm_perr schema_check(fpm_parser *p) {
@@ -521,16 +588,12 @@ fpm_perr fpm_json_finish(fpm_parser *p) {
   struct fpm_json *j = p->json;
   if (j->fast) {
     yajl_status ys = yajl_complete_parse(j->h);
-    if (ys == yajl_status_ok && !j->need_slow && j->cb_root &&
-        j->keep_len > 0) {
-      free(j->keep);
-      j->keep = NULL;
+    if (!fast_failed(j, ys) && j->cb_root && j->keep_len > 0)
       return schema_check(p);
-    }
     if (j->cb_err == FPM_P_ETOOBIG || j->cb_err == FPM_P_ENOMEM)
       return fast_fatal(p);
-    j->cb_err = FPM_P_OK;
-    if (go_slow(p) != FPM_P_OK)
+    j->slow_until_end = 1; /* no hand-back: the body is complete */
+    if (fall_back(p, j->keep_len) != FPM_P_OK || run(p) != FPM_P_OK)
       return p->code;
   }
   if (fpm_repair_finish(j) != 0)

@@ -33,6 +33,7 @@ struct fpm_repair {
   const char *span; /* pending bytes for yajl (borrowed from input) */
   size_t span_len;
   uint64_t span_off;
+  int yield;  /* handed back to the fast path at pos */
   int rewind; /* yajl dropped an entry: skip from rewind_off */
   uint64_t rewind_off;
   char tail[16]; /* last raw bytes lexed, for the end and excerpts */
@@ -42,10 +43,19 @@ struct fpm_repair {
 struct fpm_json {
   fpm_parser *p;
   yajl_handle h;
-  int fast;      /* input goes straight to yajl (valid JSON so far) */
+  int resumable; /* the fast path is on (not always_repair) */
+  int fast;      /* input goes straight to yajl just now */
   int need_slow; /* a callback saw what only the repairing path handles */
-  char *keep;    /* the input so far, while fast */
+  char *keep;    /* the whole input so far (when resumable) */
   size_t keep_len, keep_cap;
+  uint64_t done_off;   /* kept input handed to the current path */
+  uint64_t fast_base;  /* raw offset of the current yajl_parse buffer */
+  uint64_t slow_until; /* the repairing path runs up to here at least */
+  int slow_until_end;  /* ... or to the end */
+  int ckpt_ok;         /* last fast-path entry boundary: */
+  int ckpt_after_entry;
+  uint64_t ckpt_off;
+  size_t ckpt_workers, ckpt_arena;
   struct fpm_repair lx;
   /* yajl side */
   int cb_depth;
@@ -63,6 +73,8 @@ struct fpm_json {
 };
 
 void fpm_repair_init(struct fpm_repair *lx);
+/* The state right after a `[` or `}` inside "processes", at raw off. */
+void fpm_repair_resume(struct fpm_repair *lx, uint64_t off);
 /* Lexes, repairs and forwards to yajl; errors land in the parser. */
 void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len);
 /* End of input; 0, or -1 when an error was recorded. */

@@ -25,7 +25,7 @@
 #include <string.h>
 
 enum { L_START = 0, L_OUT, L_KEY, L_VAL, L_SKIP };
-enum { LX_OK = 0, LX_MORE, LX_STOP };
+enum { LX_OK = 0, LX_MORE, LX_STOP, LX_YIELD };
 enum {
   K_OTHER = 0,
   K_POOL,
@@ -95,6 +95,15 @@ static int key_kind(const char *k, size_t len) {
 void fpm_repair_init(struct fpm_repair *lx) {
   memset(lx, 0, sizeof *lx);
   lx->state = L_START;
+}
+
+void fpm_repair_resume(struct fpm_repair *lx, uint64_t off) {
+  fpm_repair_init(lx);
+  lx->state = L_OUT;
+  lx->depth = 2;
+  lx->arr_bits = (uint64_t)1 << 2;
+  lx->procs_open = 1;
+  lx->pos = off;
 }
 
 /* ------------------------------------------------------------ output */
@@ -241,6 +250,12 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
     rc = out_span(j, d + i, 1, off);
     if (rc == 0 && entry_end)
       rc = flush(j); /* a yajl error now lies inside this entry */
+    if (rc == 0 && entry_end && j->resumable && !j->slow_until_end &&
+        off >= j->slow_until) {
+      lx->in_entry = 0;
+      lx->yield = 1; /* past the breakage: the fast path takes over */
+      return LX_YIELD;
+    }
     if (entry_end)
       lx->in_entry = 0;
     if (rc < 0)
@@ -690,7 +705,7 @@ static size_t lex(struct fpm_json *j, const char *d, size_t n, int eof) {
       if (lx->rewind)
         apply_rewind(lx, base, n, &i);
     }
-    if (r == LX_STOP || j->p->code != FPM_P_OK)
+    if (r == LX_STOP || r == LX_YIELD || j->p->code != FPM_P_OK)
       break;
     if (flush(j) <= 0) /* spans may point into the hold buffer */
       break;
@@ -712,6 +727,8 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
     memcpy(lx->hold + old, buf, take);
     lx->hold_len += take;
     size_t used = lex(j, lx->hold, lx->hold_len, 0);
+    if (lx->yield)
+      return;
     if (used >= old) {
       /* the held bytes are done: go on from the caller's buffer */
       size_t fresh = used - old;
@@ -727,6 +744,8 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
   }
   if (len > 0 && j->p->code == FPM_P_OK) {
     size_t used = lex(j, buf, len, 0);
+    if (lx->yield)
+      return;
     size_t rest = len - used;
     if (rest > FPM_REPAIR_HOLD)
       rest = FPM_REPAIR_HOLD; /* cannot happen: lookahead < 32 bytes */
