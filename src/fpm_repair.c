@@ -19,6 +19,8 @@
  * A decision needs at most 23 bytes of lookahead, held back across feeds. A
  * string longer than FPM can print for its key means the end was missed:
  * the worker entry is dropped and lexing resumes at the next `},{"pid":`.
+ * When fpm_json.c's fast path handed over after a yajl error, the first
+ * entry end past that error hands back (lx->yield).
  */
 #include "fpm_json_int.h"
 

@@ -15,9 +15,11 @@
  * is provable, and otherwise drops only the worker entry that holds it. The
  * counts of repaired and dropped entries are in the snapshot.
  *
- * How (details in src/fpm_repair.c): valid JSON goes straight to yajl while
- * the input is kept; on the first sign of breakage the kept input is parsed
- * again through a repairing pre-lexer that knows FPM's key sequence. Inside
+ * How (details in src/fpm_repair.c, src/fpm_json.c): valid JSON goes
+ * straight to yajl while the input is kept; on a sign of breakage the
+ * snapshot goes back to the last worker-entry boundary and from there a
+ * repairing pre-lexer that knows FPM's key sequence takes over, handing
+ * back to yajl after the broken entry. Inside
  * a string value a `"` ends it only when the exact continuation FPM prints
  * next follows (`,"request uri":` after the method, ...), a `\` that does
  * not start a valid escape is the string's own, control bytes are escaped.
