@@ -534,6 +534,60 @@ static void test_mutations(void **state) {
   free(orig);
 }
 
+/* The same on an old-FPM body (raw strings that need repair): mutations
+ * around and inside broken strings. */
+static void test_mutations_raw(void **state) {
+  (void)state;
+  const struct raw_worker w[] = {
+      PLAIN(1),
+      W(2, "GE\"T\\", "/we\"ird\\name.php?q=\"x\"&c=\x01\t", "DOMAIN\\",
+        "/srv/we\"ird.php"),
+      PLAIN(3),
+      W(4, "GET", "/x?q=\",\"user\":\"evil\xff", "a\\u", "C:\\x"),
+      PLAIN(5),
+  };
+  size_t n;
+  char *orig = fpm_json_body("p\\ool", w, 5, &n);
+  const char *procs = strstr(orig, ", \"processes\"");
+  assert_non_null(procs);
+  size_t pool_end = (size_t)(procs - orig);
+  static const char inserts[] = "\"\\\x01}{,:\xc3";
+  uint32_t seed = 777;
+  char *b = malloc(n + 64);
+  assert_non_null(b);
+  for (int round = 0; round < 200; round++) {
+    memcpy(b, orig, n);
+    size_t len = n;
+    for (int e = 0; e < 1 + round % 3; e++) {
+      seed = seed * 1103515245u + 12345u;
+      size_t at = pool_end + 2 + (seed >> 8) % (len - pool_end - 2);
+      char c = inserts[(seed >> 3) % (sizeof inserts - 1)];
+      if ((seed >> 20) % 2 == 0) {
+        memmove(b + at + 1, b + at, len - at);
+        b[at] = c;
+        len++;
+      } else {
+        b[at] = c;
+      }
+    }
+    if (round % 7 == 6)
+      len -= (seed >> 4) % (len - pool_end);
+    struct fpm_status st;
+    struct fpm_parse_error err;
+    fpm_status_init(&st);
+    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 0);
+    assert_true(r == FPM_P_OK || r == FPM_P_ETRUNCATED || r == FPM_P_ESYNTAX);
+    if (r != FPM_P_ESYNTAX) {
+      assert_string_equal(st.pool, "p\\ool");
+      assert_int_equal(st.v[FPM_F_ACCEPTED_CONN], 48);
+      assert_true(st.n_workers <= 8);
+    }
+    fpm_status_clear(&st);
+  }
+  free(b);
+  free(orig);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_quote_in_uri),
@@ -554,6 +608,7 @@ int main(void) {
       cmocka_unit_test(test_numbers_and_fields),
       cmocka_unit_test(test_arena_growth),
       cmocka_unit_test(test_mutations),
+      cmocka_unit_test(test_mutations_raw),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
