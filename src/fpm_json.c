@@ -110,6 +110,14 @@ static int cb_end_map(void *ctx) {
   struct fpm_json *j = ctx;
   if (j->cb_depth == 3 && j->cb_in_worker) {
     struct fpm_status *st = j->p->st;
+    const uint32_t all = (1u << FPM_W__COUNT) - 1;
+    if (j->fast && (st->workers[st->n_workers - 1].present & all) != all) {
+      /* FPM prints every key: an entry that ends early is valid JSON only
+       * because a raw `"` in a string (a request uri with `"},{"pid":...`)
+       * ended it; the repairing path reads it by FPM's grammar */
+      j->need_slow = 1;
+      return 0;
+    }
     j->cb_in_worker = 0;
     if (j->lx.entry_repaired) {
       st->workers[st->n_workers - 1].flags |= FPM_WORKER_REPAIRED;
@@ -179,6 +187,10 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len) {
   if (j->cb_depth == 3 && j->cb_in_worker) {
     int f = worker_key(key, len);
     j->cb_key = f;
+    if (f < 0 && j->fast) {
+      j->need_slow = 1; /* a key FPM never prints: a string swallowed it */
+      return 0;
+    }
     if (f >= 0 &&
         (j->p->st->workers[j->p->st->n_workers - 1].present >> f) & 1u) {
       j->cb_drop = 1; /* a key twice: a string swallowed the real end */
