@@ -203,8 +203,8 @@ static void check_wire(const struct fz_pairs *ps, size_t rep,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 3)
     return 0;
-  /* mostly 1; a first byte below 16 makes values and body longer */
-  size_t rep = data[0] < 16 ? 1 + (size_t)data[0] * 37 : 1;
+  /* mostly 1; a first byte below 4 makes values and body longer */
+  size_t rep = data[0] < 4 ? 1 + (size_t)data[0] * 37 : 1;
   unsigned id = ((unsigned)data[1] << 8) | data[2];
   data += 3;
   size -= 3;

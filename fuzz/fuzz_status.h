@@ -16,9 +16,11 @@
 static inline fpm_perr fz_parse(const struct fz_split *s, enum fpm_format fmt,
                                 int chunked, int always_repair,
                                 struct fpm_status *st) {
-  /* a small worker cap now and then, so ETOOBIG is reached */
+  /* a small worker cap now and then, so ETOOBIG is reached; otherwise 256
+   * (the parser reserves up to "total processes" entries ahead: a cap keeps
+   * a made-up huge count from costing megabytes per input) */
   struct fpm_parser_opts o = {.always_repair = always_repair,
-                              .max_workers = (s->flags & 4) ? 3 : 0};
+                              .max_workers = (s->flags & 4) ? 3 : 256};
   fpm_parser *p = fpm_parser_new(fmt, st, &o);
   FZ_CHECK(p != NULL, "out of memory");
   const char *d = (const char *)s->data;

@@ -187,10 +187,6 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len) {
   if (j->cb_depth == 3 && j->cb_in_worker) {
     int f = worker_key(key, len);
     j->cb_key = f;
-    if (f < 0 && j->fast) {
-      j->need_slow = 1; /* a key FPM never prints: a string swallowed it */
-      return 0;
-    }
     if (f >= 0 &&
         (j->p->st->workers[j->p->st->n_workers - 1].present >> f) & 1u) {
       j->cb_drop = 1; /* a key twice: a string swallowed the real end */

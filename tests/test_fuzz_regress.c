@@ -46,37 +46,9 @@ static void forged_entry_through_raw_uri(void **state) {
   free(src);
 }
 
-/* A worker key FPM never prints means a string swallowed the real key: the
- * fast path hands the entry to the repairing path, so both paths agree. */
-static void unknown_worker_key_same_on_both_paths(void **state) {
-  (void)state;
-  static const char body[] =
-      "{\"pool\":\"www\",\"process manager\":\"static\",\"idle processes\":1,"
-      "\"active processes\":0,\"total processes\":1,\"processes\":[{\"pid\":7,"
-      "\"state\":\"Idle\",\"start time\":1,\"start since\":2,\"requests\":3,"
-      "\"request duration\":4,\"request method\":\"GET\",\"request uri\":"
-      "\"/a\",\"content length\":0,\"user\":\"-\",\"script\":\"/s.php\","
-      "\"last requeipt\":\"/x.php\",\"last request cpu\":0.00,"
-      "\"last request memory\":0}]}";
-  struct fpm_status a, b;
-  fpm_status_init(&a);
-  fpm_status_init(&b);
-  assert_int_equal(parse_split_opts(body, sizeof body - 1, FPM_FORMAT_JSON,
-                                    sizeof body, &a, NULL, 0),
-                   FPM_P_OK);
-  assert_int_equal(parse_split_opts(body, sizeof body - 1, FPM_FORMAT_JSON,
-                                    sizeof body, &b, NULL, 1),
-                   FPM_P_OK);
-  char why[200];
-  assert_int_equal(fpm_status_diff(&a, &b, why, sizeof why), 0);
-  fpm_status_clear(&a);
-  fpm_status_clear(&b);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forged_entry_through_raw_uri),
-      cmocka_unit_test(unknown_worker_key_same_on_both_paths),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
