@@ -192,35 +192,39 @@ static int path_ok(const char *p) {
 
 /* ------------------------------------------------------------- fetcher */
 
-fpm_fetcher *fpm_fetcher_new(const struct fpm_target *t, char *errbuf,
-                             size_t errlen) {
+fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
+                           char *errbuf, size_t errlen) {
   char eb[256] = "";
-  if (errbuf != NULL && errlen > 0)
-    errbuf[0] = '\0';
+  char dummy[1];
+  if (errbuf == NULL || errlen == 0) {
+    errbuf = dummy;
+    errlen = sizeof dummy;
+  }
+  errbuf[0] = '\0';
+  *out = NULL;
   if (t == NULL || t->endpoint == NULL || t->endpoint[0] == '\0') {
-    if (errbuf != NULL)
-      snprintf(errbuf, errlen, "no target given");
-    return NULL;
+    snprintf(errbuf, errlen, "no target given");
+    return FPM_EUSAGE;
   }
   const char *sp = t->status_path != NULL ? t->status_path : "/status";
   const char *pp = t->ping_path != NULL ? t->ping_path : "/ping";
   if (!path_ok(sp) || !path_ok(pp)) {
-    if (errbuf != NULL)
-      snprintf(errbuf, errlen,
-               "%s: a status or ping path must start with '/' and hold no "
-               "'?' or control characters",
-               t->endpoint);
-    return NULL;
+    snprintf(errbuf, errlen,
+             "%s: a status or ping path must start with '/' and hold no '?' "
+             "or control characters",
+             t->endpoint);
+    return FPM_EUSAGE;
   }
   fpm_fetcher *f = calloc(1, sizeof *f);
   if (f == NULL)
     goto oom;
   fcgi_err e = fcgi_endpoint_parse(t->endpoint, &f->ep, eb, sizeof eb);
   if (e != FCGI_OK) {
-    if (errbuf != NULL)
-      snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
+    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
     free(f);
-    return NULL;
+    return e == FCGI_ENOMEM   ? FPM_EPROTOCOL
+           : e == FCGI_EINVAL ? FPM_EUSAGE
+                              : FPM_ECONNECT;
   }
   f->status_path = xstrdup(sp);
   f->ping_path = xstrdup(pp);
@@ -232,11 +236,18 @@ fpm_fetcher *fpm_fetcher_new(const struct fpm_target *t, char *errbuf,
     fpm_fetcher_free(f);
     goto oom;
   }
-  return f;
+  *out = f;
+  return FPM_OK;
 oom:
-  if (errbuf != NULL)
-    snprintf(errbuf, errlen, "%s: out of memory", t->endpoint);
-  return NULL;
+  snprintf(errbuf, errlen, "%s: out of memory", t->endpoint);
+  return FPM_EPROTOCOL;
+}
+
+fpm_fetcher *fpm_fetcher_new(const struct fpm_target *t, char *errbuf,
+                             size_t errlen) {
+  fpm_fetcher *f = NULL;
+  fpm_fetcher_create(t, &f, errbuf, errlen);
+  return f;
 }
 
 void fpm_fetcher_free(fpm_fetcher *f) {
