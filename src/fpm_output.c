@@ -216,6 +216,7 @@ static void influx_tag_byte(struct fpm_buf *b, unsigned char c) {
   case ',':
   case '=':
   case ' ':
+  case '\\':
     fpm_buf_putc(b, '\\');
     fpm_buf_putc(b, (char)c);
     return;
@@ -241,11 +242,9 @@ static void influx_tag_byte(struct fpm_buf *b, unsigned char c) {
 }
 
 void fpm_out_influx_tag(struct fpm_buf *b, const char *s) {
-  size_t n = strlen(s);
-  walk(b, s, n, influx_tag_byte);
-  /* a trailing backslash would escape the separator that follows */
-  if (n > 0 && s[n - 1] == '\\')
-    fpm_buf_putc(b, '\\');
+  /* InfluxDB's scanner takes a backslash and the byte after it as a pair,
+   * so every backslash is doubled: nothing can escape a separator */
+  walk(b, s, strlen(s), influx_tag_byte);
 }
 
 static void influx_str_byte(struct fpm_buf *b, unsigned char c) {

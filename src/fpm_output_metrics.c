@@ -245,7 +245,8 @@ int fpm_output_influx(const struct fpm_output_opts *o,
       fpm_buf_putc(out, '_');
       fpm_out_influx_tag(out, s[i].instance);
     }
-    fpm_buf_printf(out, "=%.17g", s[i].value);
+    fpm_buf_putc(out, '=');
+    put_num(out, s[i].value);
   }
   if (nf > 0)
     fpm_buf_printf(out, " %" PRId64 "\n", o->now_ns);
