@@ -299,6 +299,7 @@ struct job {
   size_t head_len;
   struct fpm_parse_error json_err; /* why JSON failed, for the text stage */
   int running;
+  int64_t t_end_ms; /* when its last request ended */
 };
 
 static fcgi_err add_param(fcgi_request *rq, const char *k, const char *v) {
@@ -403,13 +404,27 @@ static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
   size_t tl = strlen(tgt);
   if (strncmp(detail, tgt, tl) == 0 && detail[tl] == ':')
     detail += tl + 1 + (detail[tl + 1] == ' ');
+  if (strcmp(detail, "timed out") == 0)
+    detail = "";
   char cause[128];
-  if (e == FCGI_ETIMEDOUT)
-    snprintf(cause, sizeof cause, "timed out during %s",
-             fcgi_phase_name(j->resp.phase));
-  else
+  const char *hint = transport_hint(e, j->resp.phase);
+  if (class_of(e) == FPM_ECONNECT) {
+    /* fcgi explains connect failures (socket owner and mode, is php-fpm
+     * running, backlog): its detail is the better hint */
+    snprintf(cause, sizeof cause, "cannot connect");
+    if (detail[0] != '\0')
+      hint = NULL;
+    else
+      detail = fcgi_strerror(e);
+  } else if (e == FCGI_ETIMEDOUT) {
+    snprintf(cause, sizeof cause, "timed out waiting for the %s",
+             j->resp.phase == FCGI_PHASE_CONNECT ? "connection"
+             : j->resp.phase == FCGI_PHASE_SEND  ? "server to read the request"
+                                                 : "answer");
+  } else {
     snprintf(cause, sizeof cause, "%s", fcgi_strerror(e));
-  set_msg(j, class_of(e), cause, detail, transport_hint(e, j->resp.phase));
+  }
+  set_msg(j, class_of(e), cause, detail, hint);
 }
 
 static int job_start(struct job *j, fcgi_multi *m);
@@ -533,6 +548,7 @@ static void check_status_body(struct job *j, fcgi_multi *m) {
 
 static void job_done(struct job *j, fcgi_multi *m) {
   j->running = 0;
+  j->t_end_ms = fcgi_now_ms();
   struct fpm_result *r = j->res;
   if (j->resp.err_text != NULL)
     excerpt(r->stderr_excerpt, sizeof r->stderr_excerpt, j->resp.err_text,
@@ -598,7 +614,8 @@ static int job_start(struct job *j, fcgi_multi *m) {
 
 static void job_finish(struct job *j) {
   struct fpm_result *r = j->res;
-  r->duration_s = (double)(fcgi_now_ms() - j->t0_ms) / 1000.0;
+  int64_t end = j->t_end_ms > 0 ? j->t_end_ms : fcgi_now_ms();
+  r->duration_s = (double)(end - j->t0_ms) / 1000.0;
   if (r->err != FPM_OK)
     fpm_status_clear(&r->status);
   job_reset_request(j);
