@@ -216,7 +216,6 @@ static void influx_tag_byte(struct fpm_buf *b, unsigned char c) {
   case ',':
   case '=':
   case ' ':
-  case '\\':
     fpm_buf_putc(b, '\\');
     fpm_buf_putc(b, (char)c);
     return;
@@ -241,10 +240,21 @@ static void influx_tag_byte(struct fpm_buf *b, unsigned char c) {
   fpm_buf_putc(b, (char)c);
 }
 
+/* InfluxDB 1.x takes a separator as escaped when the byte before it is a
+ * backslash (models/points.go scanTagsValue: buf[i-1] != '\\'), and undoes
+ * only \, \= and \space. A backslash inside a value needs nothing, and one
+ * before an escaped separator still works ("\\," reads back as "\,"), but
+ * a backslash at the very end would swallow the separator after it: trailing
+ * backslashes are left out. */
+static size_t trim_backslashes(const char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == '\\')
+    n--;
+  return n;
+}
+
 void fpm_out_influx_tag(struct fpm_buf *b, const char *s) {
-  /* InfluxDB's scanner takes a backslash and the byte after it as a pair,
-   * so every backslash is doubled: nothing can escape a separator */
-  walk(b, s, strlen(s), influx_tag_byte);
+  walk(b, s, trim_backslashes(s), influx_tag_byte);
 }
 
 static void influx_str_byte(struct fpm_buf *b, unsigned char c) {
@@ -264,7 +274,7 @@ static void influx_str_byte(struct fpm_buf *b, unsigned char c) {
 
 void fpm_out_influx_str(struct fpm_buf *b, const char *s) {
   fpm_buf_putc(b, '"');
-  walk(b, s, strlen(s), influx_str_byte);
+  walk(b, s, trim_backslashes(s), influx_str_byte);
   fpm_buf_putc(b, '"');
 }
 

@@ -106,9 +106,12 @@ void fpm_out_cd_part(struct fpm_buf *b, const char *s, size_t max);
  * forbidden set  \t"\\:!,/()  and invalid UTF-8 become '_'. */
 void fpm_out_graphite_part(struct fpm_buf *b, const char *s);
 
-/* InfluxDB line protocol: a tag value (',', '=', ' ' and '\\' escaped with a
- * backslash; newline, CR, tab as \n \r \t) and a string field value
- * (between quotes; '"' and '\\' escaped; newline as \n). */
+/* InfluxDB line protocol: a tag value (',', '=', ' ' escaped with a
+ * backslash; newline, CR, tab as \n \r \t; trailing backslashes left out,
+ * since InfluxDB 1.x would read them as escaping the separator after the
+ * value) and a string field value (between quotes; '"' and '\\' escaped;
+ * newline as \n; trailing backslashes left out). Invalid UTF-8 becomes
+ * U+FFFD. */
 void fpm_out_influx_tag(struct fpm_buf *b, const char *s);
 void fpm_out_influx_str(struct fpm_buf *b, const char *s);
 

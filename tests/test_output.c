@@ -307,17 +307,20 @@ static void test_graphite_hostile(void **state) {
 
 /* ------------------------------------------------------------- influx */
 
-/* Read one escaped token up to an unescaped stop char; returns its end. */
+/* Read one token as InfluxDB 1.x does (models/points.go): a stop char
+ * counts only when the byte before it is not a backslash; then \, \= and
+ * \space are undone, nothing else. Returns the token's end. */
 static const char *lp_token(const char *p, const char *stops, char *out,
                             size_t cap) {
-  size_t o = 0;
-  while (*p && !strchr(stops, *p)) {
-    if (*p == '\\' && p[1] != '\0' && strchr(",= \\", p[1])) {
-      p++;
-    }
-    if (o + 1 < cap)
-      out[o++] = *p;
+  const char *start = p;
+  while (*p && !(strchr(stops, *p) && (p == start || p[-1] != '\\')))
     p++;
+  size_t o = 0;
+  for (const char *q = start; q < p; q++) {
+    if (*q == '\\' && q + 1 < p && strchr(",= ", q[1]) != NULL)
+      q++;
+    if (o + 1 < cap)
+      out[o++] = *q;
   }
   out[o] = '\0';
   return p;
@@ -757,8 +760,9 @@ static void test_escaping(void **state) {
                       "a_b_c_d_e_f__g_h_i");
   assert_string_equal(esc(fpm_out_influx_tag, "a,b=c d\ne", &b),
                       "a\\,b\\=c\\ d\\ne");
-  assert_string_equal(esc(fpm_out_influx_tag, "end\\", &b), "end\\\\");
-  assert_string_equal(esc(fpm_out_influx_tag, "a\\ b", &b), "a\\\\\\ b");
+  /* a trailing backslash would escape the separator after the value */
+  assert_string_equal(esc(fpm_out_influx_tag, "end\\\\", &b), "end");
+  assert_string_equal(esc(fpm_out_influx_tag, "a\\ b\\,", &b), "a\\\\ b\\\\,");
   assert_string_equal(esc(fpm_out_influx_str, "say \"hi\"\\\n", &b),
                       "\"say \\\"hi\\\"\\\\\\n\"");
   assert_string_equal(esc(fpm_out_prom_label, "a\\b\"c\nd\re\xc3", &b),
