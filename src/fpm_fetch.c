@@ -292,9 +292,7 @@ struct job {
   struct fcgi_response resp;
   int resp_live; /* resp holds data to clear */
   fpm_parser *parser;
-  fpm_perr perr;    /* first parser error while streaming */
-  int feeding;      /* 0 once the headers showed this is not status */
-  int headers_seen; /* the on_body sink has looked at the headers */
+  fpm_perr perr; /* first parser error while streaming */
   char head[HEAD_CAP];
   size_t head_len;
   struct fpm_parse_error json_err; /* why JSON failed, for the text stage */
@@ -357,12 +355,9 @@ static int on_body(void *ud, const char *buf, size_t len) {
     memcpy(j->head + j->head_len, buf, k);
     j->head_len += k;
   }
-  if (!j->headers_seen && j->resp.status != 0) {
-    j->headers_seen = 1;
-    if (j->resp.status != 200 || wrong_type(j))
-      j->feeding = 0;
-  }
-  if (j->feeding && j->perr == FPM_P_OK)
+  /* the parse result is used only once the status and Content-Type have
+   * been checked (check_status_body) */
+  if (j->perr == FPM_P_OK)
     j->perr = fpm_parser_feed(j->parser, buf, len);
   return 0;
 }
@@ -377,8 +372,6 @@ static void job_reset_request(struct job *j) {
   j->parser = NULL;
   j->perr = FPM_P_OK;
   j->head_len = 0;
-  j->headers_seen = 0;
-  j->feeding = 1;
 }
 
 static void set_msg(struct job *j, fpm_err err, const char *cause,

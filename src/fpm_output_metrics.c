@@ -432,24 +432,27 @@ static void prom_worker_lines(struct fpm_buf *b, const struct prom_family *f,
       }
       continue;
     }
-    double v = 0;
-    uint32_t need = 0;
+    double v;
+    enum fpm_worker_field need;
     switch ((enum prom_worker_field)f->id) {
     case PW_REQUESTS:
-      v = (double)w->requests, need = 1u << FPM_W_REQUESTS;
+      v = (double)w->requests;
+      need = FPM_W_REQUESTS;
       break;
     case PW_MEMORY:
-      v = (double)w->last_request_memory,
-      need = 1u << FPM_W_LAST_REQUEST_MEMORY;
+      v = (double)w->last_request_memory;
+      need = FPM_W_LAST_REQUEST_MEMORY;
       break;
     case PW_CPU:
-      v = w->last_request_cpu, need = 1u << FPM_W_LAST_REQUEST_CPU;
+      v = w->last_request_cpu;
+      need = FPM_W_LAST_REQUEST_CPU;
       break;
     default:
-      v = (double)w->request_duration_us, need = 1u << FPM_W_REQUEST_DURATION;
+      v = (double)w->request_duration_us;
+      need = FPM_W_REQUEST_DURATION;
       break;
     }
-    if (!(w->present & need))
+    if (!(w->present & (1u << need)))
       continue;
     prom_header(b, f, done);
     fpm_buf_puts(b, f->name);

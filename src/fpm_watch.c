@@ -88,8 +88,8 @@ static void put_line(struct fpm_buf *screen, struct fpm_buf *line,
   fpm_buf_reset(line);
 }
 
-static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
-                      const struct fpm_watch_opts *o,
+/* Title, counts and the state bar. */
+static void draw_head(struct fpm_buf *s, struct fpm_buf *l, size_t width,
                       const struct fpm_output_item *it) {
   const struct fpm_metrics *m = it->m;
   const struct fpm_status *st = &it->res->status;
@@ -125,6 +125,13 @@ static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
                        m->by_state[k]);
     put_line(s, l, width);
   }
+}
+
+/* Queue, counters and what changed while watching. */
+static void draw_counters(struct fpm_buf *s, struct fpm_buf *l, size_t width,
+                          const struct fpm_output_item *it) {
+  const struct fpm_metrics *m = it->m;
+  const struct fpm_status *st = &it->res->status;
   fpm_buf_puts(l, "  queue      ");
   if (fpm_status_has(st, FPM_F_LISTEN_QUEUE))
     fpm_buf_printf(l, "%" PRIu64 " (max %" PRIu64 ", backlog %" PRIu64 ")",
@@ -146,6 +153,12 @@ static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
       fpm_buf_puts(l, "  \033[7m RESTARTED \033[0m");
     put_line(s, l, width);
   }
+}
+
+/* The slowest requests in progress, with script and age. */
+static void draw_slowest(struct fpm_buf *s, struct fpm_buf *l, size_t width,
+                         const struct fpm_watch_opts *o,
+                         const struct fpm_output_item *it) {
   size_t cap = o->top_n ? o->top_n : 5, idx[32];
   if (cap > 32)
     cap = 32;
@@ -155,7 +168,7 @@ static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
     put_line(s, l, width);
   }
   for (size_t i = 0; i < k; i++) {
-    const struct fpm_worker *w = &st->workers[idx[i]];
+    const struct fpm_worker *w = &it->res->status.workers[idx[i]];
     fpm_buf_printf(l, "  %8.1fs %-7" PRId64 " ",
                    (double)w->request_duration_us / 1e6, w->pid);
     fpm_out_text_str(l, w->method, 12);
@@ -165,6 +178,14 @@ static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
     fpm_out_text_str(l, w->script, 200);
     put_line(s, l, width);
   }
+}
+
+static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
+                      const struct fpm_watch_opts *o,
+                      const struct fpm_output_item *it) {
+  draw_head(s, l, width, it);
+  draw_counters(s, l, width, it);
+  draw_slowest(s, l, width, o, it);
   put_line(s, l, width);
 }
 
@@ -258,22 +279,26 @@ static int run_loop(struct run *r) {
   return 0;
 }
 
+/* Block the signals in every thread (the signal thread takes them with
+ * sigwait) and make the wake pipe and the cancel handle. */
+static int setup(struct sigctx *sc) {
+  sigemptyset(&sc->set);
+  sigaddset(&sc->set, SIGINT);
+  sigaddset(&sc->set, SIGTERM);
+  sigaddset(&sc->set, SIGHUP);
+  sigaddset(&sc->set, SIGUSR1);
+  signal(SIGPIPE, SIG_IGN);
+  if (pthread_sigmask(SIG_BLOCK, &sc->set, NULL) != 0 || pipe(sc->wake) != 0)
+    return -1;
+  sc->cancel = fcgi_cancel_new();
+  return sc->cancel != NULL ? 0 : -1;
+}
+
 int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
                   const char *const *names, size_t n) {
   struct sigctx sc;
   memset(&sc, 0, sizeof sc);
   sc.wake[0] = sc.wake[1] = -1;
-  sigemptyset(&sc.set);
-  sigaddset(&sc.set, SIGINT);
-  sigaddset(&sc.set, SIGTERM);
-  sigaddset(&sc.set, SIGHUP);
-  sigaddset(&sc.set, SIGUSR1);
-  signal(SIGPIPE, SIG_IGN);
-  if (pthread_sigmask(SIG_BLOCK, &sc.set, NULL) != 0 || pipe(sc.wake) != 0 ||
-      (sc.cancel = fcgi_cancel_new()) == NULL) {
-    fprintf(stderr, "fpmstat: cannot set up --watch: %s\n", strerror(errno));
-    return 1;
-  }
   struct run r = {o,
                   fs,
                   names,
@@ -285,8 +310,11 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
                   &sc};
   pthread_t tid;
   int rc = 1;
-  if (r.res == NULL || r.hist == NULL || r.m == NULL || r.items == NULL ||
-      pthread_create(&tid, NULL, sig_thread, &sc) != 0) {
+  if (setup(&sc) != 0) {
+    fprintf(stderr, "fpmstat: cannot set up --watch: %s\n", strerror(errno));
+  } else if (r.res == NULL || r.hist == NULL || r.m == NULL ||
+             r.items == NULL ||
+             pthread_create(&tid, NULL, sig_thread, &sc) != 0) {
     fprintf(stderr, "fpmstat: cannot start --watch: out of resources\n");
   } else {
     for (size_t i = 0; i < n; i++)
@@ -295,9 +323,6 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
     atomic_store(&sc.stop, 1);
     pthread_kill(tid, SIGUSR1);
     pthread_join(tid, NULL);
-    if (atomic_load(&sc.signo) != 0)
-      fprintf(stderr, "fpmstat: stopped by signal %d\n",
-              atomic_load(&sc.signo));
   }
   for (size_t i = 0; r.res != NULL && i < n; i++) {
     fpm_result_clear(&r.res[i]);
