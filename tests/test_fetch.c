@@ -413,6 +413,8 @@ static void test_silent_server_and_many(void **state) {
   fpm_fetcher *fs[2] = {fetcher_for(dead.path, NULL),
                         fetcher_for(good.path, NULL)};
   struct fpm_result r[2];
+  fpm_result_init(&r[0]);
+  fpm_result_init(&r[1]);
   int64_t t0 = fcgi_now_ms();
   int slack = getenv("FPMT_VALGRIND") ? 500 : 50;
   assert_int_equal(fpm_fetch_many(fs, 2, FPM_FETCH_STATUS, t0 + 300, NULL, r),

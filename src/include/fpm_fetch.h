@@ -90,7 +90,9 @@ enum fpm_fetch_kind { FPM_FETCH_STATUS = 0, FPM_FETCH_PING = 1 };
 /*
  * Fetch from n targets at once over one engine (fcgi_multi): each target is
  * bounded by deadline_ms (absolute, fcgi_now_ms clock); a dead or slow target
- * never delays the others. cancel may be NULL. results[i] belongs to fs[i].
+ * never delays the others. cancel may be NULL. results[i] belongs to fs[i];
+ * each must have been initialised (fpm_result_init) and is cleared first,
+ * so a result can be reused fetch after fetch.
  * Returns the highest fpm_err among them.
  */
 fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
