@@ -64,6 +64,12 @@ if wait_for 5 shows w1 'slowest running' && wait_for 5 shows w1 'slow\.php' &&
 else
   bad "busy worker not shown: $(pane w1)"
 fi
+# a reload (SIGUSR2) restarts the pool: the history shows it
+if fpm_reload && wait_for 10 shows w1 'POOL www' && wait_for 10 shows w1 'restarts [1-9]'; then
+  ok "a reload shows as a restart: $(pane w1 | grep -m1 'restarts' | sed 's/  */ /g')"
+else
+  bad "reload not shown: $(pane w1)"
+fi
 [ "$($T display -p -t w1 '#{cursor_flag}')" = 0 ] && ok "the cursor is hidden while drawing" ||
   bad "cursor visible while drawing"
 $T send-keys -t w1 C-c
