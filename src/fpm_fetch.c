@@ -409,6 +409,8 @@ static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
       hint = NULL;
     else
       detail = fcgi_strerror(e);
+  } else if (e == FCGI_ETIMEDOUT && detail[0] != '\0') {
+    snprintf(cause, sizeof cause, "timeout"); /* fcgi's detail says where */
   } else if (e == FCGI_ETIMEDOUT) {
     snprintf(cause, sizeof cause, "timed out waiting for the %s",
              j->resp.phase == FCGI_PHASE_CONNECT ? "connection"
@@ -417,6 +419,8 @@ static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
   } else {
     snprintf(cause, sizeof cause, "%s", fcgi_strerror(e));
   }
+  if (e == FCGI_EPROTO && strstr(detail, "HTTP") != NULL)
+    hint = NULL; /* fcgi already says it looks like HTTP */
   set_msg(j, class_of(e), cause, detail, hint);
 }
 
@@ -447,10 +451,9 @@ static void fail_http(struct job *j) {
             path);
   else if (st == 403)
     appendf(hint, sizeof hint,
-            "%s reached a real file that may not run (see "
-            "security.limit_extensions): %s must equal the path asked for, "
-            "and is matched before any file",
-            path, directive);
+            "no %s matched, so %s went to a real file, which may not run "
+            "(security.limit_extensions): fix the path, or add `%s = %s`",
+            directive, path, directive, path);
   else if (st >= 500)
     appendf(hint, sizeof hint,
             "the server failed twice (scoreboard busy?); see the php-fpm "
