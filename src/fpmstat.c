@@ -243,6 +243,9 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   if (c->ping && c->out.format != FPM_OUT_TEXT && c->out.format != FPM_OUT_JSON)
     return usage_error("--ping prints text or json, not %s",
                        fpm_outfmt_name(c->out.format));
+  if (c->out.full && c->t.no_full)
+    return usage_error("%s", "--full prints the worker list, which --no-full "
+                             "does not fetch");
   if (c->watch_s > 0 && (c->ping || c->out.format != FPM_OUT_TEXT))
     return usage_error("%s", "--watch draws its own view: no --ping or "
                              "--format with it");
