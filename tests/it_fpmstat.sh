@@ -83,6 +83,14 @@ pm.status_path = /status
 ping.path = /ping
 user = root
 group = root
+
+[back\\slash]
+listen = $dir/run/backslash.sock
+pm = static
+pm.max_children = 1
+pm.status_path = /status
+user = root
+group = root
 "
 fpm_start "$dir" || { echo "FAIL: php-fpm did not start"; exit 1; }
 WEIRD=$dir/run/weird.sock
@@ -217,6 +225,11 @@ if wait_for 5 slow_running "$WEIRD" 1; then
 else
   bad "the hostile request did not start"
 fi
+
+# FPM 8.2 prints a backslash in the pool name unescaped (invalid JSON)
+p=$("$B" --format json "$dir/run/backslash.sock" | jq -r .pool)
+[ "$p" = 'back\slash' ] && ok "a pool named back\\slash (FPM's JSON is invalid there)" ||
+  bad "backslash pool: '$p'"
 
 echo "# $fails failure(s)"
 [ "$fails" = 0 ]
