@@ -53,17 +53,24 @@ if command -v hyperfine >/dev/null; then
   us_c=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["results"][0]["mean"]*1e6))' "$dir/h2.json")
   how="hyperfine, $runs runs"
 else
-  loop() { # FUNC: mean microseconds over $runs runs
-    local i t0 t1
-    for i in $(seq 1 20); do "$1" >/dev/null; done
-    t0=$(date +%s%N)
-    for i in $(seq 1 "$runs"); do "$1" >/dev/null; done
-    t1=$(date +%s%N)
-    echo $(((t1 - t0) / 1000 / runs))
-  }
-  us_f=$(loop fpmstat_run)
-  us_c=$(loop cgi_run)
-  how="shell loop, $runs runs, fork+exec included"
+  # interleaved (A B A B ...) so drift on a shared machine hits both alike;
+  # $EPOCHREALTIME needs no fork. Median of the per-run times.
+  for i in $(seq 1 20); do fpmstat_run >/dev/null; cgi_run >/dev/null; done
+  : >"$dir/t.f"
+  : >"$dir/t.c"
+  for i in $(seq 1 "$runs"); do
+    t0=${EPOCHREALTIME/./}
+    fpmstat_run >/dev/null
+    t1=${EPOCHREALTIME/./}
+    cgi_run >/dev/null
+    t2=${EPOCHREALTIME/./}
+    echo $((t1 - t0)) >>"$dir/t.f"
+    echo $((t2 - t1)) >>"$dir/t.c"
+  done
+  median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  us_f=$(median "$dir/t.f")
+  us_c=$(median "$dir/t.c")
+  how="shell loop, $runs interleaved runs, median, fork+exec included"
 fi
 
 bytes=$(cgi_run | sed '1,/^\r$/d' | wc -c)

@@ -4,6 +4,7 @@
  */
 #include "fpm_output.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +311,34 @@ static void text_byte(struct fpm_buf *b, unsigned char c) {
 
 void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
   walk(b, s, max, text_byte);
+}
+
+/* ------------------------------------------------------------ numbers */
+
+size_t fpm_out_num(char *buf, size_t cap, double v) {
+  if (cap < 32) {
+    if (cap > 0)
+      buf[0] = '\0';
+    return 0;
+  }
+  if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
+    int n = snprintf(buf, cap, "%.15g", v);
+    return n > 0 ? (size_t)n : 0;
+  }
+  /* integral: digits by hand, snprintf's float path costs ~1500 cycles */
+  char tmp[24];
+  size_t k = 0, o = 0;
+  uint64_t u = (uint64_t)fabs(v);
+  do {
+    tmp[k++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    buf[o++] = '-';
+  while (k > 0)
+    buf[o++] = tmp[--k];
+  buf[o] = '\0';
+  return o;
 }
 
 /* ------------------------------------------------------------ samples */

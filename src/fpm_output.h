@@ -122,6 +122,11 @@ void fpm_out_prom_label(struct fpm_buf *b, const char *s);
 /* Text: printable, with C escapes for control characters (\n, \t, \xNN). */
 void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max);
 
+/* A number as text into buf (cap >= 32): integral values (|v| < 2^53) as
+ * integers, others with 15 significant digits ("%.15g"; "nan", "inf" for
+ * non-finite values: callers decide about those). Returns the length. */
+size_t fpm_out_num(char *buf, size_t cap, double v);
+
 /* Renderers per format (fpm_output_render dispatches to them). */
 int fpm_output_text(const struct fpm_output_opts *o,
                     const struct fpm_output_item *it, struct fpm_buf *out);

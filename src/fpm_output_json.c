@@ -55,15 +55,11 @@ static void ji64(struct jctx *j, int64_t v) {
 static void jnum(struct jctx *j, double v) {
   if (!isfinite(v)) {
     yajl_gen_null(j->g);
-  } else if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-    char b[32];
-    int n = snprintf(b, sizeof b, "%.0f", v);
-    yajl_gen_number(j->g, b, (size_t)n);
-  } else {
-    char b[32];
-    int n = snprintf(b, sizeof b, "%.15g", v);
-    yajl_gen_number(j->g, b, (size_t)n);
+    return;
   }
+  char b[32];
+  size_t n = fpm_out_num(b, sizeof b, v);
+  yajl_gen_number(j->g, b, n);
 }
 
 static void jbool(struct jctx *j, int v) {

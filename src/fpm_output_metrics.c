@@ -19,10 +19,9 @@
 /* Integral values print as integers (exact up to 2^53), others with 15
  * significant digits. */
 static void put_num(struct fpm_buf *b, double v) {
-  if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)
-    fpm_buf_printf(b, "%.0f", v);
-  else
-    fpm_buf_printf(b, "%.15g", v);
+  char s[32];
+  size_t n = fpm_out_num(s, sizeof s, v);
+  fpm_buf_add(b, s, n);
 }
 
 /* A counter as an unsigned integer. */

@@ -777,6 +777,28 @@ static void test_escaping(void **state) {
   fpm_buf_free(&b);
 }
 
+static void test_numbers(void **state) {
+  (void)state;
+  static const struct {
+    double v;
+    const char *want;
+  } cases[] = {{0, "0"},
+               {-0.0, "0"},
+               {12345, "12345"},
+               {-3, "-3"},
+               {0.5, "0.5"},
+               {0.00012, "0.00012"},
+               {9007199254740991.0, "9007199254740991"},
+               {9007199254740992.0, "9.00719925474099e+15"},
+               {1e300, "1e+300"}};
+  char b[32];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = fpm_out_num(b, sizeof b, cases[i].v);
+    assert_string_equal(b, cases[i].want);
+    assert_int_equal(n, strlen(cases[i].want));
+  }
+}
+
 static void test_formats_by_name(void **state) {
   (void)state;
   enum fpm_outfmt f;
@@ -800,6 +822,7 @@ int main(void) {
       cmocka_unit_test(test_json_error),
       cmocka_unit_test(test_text_hostile),
       cmocka_unit_test(test_escaping),
+      cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_formats_by_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
