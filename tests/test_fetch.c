@@ -434,6 +434,37 @@ static void test_silent_server_and_many(void **state) {
   fake_stop(&dead);
 }
 
+static void *cancel_later(void *arg) {
+  usleep(100 * 1000);
+  fcgi_cancel_trigger(arg);
+  return NULL;
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  struct fake fk = {.n_replies = 1};
+  fk.r[0].silent = 1;
+  fake_start(&fk);
+  fpm_fetcher *f = fetcher_for(fk.path, NULL);
+  fcgi_cancel *c = fcgi_cancel_new();
+  assert_non_null(c);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, cancel_later, c), 0);
+  struct fpm_result r;
+  fpm_result_init(&r);
+  int64_t t0 = fcgi_now_ms();
+  assert_int_equal(fpm_fetch(f, FPM_FETCH_STATUS, t0 + 5000, c, &r),
+                   FPM_ETIMEOUT);
+  int64_t took = fcgi_now_ms() - t0;
+  pthread_join(t, NULL);
+  assert_int_equal(r.fcgi, FCGI_ECANCELED);
+  assert_true(took < (getenv("FPMT_VALGRIND") ? 2000 : 1000)); /* not 5 s */
+  fpm_result_clear(&r);
+  fcgi_cancel_free(c);
+  fpm_fetcher_free(f);
+  fake_stop(&fk);
+}
+
 static void test_bad_targets(void **state) {
   (void)state;
   fpm_fetcher *f = NULL;
@@ -462,6 +493,7 @@ int main(void) {
       cmocka_unit_test(test_missing_socket),
       cmocka_unit_test(test_not_fastcgi),
       cmocka_unit_test(test_silent_server_and_many),
+      cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_bad_targets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
