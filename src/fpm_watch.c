@@ -28,7 +28,6 @@ struct sigctx {
   fcgi_cancel *cancel;
   int wake[2]; /* pipe: the signal thread writes one byte */
   atomic_int stop;
-  atomic_int signo;
 };
 
 static void *sig_thread(void *arg) {
@@ -41,7 +40,6 @@ static void *sig_thread(void *arg) {
       return NULL; /* the main loop is done and asks us to go */
     if (sig == SIGUSR1)
       continue;
-    atomic_store(&c->signo, sig);
     atomic_store(&c->stop, 1);
     fcgi_cancel_trigger(c->cancel);
     char b = 1;
