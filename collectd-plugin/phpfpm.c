@@ -187,9 +187,12 @@ static void read_ok(struct phpfpm_pool *p, const struct fpm_result *r) {
     p->down = 0;
     notify(p, NOTIF_OKAY, "php-fpm pool reachable again");
   }
+  /* scrape_tag: Idle workers whose last request was a scrape (ours or
+   * fpmstat's) stay out of the last-request statistics */
   struct fpm_model_opts o = {.self_marker = r->marker,
                              .slow_threshold_s = p->conf.slow_threshold_s,
-                             .max_children = p->conf.max_children};
+                             .max_children = p->conf.max_children,
+                             .scrape_tag = "fpmstat="};
   struct fpm_metrics m;
   fpm_model_compute(&r->status, &o, &p->hist, &m);
   dispatch_samples(p, &m);

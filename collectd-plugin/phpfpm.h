@@ -28,8 +28,9 @@
 #define PHPFPM_TIMEOUT_SHARE 0.9 /* default Timeout: 90% of the interval */
 #define PHPFPM_MAX_POOL_NAME 127 /* fits collectd's plugin_instance */
 #define PHPFPM_MAX_SLOTS_LIMIT 65535
-#define PHPFPM_NOTIF_URI_MAX 120 /* bytes of a request uri in a notification   \
-                                  */
+#define PHPFPM_NOTIF_URI_MAX                                                   \
+  120 /* bytes of a request uri in a notification                              \
+       */
 
 /* One <Pool> block, validated. Strings are owned (free with
  * phpfpm_conf_clear). */
