@@ -31,6 +31,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 fpm_start "$d/fpm" || exit 1
 mkdir -p "$d/plugins" && cp "$so" "$d/plugins/phpfpm.so"
+# the examples load these after our PluginDir (collectd does not follow
+# symlinks there, so copy them)
+for p in write_graphite network; do
+  [ -f "/usr/lib/collectd/$p.so" ] && cp "/usr/lib/collectd/$p.so" "$d/plugins/"
+done
 fail=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
@@ -118,6 +123,41 @@ if [ $rc = 0 ] && [ "$up" = "1.000000" ] && ! grep -q '\[error\]' "$d/good.log";
 else
   bad "good: rc $rc up='$up'"; cat "$d/good.log" "$d/good.out"
 fi
+
+# 2b. the example configurations in conf/, uncommented, pass `collectd -T`
+# (only the pool's socket is changed; write_graphite/network have no peer,
+# which does not fail a test run)
+for ex in "$src"/conf/phpfpm*.conf; do
+  name=example-$(basename "$ex" .conf)
+  # drop one '#' from the lines between "#LoadPlugin"/"#<LoadPlugin" and
+  # "#</Plugin>"; options that stay commented there keep their second '#'
+  body=$(awk '/^#<?LoadPlugin/ {on = 1} on {sub(/^#/, ""); print} /^#?<\/Plugin>/ {on = 0}' "$ex" |
+    sed "s|/run/php/php8.2-fpm.sock|$FPMT_WWW_SOCK|")
+  cat > "$d/$name.conf" <<CONF
+Hostname "testhost"
+FQDNLookup false
+BaseDir "$d"
+PIDFile "$d/collectd.pid"
+PluginDir "/usr/lib/collectd"
+TypesDB "/usr/share/collectd/types.db"
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File "$d/$name.log"
+  PrintSeverity true
+</Plugin>
+PluginDir "$d/plugins"
+$body
+CONF
+  timeout 30 "$collectd" -T -C "$d/$name.conf" >"$d/$name.out" 2>&1
+  rc=$?
+  if [ $rc = 0 ] && grep -q 'phpfpm plugin: pool "www": reading' "$d/$name.log" &&
+     ! grep -q 'phpfpm.*\[error\]\|\[error\].*phpfpm' "$d/$name.log"; then
+    ok "$name: uncommented, collectd -T rc 0"
+  else
+    bad "$name: rc $rc"; cat "$d/$name.conf" "$d/$name.log" "$d/$name.out"
+  fi
+done
 
 # 3. the daemon across a reload, with a hung pool beside www
 python3 -c 'import socket, sys, time
