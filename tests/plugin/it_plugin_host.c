@@ -274,6 +274,38 @@ static void wait_www_back(void) {
   fail_msg("www did not come back after SIGUSR2");
 }
 
+/* The DERIVE values of one read of www. */
+struct counters {
+  size_t n;
+  struct {
+    char id[2 * DATA_MAX_NAME_LEN];
+    double v;
+  } c[64];
+};
+
+static void snap_counters(struct counters *cs) {
+  cs->n = 0;
+  for (size_t i = 0; i < mock_n_values() && cs->n < 64; i++) {
+    const struct mock_value *v = mock_value_at(i);
+    if (v->ds_type != DS_TYPE_DERIVE || strcmp(v->plugin_instance, "www"))
+      continue;
+    snprintf(cs->c[cs->n].id, sizeof cs->c[cs->n].id, "%s-%s", v->type,
+             v->type_instance);
+    cs->c[cs->n++].v = v->value;
+  }
+}
+
+/* How many counters of now are below their value in prev. */
+static size_t fallen(const struct counters *prev, const struct counters *now) {
+  size_t k = 0;
+  for (size_t i = 0; i < now->n; i++)
+    for (size_t j = 0; j < prev->n; j++)
+      if (strcmp(now->c[i].id, prev->c[j].id) == 0 &&
+          now->c[i].v < prev->c[j].v)
+        k++;
+  return k;
+}
+
 static void test_reload_is_a_restart(void **state) {
   (void)state;
   for (int i = 0; i < 20; i++) /* a counter well above its post-reload value */
@@ -283,6 +315,8 @@ static void test_reload_is_a_restart(void **state) {
   double before = value_of("www", "total_requests", "accepted");
   double restarts0 = value_of("www", "total_events", "restarts");
   size_t notes0 = mock_count_notifs(NOTIF_WARNING, "restarted");
+  static struct counters prev, now;
+  snap_counters(&prev);
 
   pid_t fpm = (pid_t)strtol(env("FPMT_PHP_FPM_PID"), NULL, 10);
   assert_int_equal(kill(fpm, SIGUSR2), 0);
@@ -292,8 +326,15 @@ static void test_reload_is_a_restart(void **state) {
   while (now_s() < limit &&
          mock_count_notifs(NOTIF_WARNING, "restarted") == notes0) {
     wait_www_back();
+    size_t n0 = mock_count_notifs(NOTIF_WARNING, "restarted");
     mock_clear_values();
     assert_int_equal(mock_call_read("phpfpm/www"), 0);
+    snap_counters(&now);
+    /* no counter goes backwards without a restart notification */
+    if (now.n > 0 && fallen(&prev, &now) > 0)
+      assert_int_equal(mock_count_notifs(NOTIF_WARNING, "restarted"), n0 + 1);
+    if (now.n > 0)
+      prev = now;
   }
   assert_int_equal(mock_count_notifs(NOTIF_WARNING, "restarted"), notes0 + 1);
   double after = value_of("www", "total_requests", "accepted");
