@@ -166,12 +166,25 @@ static void ping_hint(struct phpfpm_pool *p, const struct fpm_result *r,
   fpm_result_clear(&ping);
 }
 
+/* The typed codes, for searching logs: "[cannot connect, FCGI_ENOENT]". */
+static void error_codes(const struct fpm_result *r, char *buf, size_t len) {
+  if (r->fcgi != FCGI_OK)
+    snprintf(buf, len, " [%s, %s]", fpm_strerror(r->err),
+             fcgi_err_name(r->fcgi));
+  else if (r->http_status != 0 && r->http_status != 200)
+    snprintf(buf, len, " [%s, HTTP %d]", fpm_strerror(r->err), r->http_status);
+  else
+    snprintf(buf, len, " [%s]", fpm_strerror(r->err));
+}
+
 static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
                         int64_t deadline) {
-  char hint[192];
+  char hint[192], codes[96];
   ping_hint(p, r, deadline, hint, sizeof hint);
-  c_complain(LOG_ERR, &p->complaint, P "pool \"%s\": %s%s", p->conf.name,
-             r->message[0] != '\0' ? r->message : fpm_strerror(r->err), hint);
+  error_codes(r, codes, sizeof codes);
+  c_complain(LOG_ERR, &p->complaint, P "pool \"%s\": %s%s%s", p->conf.name,
+             r->message[0] != '\0' ? r->message : fpm_strerror(r->err), hint,
+             codes);
   if (!p->down) {
     p->down = 1;
     notify(p, NOTIF_FAILURE, "php-fpm pool unreachable: %s",

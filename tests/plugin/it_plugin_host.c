@@ -248,6 +248,7 @@ static void test_dead_pool_one_error(void **state) {
     mock_dump_logs();
   assert_int_equal(errors, 1);
   assert_int_equal(mock_count_logs(LOG_ERR, "dead.sock"), 1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "FCGI_ENOENT]"), 1);
   assert_int_equal(mock_count_notifs(NOTIF_FAILURE, "unreachable"), 1);
 }
 
@@ -262,6 +263,7 @@ static void test_hung_pool_bounded_by_timeout(void **state) {
     assert_true(took < 0.3 + tolerance);
   }
   assert_int_equal(mock_count_logs(LOG_ERR, "pool \"hung\""), 1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "[timeout, FCGI_ETIMEDOUT]"), 1);
   assert_true(value_of("hung", "bool", "up") == 0.0);
 }
 
