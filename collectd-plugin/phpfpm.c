@@ -21,6 +21,8 @@
 
 #define P PHPFPM_PLUGIN_NAME " plugin: "
 
+_Static_assert(FPM_M__COUNT <= 64, "bad_types is a 64-bit mask");
+
 /* ------------------------------------------------------------ dispatch */
 
 static void copy_field(char *dst, size_t len, const char *src) {
@@ -112,11 +114,11 @@ static void notify(const struct phpfpm_pool *p, int severity, const char *fmt,
 
 static void notify_slow(void *ud, const struct fpm_worker *w) {
   const struct phpfpm_pool *p = ud;
-  char uri[PHPFPM_NOTIF_URI_MAX + 4], script[PHPFPM_NOTIF_URI_MAX + 4];
+  char uri[PHPFPM_NOTIF_URI_MAX + 4], script[PHPFPM_NOTIF_SCRIPT_MAX + 4];
   char method[16];
   phpfpm_clean_text(w->uri != NULL ? w->uri : "", PHPFPM_NOTIF_URI_MAX, uri,
                     sizeof uri);
-  phpfpm_clean_text(w->script != NULL ? w->script : "", PHPFPM_NOTIF_URI_MAX,
+  phpfpm_clean_text(w->script != NULL ? w->script : "", PHPFPM_NOTIF_SCRIPT_MAX,
                     script, sizeof script);
   phpfpm_clean_text(w->method != NULL ? w->method : "", 10, method,
                     sizeof method);

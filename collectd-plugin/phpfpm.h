@@ -28,9 +28,10 @@
 #define PHPFPM_TIMEOUT_SHARE 0.9 /* default Timeout: 90% of the interval */
 #define PHPFPM_MAX_POOL_NAME 127 /* fits collectd's plugin_instance */
 #define PHPFPM_MAX_SLOTS_LIMIT 65535
-#define PHPFPM_NOTIF_URI_MAX                                                   \
-  120 /* bytes of a request uri in a notification                              \
-       */
+/* Bytes of a request uri and script kept in a slow-request notification, so
+ * the whole message fits NOTIF_MAX_MSG_LEN (256). */
+#define PHPFPM_NOTIF_URI_MAX 90
+#define PHPFPM_NOTIF_SCRIPT_MAX 70
 
 /* One <Pool> block, validated. Strings are owned (free with
  * phpfpm_conf_clear). */

@@ -415,6 +415,32 @@ static void test_slow_requests(void **state) {
   free(j8);
 }
 
+static void test_slow_message_fits(void **state) {
+  (void)state;
+  char uri[400], scr[300], w[1200];
+  memset(uri, 'u', sizeof uri - 1);
+  uri[0] = '/';
+  uri[sizeof uri - 1] = '\0';
+  memset(scr, 's', sizeof scr - 1);
+  scr[0] = '/';
+  scr[sizeof scr - 1] = '\0';
+  worker_json(w, sizeof w, 1234567, "Running", 99999, 123456789012ull, uri,
+              scr);
+  char *j = status_json(1000, 10, 0, w);
+  struct step s[] = {{FPM_OK, j, FPM_OK}};
+  configure(NULL, 0, NULL);
+  script(s, 1);
+  assert_int_equal(read_once(), 0);
+  assert_int_equal(mock_count_notifs(NOTIF_WARNING, "slow request"), 1);
+  const char *msg = mock_notif_at(0)->message;
+  size_t len = strlen(msg);
+  assert_true(len < NOTIF_MAX_MSG_LEN - 1); /* not cut by collectd's limit */
+  assert_int_equal(msg[len - 1], ')');
+  assert_non_null(strstr(msg, "uuu... (script /sss"));
+  assert_non_null(strstr(msg, "sss...)"));
+  free(j);
+}
+
 static void test_notifications_off(void **state) {
   (void)state;
   char *w = four_workers(7);
@@ -491,6 +517,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_restart, teardown),
       cmocka_unit_test_teardown(test_max_children_reached, teardown),
       cmocka_unit_test_teardown(test_slow_requests, teardown),
+      cmocka_unit_test_teardown(test_slow_message_fits, teardown),
       cmocka_unit_test_teardown(test_notifications_off, teardown),
       cmocka_unit_test_teardown(test_deadline_is_start_plus_timeout, teardown),
       cmocka_unit_test_teardown(test_types_are_stock, teardown),
