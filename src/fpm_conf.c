@@ -1,0 +1,595 @@
+/*
+ * fpm_conf.c: PHP-FPM configuration reader for pool discovery.
+ *
+ * Mirrors what php-fpm's fpm_conf.c does with zend's INI scanner, for the
+ * directives a monitor needs: sections, quoting, ${ENV}, $pool (expanded in
+ * every string value of a pool, as fpm_conf_expand_pool_name does), include
+ * globs processed at the line that names them, relative paths joined to the
+ * prefix (fpm_evaluate_full_path), and php-fpm's rule for telling a unix
+ * listen path from a TCP address (fpm_sockets_domain_from_address: a ':' or
+ * digits only means TCP).
+ */
+#include "fpm_conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_INCLUDE_DEPTH 8
+#define MAX_FILE_BYTES (4u << 20)
+#define DEFAULT_PREFIX "/usr"
+
+struct parser {
+  struct fpm_conf *conf;
+  const struct fpm_conf_opts *opts;
+  const char *prefix;
+  int in_global; /* current section is [global] or none */
+  long cur_pool; /* index in conf->pools, -1 when none */
+  int depth;
+  size_t pools_cap, diags_cap;
+};
+
+static void diag(struct parser *p, const char *file, int line, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+
+static void diag(struct parser *p, const char *file, int line, const char *fmt,
+                 ...) {
+  struct fpm_conf *c = p->conf;
+  if (c->n_diags == p->diags_cap) {
+    size_t ncap = p->diags_cap ? p->diags_cap * 2 : 8;
+    struct fpm_conf_diag *nd = realloc(c->diags, ncap * sizeof *nd);
+    if (!nd)
+      return; /* diagnostics are best effort under memory pressure */
+    c->diags = nd;
+    p->diags_cap = ncap;
+  }
+  struct fpm_conf_diag *d = &c->diags[c->n_diags++];
+  snprintf(d->file, sizeof d->file, "%s", file ? file : "");
+  d->line = line;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->message, sizeof d->message, fmt, ap);
+  va_end(ap);
+}
+
+static void set_str(char *dst, size_t cap, const char *src) {
+  snprintf(dst, cap, "%s", src);
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* Append src[0..n) to out (bounded); returns 0, or -1 when it did not fit. */
+static int append(char *out, size_t cap, size_t *len, const char *src,
+                  size_t n) {
+  if (*len + n + 1 > cap)
+    return -1;
+  memcpy(out + *len, src, n);
+  *len += n;
+  out[*len] = '\0';
+  return 0;
+}
+
+static const char *lookup_env(const struct parser *p, const char *name) {
+  if (p->opts && p->opts->getenv_fn)
+    return p->opts->getenv_fn(p->opts->getenv_ud, name);
+  return getenv(name);
+}
+
+/* Expand ${VAR} in s[0..n) into out. An unset variable expands to "". */
+static int expand_env(const struct parser *p, const char *s, size_t n,
+                      char *out, size_t cap, size_t *len) {
+  size_t i = 0;
+  while (i < n) {
+    if (s[i] == '$' && i + 1 < n && s[i + 1] == '{') {
+      const char *close = memchr(s + i + 2, '}', n - i - 2);
+      if (close) {
+        char name[128];
+        size_t nl = (size_t)(close - (s + i + 2));
+        if (nl < sizeof name) {
+          memcpy(name, s + i + 2, nl);
+          name[nl] = '\0';
+          const char *v = lookup_env(p, name);
+          if (v && append(out, cap, len, v, strlen(v)) < 0)
+            return -1;
+          i = (size_t)(close - s) + 1;
+          continue;
+        }
+      }
+    }
+    if (append(out, cap, len, s + i, 1) < 0)
+      return -1;
+    i++;
+  }
+  return 0;
+}
+
+/*
+ * Parse the value part of `key = value` (the text after '='). Returns 0 with
+ * the value in out, or -1 with a reason in *why.
+ */
+static int parse_value(const struct parser *p, const char *v, char *out,
+                       size_t cap, const char **why) {
+  size_t len = 0;
+  out[0] = '\0';
+  while (*v == ' ' || *v == '\t')
+    v++;
+  if (*v == '"') {
+    const char *s = ++v;
+    char raw[4096];
+    size_t rl = 0;
+    for (; *s && *s != '"'; s++) {
+      if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+        s++;
+      if (rl + 1 >= sizeof raw) {
+        *why = "value too long";
+        return -1;
+      }
+      raw[rl++] = *s;
+    }
+    if (*s != '"') {
+      *why = "unterminated double-quoted value";
+      return -1;
+    }
+    if (expand_env(p, raw, rl, out, cap, &len) < 0) {
+      *why = "value too long";
+      return -1;
+    }
+    v = s + 1;
+  } else if (*v == '\'') {
+    const char *s = strchr(v + 1, '\'');
+    if (!s) {
+      *why = "unterminated single-quoted value";
+      return -1;
+    }
+    if (append(out, cap, &len, v + 1, (size_t)(s - v - 1)) < 0) {
+      *why = "value too long";
+      return -1;
+    }
+    v = s + 1;
+  } else {
+    const char *end = v + strcspn(v, ";");
+    while (end > v && isspace((unsigned char)end[-1]))
+      end--;
+    if (expand_env(p, v, (size_t)(end - v), out, cap, &len) < 0) {
+      *why = "value too long";
+      return -1;
+    }
+    return 0;
+  }
+  while (*v == ' ' || *v == '\t')
+    v++;
+  if (*v && *v != ';') {
+    *why = "unexpected text after the quoted value";
+    return -1;
+  }
+  return 0;
+}
+
+/* Replace every "$pool" in s (bounded) by name. */
+static void expand_pool(char *s, size_t cap, const char *name) {
+  char tmp[1024];
+  char *tok;
+  size_t guard = 0;
+  while ((tok = strstr(s, "$pool")) != NULL && guard++ < 16) {
+    *tok = '\0';
+    snprintf(tmp, sizeof tmp, "%s%s%s", s, name, tok + 5);
+    set_str(s, cap, tmp);
+  }
+}
+
+/* "/usr" + "/" + rel, unless rel is absolute. */
+static void full_path(const char *prefix, const char *rel, char *out,
+                      size_t cap) {
+  if (rel[0] == '/')
+    set_str(out, cap, rel);
+  else
+    snprintf(out, cap, "%s/%s", prefix, rel);
+}
+
+/* ----------------------------------------------------------------- pools */
+
+static long find_pool(const struct fpm_conf *c, const char *name) {
+  for (size_t i = 0; i < c->n_pools; i++)
+    if (strcmp(c->pools[i].name, name) == 0)
+      return (long)i;
+  return -1;
+}
+
+static long add_pool(struct parser *p, const char *name, const char *file,
+                     int line) {
+  struct fpm_conf *c = p->conf;
+  long idx = find_pool(c, name);
+  if (idx >= 0)
+    return idx; /* a section repeated across files adds to the same pool */
+  if (c->n_pools == p->pools_cap) {
+    size_t ncap = p->pools_cap ? p->pools_cap * 2 : 8;
+    struct fpm_conf_pool *np = realloc(c->pools, ncap * sizeof *np);
+    if (!np) {
+      diag(p, file, line, "out of memory");
+      return -1;
+    }
+    c->pools = np;
+    p->pools_cap = ncap;
+  }
+  struct fpm_conf_pool *pool = &c->pools[c->n_pools];
+  memset(pool, 0, sizeof *pool);
+  set_str(pool->name, sizeof pool->name, name);
+  set_str(pool->file, sizeof pool->file, file);
+  pool->line = line;
+  pool->max_children = -1;
+  return (long)c->n_pools++;
+}
+
+struct key_slot {
+  const char *key;
+  enum fpm_conf_key bit;
+  size_t offset;
+  size_t size;
+};
+
+#define SLOT(k, bit, field)                                                    \
+  {                                                                            \
+    k, bit, offsetof(struct fpm_conf_pool, field),                             \
+        sizeof(((struct fpm_conf_pool *)0)->field)                             \
+  }
+
+static const struct key_slot string_keys[] = {
+    SLOT("listen", FPM_C_LISTEN, listen),
+    SLOT("pm.status_path", FPM_C_STATUS_PATH, status_path),
+    SLOT("pm.status_listen", FPM_C_STATUS_LISTEN, status_listen),
+    SLOT("ping.path", FPM_C_PING_PATH, ping_path),
+    SLOT("ping.response", FPM_C_PING_RESPONSE, ping_response),
+    SLOT("pm", FPM_C_PM, pm),
+    SLOT("listen.owner", FPM_C_LISTEN_OWNER, listen_owner),
+    SLOT("listen.group", FPM_C_LISTEN_GROUP, listen_group),
+    SLOT("listen.mode", FPM_C_LISTEN_MODE, listen_mode),
+};
+
+static void set_pool_key(struct parser *p, struct fpm_conf_pool *pool,
+                         const char *key, const char *value, const char *file,
+                         int line) {
+  for (size_t i = 0; i < sizeof string_keys / sizeof string_keys[0]; i++) {
+    const struct key_slot *k = &string_keys[i];
+    if (strcmp(key, k->key) != 0)
+      continue;
+    char *dst = (char *)pool + k->offset;
+    set_str(dst, k->size, value);
+    expand_pool(dst, k->size, pool->name);
+    pool->present |= 1u << k->bit;
+    return;
+  }
+  if (strcmp(key, "pm.max_children") == 0) {
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < 0) {
+      diag(p, file, line,
+           "[%s] pm.max_children: expected a number >= 0, got \"%s\"",
+           pool->name, value);
+      return;
+    }
+    pool->max_children = v;
+    pool->present |= 1u << FPM_C_MAX_CHILDREN;
+  }
+  /* any other directive is not ours: ignored */
+}
+
+/* ---------------------------------------------------------------- files */
+
+static int load_file(struct parser *p, const char *path);
+
+static void do_include(struct parser *p, const char *pattern, const char *file,
+                       int line) {
+  char full[1024];
+  full_path(p->prefix, pattern, full, sizeof full);
+  glob_t g;
+  memset(&g, 0, sizeof g);
+  int rc = glob(full, GLOB_ERR | GLOB_MARK, NULL, &g);
+  if (rc == GLOB_NOMATCH) {
+    diag(p, file, line, "include: nothing matches \"%s\"", full);
+    return;
+  }
+  if (rc != 0) {
+    diag(p, file, line,
+         "include: cannot read \"%s\" (a directory in it is missing or "
+         "not readable)",
+         full);
+    globfree(&g);
+    return;
+  }
+  for (size_t i = 0; i < g.gl_pathc; i++) {
+    size_t n = strlen(g.gl_pathv[i]);
+    if (n == 0 || g.gl_pathv[i][n - 1] == '/')
+      continue; /* php-fpm skips directories */
+    load_file(p, g.gl_pathv[i]);
+  }
+  globfree(&g);
+}
+
+static void trim(char **s, char **e) {
+  while (*s < *e && isspace((unsigned char)**s))
+    (*s)++;
+  while (*e > *s && isspace((unsigned char)(*e)[-1]))
+    (*e)--;
+}
+
+static void parse_section(struct parser *p, char *s, const char *file,
+                          int line) {
+  char *close = strchr(s, ']');
+  if (!close) {
+    diag(p, file, line, "syntax error: section header without ']'");
+    return;
+  }
+  char *a = s + 1, *b = close;
+  trim(&a, &b);
+  *b = '\0';
+  if (*a == '\0') {
+    diag(p, file, line, "syntax error: empty section name");
+    return;
+  }
+  if (strcasecmp(a, "global") == 0) {
+    p->in_global = 1;
+    p->cur_pool = -1;
+    return;
+  }
+  if (strlen(a) >= sizeof p->conf->pools[0].name) {
+    diag(p, file, line, "pool name too long: [%s]", a);
+    p->cur_pool = -1;
+    p->in_global = 0;
+    return;
+  }
+  p->in_global = 0;
+  p->cur_pool = add_pool(p, a, file, line);
+}
+
+static void parse_line(struct parser *p, char *s, const char *file, int line) {
+  while (isspace((unsigned char)*s))
+    s++;
+  if (*s == '\0' || *s == ';')
+    return;
+  if (*s == '[') {
+    parse_section(p, s, file, line);
+    return;
+  }
+  char *eq = strchr(s, '=');
+  if (!eq) {
+    diag(p, file, line, "syntax error: expected \"key = value\"");
+    return;
+  }
+  char *ka = s, *kb = eq;
+  trim(&ka, &kb);
+  *kb = '\0';
+  if (*ka == '\0') {
+    diag(p, file, line, "syntax error: missing key before '='");
+    return;
+  }
+  char value[1024];
+  const char *why = NULL;
+  if (parse_value(p, eq + 1, value, sizeof value, &why) < 0) {
+    diag(p, file, line, "syntax error in %s: %s", ka, why);
+    return;
+  }
+  if (strcmp(ka, "include") == 0) {
+    if (p->opts && p->opts->no_includes)
+      diag(p, file, line, "include not followed: %s", value);
+    else
+      do_include(p, value, file, line);
+    return;
+  }
+  if (p->cur_pool >= 0)
+    set_pool_key(p, &p->conf->pools[p->cur_pool], ka, value, file, line);
+  /* [global] directives are not needed for discovery */
+}
+
+/* One line at a time; line numbers count empty lines. */
+static void parse_lines(struct parser *p, const char *name, char *buf,
+                        size_t len) {
+  int line = 1;
+  char *s = buf, *end = buf + len;
+  while (s < end) {
+    char *nl = memchr(s, '\n', (size_t)(end - s));
+    char *e = nl ? nl : end;
+    if (e > s && e[-1] == '\r')
+      e[-1] = '\0';
+    *e = '\0';
+    parse_line(p, s, name, line);
+    line++;
+    s = e + 1;
+  }
+}
+
+static int load_file(struct parser *p, const char *path) {
+  if (p->depth >= MAX_INCLUDE_DEPTH) {
+    diag(p, path, 0, "includes nested deeper than %d levels: not read",
+         MAX_INCLUDE_DEPTH);
+    return -1;
+  }
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    diag(p, path, 0, "cannot open: %s", strerror(errno));
+    return -1;
+  }
+  char *buf = malloc(MAX_FILE_BYTES + 1);
+  if (!buf) {
+    fclose(f);
+    diag(p, path, 0, "out of memory");
+    return -1;
+  }
+  size_t n = fread(buf, 1, MAX_FILE_BYTES, f);
+  int too_big = !feof(f) && n == MAX_FILE_BYTES;
+  int err = ferror(f);
+  fclose(f);
+  if (err || too_big) {
+    diag(p, path, 0, err ? "read error" : "file larger than 4 MiB: not read");
+    free(buf);
+    return -1;
+  }
+  buf[n] = '\0';
+  p->conf->n_files++;
+  p->depth++;
+  parse_lines(p, path, buf, n);
+  p->depth--;
+  free(buf);
+  return 0;
+}
+
+/* ---------------------------------------------------------- derivation */
+
+int fpm_conf_listen_endpoint(const char *listen, const char *prefix, char *out,
+                             size_t outlen) {
+  if (!listen || !*listen)
+    return -1;
+  if (!prefix)
+    prefix = DEFAULT_PREFIX;
+  size_t n = strlen(listen);
+  int digits = strspn(listen, "0123456789") == n;
+  if (!strchr(listen, ':') && !digits) {
+    char full[512];
+    full_path(prefix, listen, full, sizeof full);
+    return snprintf(out, outlen, "unix:%s", full) < (int)outlen ? 0 : -1;
+  }
+  if (digits)
+    return snprintf(out, outlen, "127.0.0.1:%s", listen) < (int)outlen ? 0 : -1;
+  const char *colon = strrchr(listen, ':');
+  const char *port = colon + 1;
+  if (!*port || strspn(port, "0123456789") != strlen(port))
+    return -1;
+  size_t hl = (size_t)(colon - listen);
+  char host[256];
+  if (hl >= sizeof host)
+    return -1;
+  memcpy(host, listen, hl);
+  host[hl] = '\0';
+  const char *h = host;
+  if (hl == 0 || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+    h = "127.0.0.1";
+  else if (strcmp(host, "[::]") == 0 || strcmp(host, "::") == 0)
+    h = "[::1]";
+  return snprintf(out, outlen, "%s:%s", h, port) < (int)outlen ? 0 : -1;
+}
+
+static void derive(struct fpm_conf_pool *pool, const char *prefix) {
+  int has_status =
+      (pool->present >> FPM_C_STATUS_PATH) & 1u && pool->status_path[0] != '\0';
+  int has_sl = (pool->present >> FPM_C_STATUS_LISTEN) & 1u &&
+               pool->status_listen[0] != '\0';
+  if (has_sl) {
+    /* php-fpm serves status on the status listener at pm.status_path, or at
+     * "/" when no status path is set (fpm_conf.c). */
+    if (fpm_conf_listen_endpoint(pool->status_listen, prefix, pool->endpoint,
+                                 sizeof pool->endpoint) == 0) {
+      set_str(pool->query_path, sizeof pool->query_path,
+              has_status ? pool->status_path : "/");
+      pool->via_status_listen = 1;
+      pool->monitorable = 1;
+      return;
+    }
+  }
+  if (!((pool->present >> FPM_C_LISTEN) & 1u) || !pool->listen[0]) {
+    snprintf(pool->why, sizeof pool->why,
+             "pool [%s] in %s has no listen directive", pool->name, pool->file);
+    return;
+  }
+  if (fpm_conf_listen_endpoint(pool->listen, prefix, pool->endpoint,
+                               sizeof pool->endpoint) < 0) {
+    snprintf(pool->why, sizeof pool->why,
+             "pool [%s] in %s: cannot use listen = %s", pool->name, pool->file,
+             pool->listen);
+    return;
+  }
+  if (!has_status) {
+    snprintf(pool->why, sizeof pool->why,
+             "pool [%s] has no status page: add the line "
+             "\"pm.status_path = /status\" to its section in %s (line %d) "
+             "and reload php-fpm",
+             pool->name, pool->file, pool->line);
+    return;
+  }
+  set_str(pool->query_path, sizeof pool->query_path, pool->status_path);
+  pool->monitorable = 1;
+}
+
+/* ------------------------------------------------------------------ API */
+
+static void parser_init(struct parser *p, struct fpm_conf *conf,
+                        const struct fpm_conf_opts *opts) {
+  memset(conf, 0, sizeof *conf);
+  memset(p, 0, sizeof *p);
+  p->conf = conf;
+  p->opts = opts;
+  p->prefix = opts && opts->prefix ? opts->prefix : DEFAULT_PREFIX;
+  p->in_global = 1;
+  p->cur_pool = -1;
+}
+
+static void finish(struct parser *p) {
+  for (size_t i = 0; i < p->conf->n_pools; i++)
+    derive(&p->conf->pools[i], p->prefix);
+}
+
+static int is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
+                  struct fpm_conf *conf) {
+  struct parser p;
+  parser_init(&p, conf, opts);
+  if (!path) {
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    if (glob("/etc/php/*/fpm/php-fpm.conf", 0, NULL, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; i++) {
+        p.in_global = 1;
+        p.cur_pool = -1;
+        load_file(&p, g.gl_pathv[i]);
+      }
+    } else {
+      diag(&p, "/etc/php/*/fpm/php-fpm.conf", 0,
+           "no php-fpm configuration found (is php-fpm installed?)");
+    }
+    globfree(&g);
+  } else if (is_dir(path)) {
+    char pattern[1024];
+    snprintf(pattern, sizeof pattern, "%s/*.conf", path);
+    do_include(&p, pattern, path, 0);
+  } else {
+    load_file(&p, path);
+  }
+  finish(&p);
+  return conf->n_files > 0 ? 0 : -1;
+}
+
+int fpm_conf_load_buffer(const char *name, const char *buf, size_t len,
+                         const struct fpm_conf_opts *opts,
+                         struct fpm_conf *conf) {
+  struct parser p;
+  parser_init(&p, conf, opts);
+  char *copy = malloc(len + 1);
+  if (!copy) {
+    diag(&p, name, 0, "out of memory");
+    return -1;
+  }
+  memcpy(copy, buf, len);
+  copy[len] = '\0';
+  conf->n_files = 1;
+  p.depth = 1;
+  parse_lines(&p, name, copy, len);
+  free(copy);
+  finish(&p);
+  return 0;
+}
+
+void fpm_conf_free(struct fpm_conf *conf) {
+  if (!conf)
+    return;
+  free(conf->pools);
+  free(conf->diags);
+  memset(conf, 0, sizeof *conf);
+}

@@ -1,0 +1,325 @@
+/* Unit tests of the PHP-FPM configuration reader (fpm_conf.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fpm_conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static void write_file(const char *rel, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+  for (char *s = path + strlen(tmpdir) + 1; (s = strchr(s, '/')) != NULL; s++) {
+    *s = '\0';
+    mkdir(path, 0755);
+    *s = '/';
+  }
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/fpmconf.XXXXXX");
+  assert_non_null(mkdtemp(tmpdir));
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static const struct fpm_conf_pool *pool(const struct fpm_conf *c,
+                                        const char *name) {
+  for (size_t i = 0; i < c->n_pools; i++)
+    if (strcmp(c->pools[i].name, name) == 0)
+      return &c->pools[i];
+  fail_msg("pool %s not found", name);
+  return NULL;
+}
+
+static int has_diag(const struct fpm_conf *c, const char *file_part, int line,
+                    const char *msg_part) {
+  for (size_t i = 0; i < c->n_diags; i++)
+    if (strstr(c->diags[i].file, file_part) &&
+        (line < 0 || c->diags[i].line == line) &&
+        strstr(c->diags[i].message, msg_part))
+      return 1;
+  return 0;
+}
+
+static const char *fake_env(void *ud, const char *name) {
+  (void)ud;
+  if (strcmp(name, "FPM_PORT") == 0)
+    return "9123";
+  if (strcmp(name, "RUN") == 0)
+    return "/run/php";
+  return NULL;
+}
+
+static void test_main_file_with_include_glob(void **state) {
+  (void)state;
+  char main_conf[1024];
+  snprintf(main_conf, sizeof main_conf,
+           "; main file\n"
+           "[global]\n"
+           "pid = /run/php/php-fpm.pid\n"
+           "error_log = /var/log/php-fpm.log\n"
+           "\n"
+           "include=%s/pool.d/*.conf\n",
+           tmpdir);
+  write_file("php-fpm.conf", main_conf);
+  write_file("pool.d/a-www.conf", "[www]\n"
+                                  "user = www-data\n"
+                                  "listen = /run/php/php8.2-fpm.sock\n"
+                                  "listen.owner = www-data\n"
+                                  "listen.group = www-data\n"
+                                  "listen.mode = 0660\n"
+                                  "pm = dynamic\n"
+                                  "pm.max_children = 5\n"
+                                  "pm.status_path = /status ; inline comment\n"
+                                  "ping.path = /ping\n"
+                                  "ping.response = \"pong; really\"\n"
+                                  "php_admin_value[memory_limit] = 64M\n");
+  write_file("pool.d/b-api.conf", "[api]\n"
+                                  "listen = 127.0.0.1:9001\n"
+                                  "pm = static\n"
+                                  "pm.max_children = 12\n"
+                                  "pm.status_path = /fpm-status\n");
+  write_file("pool.d/notes.txt", "[ignored]\nlisten = /nope\n");
+
+  char path[512];
+  snprintf(path, sizeof path, "%s/php-fpm.conf", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 3);
+  assert_int_equal(c.n_pools, 2);
+  assert_string_equal(c.pools[0].name, "www"); /* glob order: sorted */
+  const struct fpm_conf_pool *w = pool(&c, "www");
+  assert_string_equal(w->listen, "/run/php/php8.2-fpm.sock");
+  assert_string_equal(w->status_path, "/status");
+  assert_string_equal(w->ping_path, "/ping");
+  assert_string_equal(w->ping_response, "pong; really");
+  assert_string_equal(w->pm, "dynamic");
+  assert_int_equal(w->max_children, 5);
+  assert_string_equal(w->listen_owner, "www-data");
+  assert_string_equal(w->listen_mode, "0660");
+  assert_true(w->monitorable);
+  assert_false(w->via_status_listen);
+  assert_string_equal(w->endpoint, "unix:/run/php/php8.2-fpm.sock");
+  assert_string_equal(w->query_path, "/status");
+  assert_non_null(strstr(w->file, "a-www.conf"));
+  assert_int_equal(w->line, 1);
+  const struct fpm_conf_pool *a = pool(&c, "api");
+  assert_string_equal(a->endpoint, "127.0.0.1:9001");
+  assert_string_equal(a->query_path, "/fpm-status");
+  assert_int_equal(a->max_children, 12);
+  assert_int_equal(c.n_diags, 0);
+  fpm_conf_free(&c);
+}
+
+static void test_quoting_env_and_pool_expansion(void **state) {
+  (void)state;
+  const char *text = "[shop]\n"
+                     "listen = ${RUN}/$pool.sock\n"
+                     "pm.status_path = \"/st;a\\\"tus\"\n"
+                     "ping.path = '/p${RUN}'\n"
+                     "ping.response = \"${FPM_PORT}-$pool\"\n"
+                     "pm.status_listen = 127.0.0.1:${FPM_PORT}\n"
+                     "slowlog = /var/log/$pool.slow\n";
+  struct fpm_conf_opts o = {.getenv_fn = fake_env};
+  struct fpm_conf c;
+  assert_int_equal(
+      fpm_conf_load_buffer("shop.conf", text, strlen(text), &o, &c), 0);
+  const struct fpm_conf_pool *p = pool(&c, "shop");
+  assert_string_equal(p->listen, "/run/php/shop.sock");
+  assert_string_equal(p->status_path, "/st;a\"tus");
+  assert_string_equal(p->ping_path, "/p${RUN}"); /* single quotes are raw */
+  assert_string_equal(p->ping_response, "9123-shop");
+  assert_string_equal(p->status_listen, "127.0.0.1:9123");
+  /* pm.status_listen is preferred: it does not queue behind busy workers */
+  assert_true(p->monitorable);
+  assert_true(p->via_status_listen);
+  assert_string_equal(p->endpoint, "127.0.0.1:9123");
+  assert_string_equal(p->query_path, "/st;a\"tus");
+  assert_int_equal(c.n_diags, 0);
+  fpm_conf_free(&c);
+}
+
+static void test_status_listen_without_status_path_uses_root(void **state) {
+  (void)state;
+  const char *text =
+      "[x]\nlisten = /run/x.sock\npm.status_listen = [::]:9002\n";
+  struct fpm_conf c;
+  fpm_conf_load_buffer("x.conf", text, strlen(text), NULL, &c);
+  const struct fpm_conf_pool *p = pool(&c, "x");
+  assert_true(p->via_status_listen);
+  assert_string_equal(p->endpoint, "[::1]:9002");
+  assert_string_equal(p->query_path, "/");
+  fpm_conf_free(&c);
+}
+
+static void test_not_monitorable_says_what_to_add(void **state) {
+  (void)state;
+  const char *text = "; first line\n\n[legacy]\nlisten = /run/legacy.sock\n"
+                     "[nolisten]\npm.status_path = /status\n";
+  struct fpm_conf c;
+  fpm_conf_load_buffer("/etc/php/8.2/fpm/pool.d/legacy.conf", text,
+                       strlen(text), NULL, &c);
+  const struct fpm_conf_pool *p = pool(&c, "legacy");
+  assert_false(p->monitorable);
+  assert_non_null(strstr(p->why, "pm.status_path = /status"));
+  assert_non_null(strstr(p->why, "/etc/php/8.2/fpm/pool.d/legacy.conf"));
+  assert_non_null(strstr(p->why, "line 3"));
+  assert_string_equal(p->endpoint, "unix:/run/legacy.sock");
+  const struct fpm_conf_pool *n = pool(&c, "nolisten");
+  assert_false(n->monitorable);
+  assert_non_null(strstr(n->why, "no listen"));
+  fpm_conf_free(&c);
+}
+
+static void test_section_repeated_across_files_merges(void **state) {
+  (void)state;
+  write_file("d/10-www.conf", "[www]\nlisten = /run/www.sock\n"
+                              "pm.max_children = 4\n");
+  write_file("d/20-www-status.conf", "[www]\npm.status_path = /status\n"
+                                     "pm.max_children = 9\n");
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/d", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(dir, NULL, &c), 0);
+  assert_int_equal(c.n_pools, 1);
+  const struct fpm_conf_pool *p = pool(&c, "www");
+  assert_int_equal(p->max_children, 9); /* the later file wins */
+  assert_true(p->monitorable);
+  assert_non_null(strstr(p->file, "10-www.conf"));
+  fpm_conf_free(&c);
+}
+
+static void test_bad_files_report_file_and_line(void **state) {
+  (void)state;
+  write_file("bad/a.conf", "[good1]\n"
+                           "listen = /run/g1.sock\n"
+                           "pm.status_path = /status\n"
+                           "this line has no equals sign\n"
+                           "pm.max_children = lots\n"
+                           "ping.response = \"unterminated\n"
+                           "[\n"
+                           "[good2]\n"
+                           "listen = 9000\n"
+                           "pm.status_path = /status\n"
+                           "include = /nonexistent-dir-xyz/*.conf\n");
+  char path[512];
+  snprintf(path, sizeof path, "%s/bad/a.conf", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_pools, 2);
+  assert_true(pool(&c, "good1")->monitorable);
+  assert_true(pool(&c, "good2")->monitorable);
+  assert_string_equal(pool(&c, "good2")->endpoint, "127.0.0.1:9000");
+  assert_true(has_diag(&c, "a.conf", 4, "expected \"key = value\""));
+  assert_true(has_diag(&c, "a.conf", 5, "pm.max_children"));
+  assert_true(has_diag(&c, "a.conf", 6, "unterminated"));
+  assert_true(has_diag(&c, "a.conf", 7, "section"));
+  assert_true(has_diag(&c, "a.conf", 11, "include: "));
+  assert_int_equal(pool(&c, "good1")->max_children, -1);
+  fpm_conf_free(&c);
+}
+
+static void test_missing_path_and_include_cycle(void **state) {
+  (void)state;
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load("/nonexistent/php-fpm.conf", NULL, &c), -1);
+  assert_true(has_diag(&c, "/nonexistent/php-fpm.conf", 0, "cannot open"));
+  fpm_conf_free(&c);
+
+  char self[1024];
+  snprintf(self, sizeof self,
+           "[loop]\nlisten=/run/l.sock\ninclude=%s/loop.conf\n", tmpdir);
+  write_file("loop.conf", self);
+  char path[512];
+  snprintf(path, sizeof path, "%s/loop.conf", tmpdir);
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_pools, 1);
+  assert_true(has_diag(&c, "loop.conf", 0, "nested deeper"));
+  fpm_conf_free(&c);
+}
+
+static void test_relative_include_uses_prefix(void **state) {
+  (void)state;
+  write_file("prefix/etc/pools/p.conf",
+             "[rel]\nlisten = var/run/rel.sock\npm.status_path = /s\n");
+  char main_conf[256];
+  snprintf(main_conf, sizeof main_conf,
+           "[global]\ninclude = etc/pools/*.conf\n");
+  write_file("prefix/etc/main.conf", main_conf);
+  char prefix[512], path[600];
+  snprintf(prefix, sizeof prefix, "%s/prefix", tmpdir);
+  snprintf(path, sizeof path, "%s/etc/main.conf", prefix);
+  struct fpm_conf_opts o = {.prefix = prefix};
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, &o, &c), 0);
+  const struct fpm_conf_pool *p = pool(&c, "rel");
+  char want[700];
+  snprintf(want, sizeof want, "unix:%s/var/run/rel.sock", prefix);
+  assert_string_equal(p->endpoint, want);
+  fpm_conf_free(&c);
+}
+
+static void test_listen_forms(void **state) {
+  (void)state;
+  static const struct {
+    const char *listen, *want;
+  } ok[] = {
+      {"/run/php/x.sock", "unix:/run/php/x.sock"},
+      {"run/x.sock", "unix:/usr/run/x.sock"},
+      {"9000", "127.0.0.1:9000"},
+      {"127.0.0.1:9000", "127.0.0.1:9000"},
+      {"0.0.0.0:9000", "127.0.0.1:9000"},
+      {"*:9000", "127.0.0.1:9000"},
+      {"[::]:9000", "[::1]:9000"},
+      {"[::1]:9001", "[::1]:9001"},
+      {"localhost:9002", "localhost:9002"},
+      {"10.1.2.3:9003", "10.1.2.3:9003"},
+  };
+  char out[300];
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    assert_int_equal(
+        fpm_conf_listen_endpoint(ok[i].listen, NULL, out, sizeof out), 0);
+    assert_string_equal(out, ok[i].want);
+  }
+  static const char *const bad[] = {"", "host:", "host:abc", "1.2.3.4:9x"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(fpm_conf_listen_endpoint(bad[i], NULL, out, sizeof out),
+                     -1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_main_file_with_include_glob),
+      cmocka_unit_test(test_quoting_env_and_pool_expansion),
+      cmocka_unit_test(test_status_listen_without_status_path_uses_root),
+      cmocka_unit_test(test_not_monitorable_says_what_to_add),
+      cmocka_unit_test(test_section_repeated_across_files_merges),
+      cmocka_unit_test(test_bad_files_report_file_and_line),
+      cmocka_unit_test(test_missing_path_and_include_cycle),
+      cmocka_unit_test(test_relative_include_uses_prefix),
+      cmocka_unit_test(test_listen_forms),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
