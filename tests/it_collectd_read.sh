@@ -22,8 +22,10 @@ slow_pids=()
 cleanup() {
   collectd_stop
   sinks_kill STUCK
-  [ ${#slow_pids[@]} -gt 0 ] && kill "${slow_pids[@]}" 2>/dev/null
-  wait 2>/dev/null
+  if [ ${#slow_pids[@]} -gt 0 ]; then
+    kill "${slow_pids[@]}" 2>/dev/null
+    wait "${slow_pids[@]}" 2>/dev/null
+  fi
   fpm_stop
   [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
 }
@@ -160,13 +162,13 @@ for k in 1 2; do
 done
 check "www active reaches 2 while two slow.php run" \
   wait_until 3.5 any_since_is www vs_processes-active "$t_slow" 2.000000
+wait "${slow_pids[@]}"
+slow_pids=()
 t_lo=$(add "$t_slow" 1.2)
 t_hi=$(add "$t_slow" 3.5)
 busy=$(rows_since www vs_processes-active "$t_lo" | awk -F, -v hi="$t_hi" '$1 + 0 < hi + 0 { printf "%s ", $2 + 0 }')
 # shellcheck disable=SC2086
 check "every www active row between +1.2 s and +3.5 s is 2 (got: $busy)" all_are 2 $busy
-wait "${slow_pids[@]}"
-slow_pids=()
 t_end=$(now)
 check "both slow.php requests completed" \
   bash -c "grep -q 'slept 4' '$dir/slow1.out' && grep -q 'slept 4' '$dir/slow2.out'"

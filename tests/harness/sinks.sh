@@ -11,6 +11,10 @@
 #   wait_until TIMEOUT CMD...      poll CMD every 0.1 s until it succeeds;
 #                                  rc 1 after TIMEOUT seconds (may be 0.5)
 #   sinks_free_ports N [tcp|udp]   print N distinct free loopback ports
+#   sinks_spawn NAME LOG CMD...    run any server the same way: sets NAME_PID
+#                                  (CMD's pid) and NAME_WRAP (the timeout pid)
+#   sinks_wait_ready NAME LOG TIMEOUT CMD...   wait for CMD while NAME runs
+#   sinks_kill NAME                stop it: TERM, TERM, KILL; idempotent
 #
 #   carbon_start DIR / carbon_stop
 #       exports CARBON_PORT (plaintext), CARBON_STORAGE (whisper dir),
@@ -38,9 +42,16 @@
 #   collectd_listval               identifiers, one a line
 #   csv_rows CSVDIR IDENT          all "epoch,value" rows (date files merged)
 #   csv_last CSVDIR IDENT          the newest row
+#   csv_rows_since CSVDIR IDENT EPOCH   rows whose time is after EPOCH
+#                                  (fractional seconds allowed)
+#   collectd_conf_phpfpm PLUGINDIR print the lines that load phpfpm.so from
+#                                  PLUGINDIR (after the stock plugins: the
+#                                  PluginDir switch applies in file order)
 #
 #   phpfpm_plugin_dir              the directory holding phpfpm.so under
 #                                  FPMT_BUILD_DIR; rc 1 with a message if absent
+#   fcgi_get TARGET SCRIPT [QUERY] one FastCGI GET of $FPMT_DOCROOT/SCRIPT
+#                                  through cgi-fcgi; prints the body
 #   sinks_stop_all                 stop everything started here
 
 SINKS_MAX_LIFETIME=${SINKS_MAX_LIFETIME:-900}
@@ -84,9 +95,9 @@ _sinks_alive() {
   [ -n "$st" ] && [ "$st" != Z ]
 }
 
-# _sinks_spawn PREFIX LOG CMD...: run CMD under timeout in the background;
+# sinks_spawn PREFIX LOG CMD...: run CMD under timeout in the background;
 # sets PREFIX_WRAP (the timeout pid) and PREFIX_PID (CMD's pid).
-_sinks_spawn() {
+sinks_spawn() {
   local prefix=$1 log=$2
   shift 2
   timeout -k 5 "$SINKS_MAX_LIFETIME" "$@" >"$log" 2>&1 &
@@ -103,12 +114,12 @@ _sinks_spawn() {
   [ -n "$child" ]
 }
 
-# _sinks_kill PREFIX: TERM the server; a second TERM after 2.5 s (influxd
+# sinks_kill PREFIX: TERM the server; a second TERM after 2.5 s (influxd
 # 1.6 can hang in a clean shutdown once its collectd listener got data, and
 # takes a second signal as "hard shutdown"); KILL after 5 s; reap the wrapper.
 # The server is signalled, not the timeout wrapper: timeout forwards, and a
 # killed wrapper would orphan the server.
-_sinks_kill() {
+sinks_kill() {
   local prefix=$1 wvar="${1}_WRAP" pvar="${1}_PID"
   local wrap=${!wvar:-} pid=${!pvar:-} target round i
   [ -n "$wrap" ] || return 0
@@ -133,8 +144,8 @@ _sinks_kill() {
   return 0
 }
 
-# _sinks_ready PREFIX LOG TIMEOUT CMD...: wait for CMD while the server runs
-_sinks_ready() {
+# sinks_wait_ready PREFIX LOG TIMEOUT CMD...: wait for CMD while the server runs
+sinks_wait_ready() {
   local prefix=$1 log=$2 timeout=$3 pvar="${1}_PID"
   shift 3
   local deadline=$(($(date +%s) + timeout))
@@ -201,13 +212,13 @@ pattern = .*
 retentions = 1s:1h
 CONF
   export CARBON_PORT=${ports[0]} CARBON_STORAGE=$d/storage/whisper CARBON_DIR=$d
-  _sinks_spawn CARBON "$d/log/carbon-cache.out" \
+  sinks_spawn CARBON "$d/log/carbon-cache.out" \
     carbon-cache --config="$d/conf/carbon.conf" --pidfile="$d/run/carbon.pid" --debug start ||
     { echo "sinks.sh: carbon-cache did not start" >&2; cat "$d/log/carbon-cache.out" >&2; return 1; }
-  _sinks_ready CARBON "$d/log/carbon-cache.out" 30 _sinks_listening "$CARBON_PORT" tcp
+  sinks_wait_ready CARBON "$d/log/carbon-cache.out" 30 _sinks_listening "$CARBON_PORT" tcp
 }
 
-carbon_stop() { _sinks_kill CARBON; }
+carbon_stop() { sinks_kill CARBON; }
 
 carbon_send() {
   printf '%s %s %s\n' "$1" "$2" "${3:-$(date +%s)}" |
@@ -270,10 +281,10 @@ bind-address = "127.0.0.1:${tcp[1]}"
   parse-multivalue-plugin = "split"
 CONF
   export INFLUX_HTTP_PORT=${tcp[0]} INFLUX_COLLECTD_PORT=$udp INFLUX_DIR=$d
-  _sinks_spawn INFLUX "$d/influxd.log" \
+  sinks_spawn INFLUX "$d/influxd.log" \
     influxd -config "$d/influxdb.conf" -pidfile "$d/influxd.pid" ||
     { echo "sinks.sh: influxd did not start" >&2; cat "$d/influxd.log" >&2; return 1; }
-  _sinks_ready INFLUX "$d/influxd.log" 30 _influx_ready
+  sinks_wait_ready INFLUX "$d/influxd.log" 30 _influx_ready
 }
 
 _influx_ready() {
@@ -281,7 +292,7 @@ _influx_ready() {
     _sinks_listening "$INFLUX_COLLECTD_PORT" udp
 }
 
-influx_stop() { _sinks_kill INFLUX; }
+influx_stop() { sinks_kill INFLUX; }
 
 influx_query() {
   curl -sS --max-time 10 -XPOST "http://127.0.0.1:$INFLUX_HTTP_PORT/query" \
@@ -336,9 +347,9 @@ collectd_start() {
   local d=$1 conf=$2
   [ -z "${COLLECTD_WRAP:-}" ] || { echo "sinks.sh: collectd already running" >&2; return 1; }
   export COLLECTD_SOCK=$d/collectd.sock COLLECTD_LOG=$d/collectd.log COLLECTD_DIR=$d
-  _sinks_spawn COLLECTD "$d/collectd.out" collectd -f -C "$conf" ||
+  sinks_spawn COLLECTD "$d/collectd.out" collectd -f -C "$conf" ||
     { echo "sinks.sh: collectd did not start" >&2; cat "$d/collectd.out" >&2; return 1; }
-  _sinks_ready COLLECTD "$d/collectd.out" 30 _collectd_answers || {
+  sinks_wait_ready COLLECTD "$d/collectd.out" 30 _collectd_answers || {
     [ -f "$COLLECTD_LOG" ] && tail -n 30 "$COLLECTD_LOG" >&2
     return 1
   }
@@ -346,7 +357,7 @@ collectd_start() {
 
 _collectd_answers() { [ -S "$COLLECTD_SOCK" ] && collectdctl -s "$COLLECTD_SOCK" listval >/dev/null 2>&1; }
 
-collectd_stop() { _sinks_kill COLLECTD; }
+collectd_stop() { sinks_kill COLLECTD; }
 
 collectd_listval() { collectdctl -s "$COLLECTD_SOCK" listval 2>/dev/null; }
 
@@ -371,6 +382,16 @@ csv_rows() {
 
 csv_last() { csv_rows "$1" "$2" | tail -n 1; }
 
+csv_rows_since() { csv_rows "$1" "$2" | awk -F, -v t="$3" '$1 + 0 > t + 0'; }
+
+collectd_conf_phpfpm() {
+  cat <<CONF
+# the phpfpm plugin from the build tree (stock plugins are loaded above)
+PluginDir "$1"
+LoadPlugin phpfpm
+CONF
+}
+
 # ------------------------------------------------------------------- misc
 
 phpfpm_plugin_dir() {
@@ -381,6 +402,13 @@ phpfpm_plugin_dir() {
     return 1
   fi
   printf '%s\n' "$d"
+}
+
+fcgi_get() {
+  local target=$1 script=$2 query=${3:-}
+  env -i SCRIPT_NAME="/$script" SCRIPT_FILENAME="$FPMT_DOCROOT/$script" \
+    REQUEST_METHOD=GET QUERY_STRING="$query" REQUEST_URI="/$script${query:+?$query}" \
+    timeout 30 cgi-fcgi -bind -connect "$target" 2>/dev/null | sed '1,/^\r$/d'
 }
 
 sinks_stop_all() {
