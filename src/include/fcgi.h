@@ -48,25 +48,25 @@ extern "C" {
  */
 typedef enum fcgi_err {
   FCGI_OK = 0,
-  FCGI_AGAIN = 1,       /* internal: more I/O needed; never returned to users */
-  FCGI_ENOMEM = 2,      /* out of memory */
-  FCGI_EINVAL = 3,      /* bad argument: endpoint syntax, param too large */
-  FCGI_ERESOLVE = 4,    /* host name did not resolve */
-  FCGI_ENOENT = 5,      /* no such socket (path missing) */
-  FCGI_EACCES = 6,      /* permission denied on the socket or a directory */
-  FCGI_ECONNREFUSED = 7, /* nobody listening (stale socket, stopped server) */
-  FCGI_EBACKLOG = 8,    /* listen backlog full (EAGAIN on a unix socket) */
-  FCGI_ECONNECT = 9,    /* any other connect failure (EHOSTUNREACH, ...) */
-  FCGI_EIO = 10,        /* send or receive failed (ECONNRESET, EPIPE, ...) */
-  FCGI_ETIMEDOUT = 11,  /* deadline passed; fcgi_response.phase says where */
-  FCGI_ECANCELED = 12,  /* fcgi_cancel_trigger() was called */
-  FCGI_ECLOSED = 13,    /* peer closed the connection before END_REQUEST */
-  FCGI_EPROTO = 14,     /* malformed record or stream; errmsg says what */
-  FCGI_EOVERLOADED = 15, /* END_REQUEST protocolStatus FCGI_OVERLOADED */
-  FCGI_ECANTMPX = 16,   /* END_REQUEST protocolStatus FCGI_CANT_MPX_CONN */
+  FCGI_AGAIN = 1,    /* internal: more I/O needed; never returned to users */
+  FCGI_ENOMEM = 2,   /* out of memory */
+  FCGI_EINVAL = 3,   /* bad argument: endpoint syntax, param too large */
+  FCGI_ERESOLVE = 4, /* host name did not resolve */
+  FCGI_ENOENT = 5,   /* no such socket (path missing) */
+  FCGI_EACCES = 6,   /* permission denied on the socket or a directory */
+  FCGI_ECONNREFUSED = 7,  /* nobody listening (stale socket, stopped server) */
+  FCGI_EBACKLOG = 8,      /* listen backlog full (EAGAIN on a unix socket) */
+  FCGI_ECONNECT = 9,      /* any other connect failure (EHOSTUNREACH, ...) */
+  FCGI_EIO = 10,          /* send or receive failed (ECONNRESET, EPIPE, ...) */
+  FCGI_ETIMEDOUT = 11,    /* deadline passed; fcgi_response.phase says where */
+  FCGI_ECANCELED = 12,    /* fcgi_cancel_trigger() was called */
+  FCGI_ECLOSED = 13,      /* peer closed the connection before END_REQUEST */
+  FCGI_EPROTO = 14,       /* malformed record or stream; errmsg says what */
+  FCGI_EOVERLOADED = 15,  /* END_REQUEST protocolStatus FCGI_OVERLOADED */
+  FCGI_ECANTMPX = 16,     /* END_REQUEST protocolStatus FCGI_CANT_MPX_CONN */
   FCGI_EUNKNOWNROLE = 17, /* END_REQUEST protocolStatus FCGI_UNKNOWN_ROLE */
-  FCGI_ETOOBIG = 18,    /* stdout, stderr or the CGI headers over their cap */
-  FCGI_ERR_LAST         /* never use */
+  FCGI_ETOOBIG = 18,      /* stdout, stderr or the CGI headers over their cap */
+  FCGI_ERR_LAST           /* never use */
 } fcgi_err;
 
 /* One static sentence for a code ("connection refused"). Never NULL. */
@@ -102,7 +102,9 @@ typedef struct fcgi_endpoint fcgi_endpoint;
  *   unix:/path/to.sock   /path/to.sock   (a path: any spec starting with '/')
  *   tcp://host:port      host:port       [v6addr]:port   tcp://[v6addr]:port
  * Host names are resolved here (getaddrinfo, blocking); every resolved address
- * is kept and tried in order when connecting.
+ * is kept and tried in order when connecting: on a connect error the next
+ * one is tried at once, and while more remain a pending connect gets an equal
+ * share of the time left before the deadline.
  * Returns FCGI_OK and *out (owned by the caller, free with
  * fcgi_endpoint_free), or an error with a sentence in errbuf (may be NULL).
  */
@@ -159,13 +161,13 @@ fcgi_err fcgi_request_set_stdin(fcgi_request *rq, const void *body, size_t len);
 
 /* Per-call options. Zero-initialise, then set what you need. */
 struct fcgi_call_opts {
-  int64_t deadline_ms;     /* absolute; 0 is taken as FCGI_NO_DEADLINE */
-  fcgi_cancel *cancel;     /* optional, borrowed */
-  size_t max_stdout;       /* 0 = 16 MiB. Over it: FCGI_ETOOBIG */
-  size_t max_stderr;       /* 0 = 64 KiB. Over it: FCGI_ETOOBIG */
-  size_t max_headers;      /* 0 = 16 KiB of CGI headers */
-  uint16_t request_id;     /* 0 = 1 */
-  int keep_conn;           /* reserved for connection reuse; 0 = off */
+  int64_t deadline_ms; /* absolute; 0 is taken as FCGI_NO_DEADLINE */
+  fcgi_cancel *cancel; /* optional, borrowed */
+  size_t max_stdout;   /* 0 = 16 MiB. Over it: FCGI_ETOOBIG */
+  size_t max_stderr;   /* 0 = 64 KiB. Over it: FCGI_ETOOBIG */
+  size_t max_headers;  /* 0 = 16 KiB of CGI headers */
+  uint16_t request_id; /* 0 = 1 */
+  int keep_conn;       /* reserved for connection reuse; 0 = off */
   /* Optional body sink. When set, the body (stdout after the CGI header
    * block) is handed over chunk by chunk and NOT stored in the response; the
    * header block is still parsed and stored. Return 0 to go on, non-zero to
@@ -182,26 +184,31 @@ struct fcgi_call_opts {
  * All pointers are owned by the response and valid until it is cleared.
  */
 struct fcgi_response {
-  fcgi_err err;          /* FCGI_OK when END_REQUEST(REQUEST_COMPLETE) came */
-  fcgi_phase phase;      /* where it failed */
-  char errmsg[512];      /* detail: names the endpoint and the cause */
+  fcgi_err err;     /* FCGI_OK when END_REQUEST(REQUEST_COMPLETE) came */
+  fcgi_phase phase; /* where it failed */
+  char errmsg[512]; /* detail: names the endpoint and the cause */
 
-  char *out;             /* whole stdout, NUL-terminated (not with on_body) */
+  /* Whole stdout, NUL-terminated. With on_body it holds only the CGI header
+   * block (blank line included). On an error it keeps what arrived (partial
+   * data, e.g. FCGI_ECLOSED); NULL when nothing did. */
+  char *out;
   size_t out_len;
-  char *err_text;        /* stderr, NUL-terminated; NULL if none */
+  char *err_text; /* stderr, NUL-terminated; NULL if none */
   size_t err_len;
 
-  int status;            /* CGI Status: code; 200 when the header is absent;
-                            0 when no complete header block arrived */
-  const char *headers;   /* the CGI header block, without the blank line */
+  int status;          /* CGI Status: code; 200 when the header is absent;
+                          0 when no complete header block arrived (an
+                          invalid Status: value is FCGI_EPROTO) */
+  const char *headers; /* the CGI header block, without the blank line */
   size_t headers_len;
-  const char *body;      /* stdout after the header block (points into out) */
-  size_t body_len;
+  const char *body; /* stdout after the header block (points into out);
+                       NULL with on_body or without a header block */
+  size_t body_len;  /* with on_body: bytes handed to the sink */
 
-  uint32_t app_status;   /* END_REQUEST appStatus */
-  int protocol_status;   /* END_REQUEST protocolStatus; -1 if none came */
+  uint32_t app_status; /* END_REQUEST appStatus */
+  int protocol_status; /* END_REQUEST protocolStatus; -1 if none came */
 
-  uint64_t bytes_in, bytes_out;           /* on the wire */
+  uint64_t bytes_in, bytes_out;                    /* on the wire */
   int64_t t_connect_ms, t_first_byte_ms, t_end_ms; /* since start; -1 = n/a */
 };
 
@@ -233,9 +240,12 @@ void fcgi_multi_free(fcgi_multi *m);
 
 /*
  * Start a request. ep, rq, opts->cancel and resp are borrowed and must stay
- * valid until the request is returned by fcgi_multi_next_done(). On an error
- * return nothing was started and the request will never be reported done.
- * Connecting starts at once (non-blocking).
+ * valid until the request is returned by fcgi_multi_next_done(); opts itself
+ * is copied. resp is cleared first. On an error return (FCGI_ENOMEM, or
+ * FCGI_EINVAL for NULL arguments) nothing was started and the request will
+ * never be reported done. Connecting starts at once (non-blocking); a
+ * connect that fails at once (ENOENT, EACCES, ECONNREFUSED, EBACKLOG) is
+ * still reported through fcgi_multi_next_done with resp->err set.
  */
 fcgi_err fcgi_multi_add(fcgi_multi *m, const fcgi_endpoint *ep,
                         const fcgi_request *rq,

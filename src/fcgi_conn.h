@@ -1,0 +1,75 @@
+/*
+ * fcgi_conn.h (private): one request on one connection, as a state machine
+ * driven from outside: fcgi_conn_start() begins connecting,
+ * fcgi_conn_events() says what to poll for, fcgi_conn_step() consumes
+ * revents at time `now`, fcgi_conn_expire() ends it at its deadline. It
+ * never reads the clock; all syscalls go through fcgi_net.
+ */
+#ifndef FPM_FCGI_CONN_H
+#define FPM_FCGI_CONN_H
+
+#include "fcgi.h"
+#include "fcgi_cgi.h"
+#include "fcgi_record.h"
+
+#include <stdint.h>
+
+struct fcgi_request {
+  int role;
+  uint8_t *pairs; /* encoded pairs, concatenated */
+  size_t pairs_len, pairs_cap;
+  size_t *sizes; /* size of each pair */
+  size_t count, sizes_cap;
+  uint8_t *body;
+  size_t body_len;
+};
+
+enum fcgi_conn_state {
+  FCGI_CONN_CONNECTING = 0,
+  FCGI_CONN_SENDING,
+  FCGI_CONN_RECEIVING,
+  FCGI_CONN_DONE
+};
+
+struct fcgi_conn {
+  enum fcgi_conn_state state;
+  const fcgi_endpoint *ep;
+  struct fcgi_call_opts opts; /* copy, defaults filled in */
+  struct fcgi_response *resp;
+  int fd;
+  size_t addr_index;
+  int64_t addr_until; /* give up on this address then (more to try) */
+  int64_t t_start;
+  uint8_t *wire; /* the encoded request */
+  size_t wire_len, wire_sent;
+  int send_errno; /* send failed; keep reading what the peer said */
+  size_t out_cap, err_cap;
+  uint64_t body_total; /* stdout bytes seen (with on_body too) */
+  struct fcgi_cgi cgi;
+  struct fcgi_decoder *dec;
+};
+
+/* Set up and start connecting. resp is cleared first. On an error return
+ * (ENOMEM, EINVAL) nothing is left to free. A connection error does NOT
+ * fail here: the conn is then DONE with resp->err set. */
+fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
+                         const fcgi_request *rq,
+                         const struct fcgi_call_opts *opts,
+                         struct fcgi_response *resp, int64_t now);
+/* POLLIN / POLLOUT wanted (0 when DONE). */
+short fcgi_conn_events(const struct fcgi_conn *c);
+/* Handle revents at time now. Returns 1 when the conn is DONE. */
+int fcgi_conn_step(struct fcgi_conn *c, short revents, int64_t now);
+/* The next time the conn needs attention without I/O: its deadline, or
+ * earlier when a slow connect should move on to the next address. */
+int64_t fcgi_conn_timer(const struct fcgi_conn *c);
+/* Handle that time: past addr_until while connecting with more addresses
+ * left, close and try the next one. Returns 1 when the conn is DONE. */
+int fcgi_conn_on_timer(struct fcgi_conn *c, int64_t now);
+/* End a running conn with err (ETIMEDOUT or ECANCELED), naming the phase. */
+void fcgi_conn_abort(struct fcgi_conn *c, fcgi_err err, const char *why,
+                     int64_t now);
+/* Release the socket and buffers (not the response). */
+void fcgi_conn_cleanup(struct fcgi_conn *c);
+
+#endif /* FPM_FCGI_CONN_H */
