@@ -27,7 +27,7 @@ cleanup() {
     wait "${slow_pids[@]}" 2>/dev/null
   fi
   fpm_stop
-  [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
+  if [ -n "${KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
