@@ -36,9 +36,13 @@ run_T() {
     collectd_conf_phpfpm "$plugdir"
     printf '<Plugin phpfpm>\n%s\n</Plugin>\n' "$2"
   } >"$d/collectd.conf"
-  timeout 60 collectd -T -C "$d/collectd.conf" >"$d/out.txt" 2>&1
+  collectd_cmd -T -C "$d/collectd.conf" >"$d/out.txt" 2>&1
   rc=$?
   out=$(cat "$d/out.txt" "$d/collectd.log" 2>/dev/null)
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$d/out.txt"; then
+    fail "$1: collectd -T printed a sanitizer report:"
+    grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$d/out.txt" | sed 's/^/#   /'
+  fi
 }
 
 # expect_refused NAME POOL KEY_REGEX BLOCK

@@ -227,5 +227,12 @@ check "www: $n accepted rows in $span s at Interval 1 (want >= span - 3)" \
   is_true "$n >= $span - 3"
 
 check "collectd is still running" kill -0 "$COLLECTD_PID"
+collectd_stop
+if san=$(collectd_sanitizer_errors "$cd_dir"); then
+  fail "collectd (with the plugin) printed a sanitizer report:"
+  printf '%s\n' "$san" | sed 's/^/#   /'
+else
+  pass "no sanitizer report from collectd"
+fi
 echo "it_collectd_read: $fails failure(s)"
 [ "$fails" = 0 ]

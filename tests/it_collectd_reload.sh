@@ -146,5 +146,12 @@ for p in $pools; do
 done
 check "collectd is still running" kill -0 "$COLLECTD_PID"
 
+collectd_stop
+if san=$(collectd_sanitizer_errors "$cd_dir"); then
+  fail "collectd (with the plugin) printed a sanitizer report:"
+  printf '%s\n' "$san" | sed 's/^/#   /'
+else
+  pass "no sanitizer report from collectd"
+fi
 echo "it_collectd_reload: $fails failure(s)"
 [ "$fails" = 0 ]

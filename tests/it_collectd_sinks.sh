@@ -141,5 +141,12 @@ check "measurements are phpfpm_<DS name> only, phpfpm_value among them (got: $me
 
 check "collectd logged no write errors" \
   bash -c "! grep -E '\[error\].*(write_graphite|network)' '$COLLECTD_LOG'"
+collectd_stop
+if san=$(collectd_sanitizer_errors "$cd_dir"); then
+  fail "collectd (with the plugin) printed a sanitizer report:"
+  printf '%s\n' "$san" | sed 's/^/#   /'
+else
+  pass "no sanitizer report from collectd"
+fi
 echo "it_collectd_sinks: $fails failure(s)"
 [ "$fails" = 0 ]

@@ -37,6 +37,10 @@
 #   collectd_start DIR CONF / collectd_stop
 #       collectd -f -C CONF; exports COLLECTD_PID (collectd itself),
 #       COLLECTD_SOCK (DIR/collectd.sock), COLLECTD_LOG (DIR/collectd.log)
+#   collectd_cmd ARGS...           run collectd once (e.g. -T -C conf)
+#   collectd_sanitizer_errors DIR  sanitizer reports in DIR/collectd.out
+#                                  (sanitizer builds preload the ASan/UBSan
+#                                  runtimes into the stock collectd)
 #   collectd_getval IDENT          the value of a one-DS identifier (GETVAL:
 #                                  rates for DERIVE), e.g. 3.000000e+00
 #   collectd_listval               identifiers, one a line
@@ -343,11 +347,47 @@ LoadPlugin csv
 CONF
 }
 
+# In a sanitizer build (ENABLE_SANITIZERS in FPMT_BUILD_DIR's CMake cache)
+# phpfpm.so needs the ASan/UBSan runtimes loaded first; the stock collectd is
+# not instrumented, so they are preloaded. Prints the LD_PRELOAD value, or
+# nothing for a normal build.
+sinks_sanitizer_preload() {
+  local cache=${FPMT_BUILD_DIR:-}/CMakeCache.txt cc libs lib f out=""
+  grep -q '^ENABLE_SANITIZERS:BOOL=ON' "$cache" 2>/dev/null || return 0
+  cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$cache")
+  cc=${cc:-cc}
+  if "$cc" --version 2>/dev/null | grep -qi clang; then
+    libs="libclang_rt.asan-x86_64.so"
+  else
+    libs="libasan.so libubsan.so"
+  fi
+  for lib in $libs; do
+    f=$("$cc" -print-file-name="$lib" 2>/dev/null)
+    [ -f "$f" ] && out="$out $f"
+  done
+  printf '%s\n' "${out# }"
+}
+
+# collectd_cmd ARGS...: run collectd once, bounded (SINKS_CMD_TIMEOUT, default
+# 120 s), with the sanitizer preload if needed
+collectd_cmd() {
+  local pre
+  pre=$(sinks_sanitizer_preload)
+  timeout -k 5 "${SINKS_CMD_TIMEOUT:-120}" env ${pre:+LD_PRELOAD="$pre"} collectd "$@"
+}
+
+# collectd_sanitizer_errors DIR: print any ASan/UBSan/LSan report that
+# collectd wrote to DIR/collectd.out (after collectd_stop); rc 1 if none
+collectd_sanitizer_errors() {
+  grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1/collectd.out" 2>/dev/null
+}
+
 collectd_start() {
-  local d=$1 conf=$2
+  local d=$1 conf=$2 pre
   [ -z "${COLLECTD_WRAP:-}" ] || { echo "sinks.sh: collectd already running" >&2; return 1; }
   export COLLECTD_SOCK=$d/collectd.sock COLLECTD_LOG=$d/collectd.log COLLECTD_DIR=$d
-  sinks_spawn COLLECTD "$d/collectd.out" collectd -f -C "$conf" ||
+  pre=$(sinks_sanitizer_preload)
+  sinks_spawn COLLECTD "$d/collectd.out" env ${pre:+LD_PRELOAD="$pre"} collectd -f -C "$conf" ||
     { echo "sinks.sh: collectd did not start" >&2; cat "$d/collectd.out" >&2; return 1; }
   sinks_wait_ready COLLECTD "$d/collectd.out" 30 _collectd_answers || {
     [ -f "$COLLECTD_LOG" ] && tail -n 30 "$COLLECTD_LOG" >&2
