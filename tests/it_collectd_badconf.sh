@@ -39,9 +39,10 @@ run_T() {
   collectd_cmd -T -C "$d/collectd.conf" >"$d/out.txt" 2>&1
   rc=$?
   out=$(cat "$d/out.txt" "$d/collectd.log" 2>/dev/null)
-  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$d/out.txt"; then
+  local san
+  if san=$(collectd_sanitizer_errors "$d/out.txt"); then
     fail "$1: collectd -T printed a sanitizer report:"
-    grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$d/out.txt" | sed 's/^/#   /'
+    printf '%s\n' "$san" | sed 's/^/#   /'
   fi
 }
 
