@@ -212,6 +212,11 @@ check "stuck: the error names the pool and says it timed out" \
 check "collectd did not suspend a phpfpm read callback" \
   bash -c "! grep -E 'read-function of plugin .phpfpm' '$COLLECTD_LOG'"
 
+for p in www dyn; do
+  ups=$(rows "$p" bool-up | cut -d, -f2 | sort -u | tr '\n' ' ')
+  check "$p: every bool-up row is 1 (values: $ups)" test "$ups" = "1.000000 "
+done
+
 # ------------------------------------------------ no gaps in the live pools
 max_gap() { rows "$1" "$2" | awk -F, 'NR > 1 { g = $1 - p; if (g > m) m = g } { p = $1 } END { printf "%.3f", m }'; }
 for p in www dyn; do
