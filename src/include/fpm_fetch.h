@@ -28,16 +28,16 @@ extern "C" {
 /* Outcome classes; the numbers double as fpmstat's exit codes. */
 typedef enum fpm_err {
   FPM_OK = 0,
-  FPM_EUSAGE = 1,     /* bad target or option */
-  FPM_ECONNECT = 2,   /* cannot connect: no socket, refused, permission,
-                         backlog full, name did not resolve */
-  FPM_ETIMEOUT = 3,   /* deadline passed (or cancelled) */
-  FPM_EPROTOCOL = 4,  /* FastCGI protocol error, connection closed early,
-                         server refused (overloaded, role, too big) */
-  FPM_EHTTP = 5,      /* the status page answered with a status other than
-                         200 (404: wrong path or status not enabled, 403,
-                         5xx), or ping did not answer pong */
-  FPM_EPARSE = 6,     /* 200, but the body is not a status page */
+  FPM_EUSAGE = 1,    /* bad target or option */
+  FPM_ECONNECT = 2,  /* cannot connect: no socket, refused, permission,
+                        backlog full, name did not resolve */
+  FPM_ETIMEOUT = 3,  /* deadline passed (or cancelled) */
+  FPM_EPROTOCOL = 4, /* FastCGI protocol error, connection closed early,
+                        server refused (overloaded, role, too big) */
+  FPM_EHTTP = 5,     /* the status page answered with a status other than
+                        200 (404: wrong path or status not enabled, 403,
+                        5xx), or ping did not answer pong */
+  FPM_EPARSE = 6,    /* 200, but the body is not a status page */
   FPM_ERR_LAST
 } fpm_err;
 
@@ -45,11 +45,11 @@ typedef enum fpm_err {
 const char *fpm_strerror(fpm_err e);
 
 struct fpm_target {
-  const char *endpoint;     /* as fcgi_endpoint_parse accepts it */
-  const char *status_path;  /* NULL = "/status" */
-  const char *ping_path;    /* NULL = "/ping" */
+  const char *endpoint;      /* as fcgi_endpoint_parse accepts it */
+  const char *status_path;   /* NULL = "/status" */
+  const char *ping_path;     /* NULL = "/ping" */
   const char *ping_response; /* NULL = "pong" */
-  int no_full;              /* 1: do not ask for per-worker data */
+  int no_full;               /* 1: do not ask for per-worker data */
 };
 
 typedef struct fpm_fetcher fpm_fetcher;
@@ -59,6 +59,11 @@ typedef struct fpm_fetcher fpm_fetcher;
  * or out of memory. Strings are copied. */
 fpm_fetcher *fpm_fetcher_new(const struct fpm_target *t, char *errbuf,
                              size_t errlen);
+/* The same, saying why it failed: FPM_EUSAGE (bad endpoint syntax or path),
+ * FPM_ECONNECT (the host name did not resolve) or FPM_EPROTOCOL (out of
+ * memory). On FPM_OK *out is the new fetcher. */
+fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
+                           char *errbuf, size_t errlen);
 void fpm_fetcher_free(fpm_fetcher *f); /* NULL is a no-op */
 /* The canonical endpoint text ("unix:/run/php/www.sock"). */
 const char *fpm_fetcher_endpoint(const fpm_fetcher *f);
@@ -85,7 +90,9 @@ enum fpm_fetch_kind { FPM_FETCH_STATUS = 0, FPM_FETCH_PING = 1 };
 /*
  * Fetch from n targets at once over one engine (fcgi_multi): each target is
  * bounded by deadline_ms (absolute, fcgi_now_ms clock); a dead or slow target
- * never delays the others. cancel may be NULL. results[i] belongs to fs[i].
+ * never delays the others. cancel may be NULL. results[i] belongs to fs[i];
+ * each must have been initialised (fpm_result_init) and is cleared first,
+ * so a result can be reused fetch after fetch.
  * Returns the highest fpm_err among them.
  */
 fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
@@ -93,9 +100,8 @@ fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
                        fcgi_cancel *cancel, struct fpm_result *results);
 
 /* One target. */
-fpm_err fpm_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind,
-                  int64_t deadline_ms, fcgi_cancel *cancel,
-                  struct fpm_result *result);
+fpm_err fpm_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind, int64_t deadline_ms,
+                  fcgi_cancel *cancel, struct fpm_result *result);
 
 #ifdef __cplusplus
 }

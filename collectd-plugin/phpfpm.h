@@ -1,0 +1,133 @@
+/*
+ * phpfpm.h: internals of the collectd "phpfpm" plugin, shared by its files
+ * and its unit tests. Not installed. phpfpm.so is linked with a version
+ * script, so nothing declared here is exported: module_register is the only
+ * dynamic symbol.
+ *
+ * Ownership: a struct phpfpm_pool is created by the config callback, handed
+ * to collectd as the read callback's user_data and freed by collectd through
+ * phpfpm_pool_free (after the read threads have been joined). collectd never
+ * runs one read callback concurrently with itself, so a pool needs no lock.
+ */
+#ifndef PHPFPM_PLUGIN_H
+#define PHPFPM_PLUGIN_H
+
+#include "collectd_compat.h"
+
+#include "fpm_fetch.h"
+#include "fpm_model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PHPFPM_PLUGIN_NAME "phpfpm"
+#define PHPFPM_DEFAULT_STATUS_PATH "/status"
+#define PHPFPM_DEFAULT_PING_PATH "/ping"
+#define PHPFPM_DEFAULT_MAX_SLOTS 64
+#define PHPFPM_DEFAULT_SLOW_THRESHOLD 1.0
+#define PHPFPM_TIMEOUT_SHARE 0.9 /* default Timeout: 90% of the interval */
+#define PHPFPM_MAX_POOL_NAME 127 /* fits collectd's plugin_instance */
+#define PHPFPM_MAX_SLOTS_LIMIT 65535
+/* Bytes of a request uri and script kept in a slow-request notification, so
+ * the whole message fits NOTIF_MAX_MSG_LEN (256). */
+#define PHPFPM_NOTIF_URI_MAX 90
+#define PHPFPM_NOTIF_SCRIPT_MAX 70
+
+/* One <Pool> block, validated. Strings are owned (free with
+ * phpfpm_conf_clear). */
+struct phpfpm_conf {
+  char *name;        /* as configured */
+  char *endpoint;    /* "unix:/path" or "tcp://host:port" */
+  int is_socket;     /* 1: from Socket, 0: from Address */
+  char *status_path; /* default /status */
+  char *ping_path;   /* default /ping */
+  double timeout_s;  /* effective: below interval_s */
+  double interval_s; /* effective: Interval or collectd's */
+  int interval_set;  /* Interval was given (register with it) */
+  enum fpm_worker_detail workers;
+  size_t max_slots;
+  double slow_threshold_s;
+  uint64_t max_children; /* 0 = unknown */
+  int notifications;
+};
+
+/*
+ * Parse one <Pool "name"> block into *out. default_interval_s is collectd's
+ * interval for the plugin. Errors and warnings are logged through
+ * plugin_log, each naming the pool, the key and what was expected. Returns 0,
+ * or -1 (then *out is cleared).
+ */
+int phpfpm_conf_parse(const oconfig_item_t *ci, double default_interval_s,
+                      struct phpfpm_conf *out);
+void phpfpm_conf_clear(struct phpfpm_conf *c);
+/* "none", "summary" or "slots". */
+const char *phpfpm_workers_name(enum fpm_worker_detail d);
+
+/* ---------------------------------------------------------- pure helpers */
+
+/* Copy name into out (size outsz > 0) for collectd's plugin_instance: '/'
+ * and control characters become '_'; truncated to fit. */
+void phpfpm_instance_name(const char *name, char *out, size_t outsz);
+
+/* Copy in into out for a log line or a notification: control characters
+ * and DEL become '?', at most max bytes are kept (then "..." is appended).
+ * out is always NUL-terminated. */
+void phpfpm_clean_text(const char *in, size_t max, char *out, size_t outsz);
+
+/* A running request, identified by its worker's pid and request count (both
+ * fixed while the request runs). */
+struct phpfpm_req_key {
+  int64_t pid;
+  uint64_t requests;
+};
+
+/* The slow requests already notified, so each is notified once. */
+struct phpfpm_slow {
+  struct phpfpm_req_key *keys; /* sorted */
+  size_t n, cap;
+};
+void phpfpm_slow_free(struct phpfpm_slow *s);
+
+typedef void (*phpfpm_slow_cb)(void *ud, const struct fpm_worker *w);
+/*
+ * Find the non-idle workers of st whose request has run longer than
+ * threshold_s (the one whose uri contains marker, our own scrape, is
+ * skipped), call cb for each one not seen by the previous call, and remember
+ * the current set. Returns the number of new slow requests, or -1 when out
+ * of memory (the set is then left as it was).
+ */
+int phpfpm_slow_update(struct phpfpm_slow *s, const struct fpm_status *st,
+                       const char *marker, double threshold_s,
+                       phpfpm_slow_cb cb, void *ud);
+
+/* ------------------------------------------------------------ the pool */
+
+typedef fpm_err (*phpfpm_fetch_fn)(fpm_fetcher *f, enum fpm_fetch_kind kind,
+                                   int64_t deadline_ms, fcgi_cancel *cancel,
+                                   struct fpm_result *result);
+
+struct phpfpm_pool {
+  struct phpfpm_conf conf;
+  char instance[DATA_MAX_NAME_LEN]; /* sanitised plugin_instance */
+  cdtime_t interval;                /* for value lists */
+  fpm_fetcher *fetcher;
+  phpfpm_fetch_fn fetch; /* fpm_fetch; unit tests swap it */
+  struct fpm_history hist;
+  c_complain_t complaint; /* rate-limits the "cannot read" error */
+  int down;               /* an outage was notified */
+  int types_checked;
+  uint64_t bad_types; /* 1 << fpm_metric_id: type unusable */
+  struct phpfpm_slow slow;
+  struct fpm_sample *samples;
+  size_t samples_cap;
+};
+
+/* The read callback (registered as "phpfpm/<pool>"). Always returns 0: a
+ * failed read dispatches up=0 and logs (rate-limited), so the next read
+ * comes after one interval and "pool back" is seen at once. */
+int phpfpm_read(user_data_t *ud);
+void phpfpm_pool_free(void *pool);
+/* The <Plugin phpfpm> callback. */
+int phpfpm_config(oconfig_item_t *ci);
+
+#endif /* PHPFPM_PLUGIN_H */

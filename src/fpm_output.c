@@ -1,0 +1,397 @@
+/*
+ * fpm_output.c: the output buffer, format names, the per-format escaping
+ * rules shared by every renderer, and the dispatch over targets.
+ */
+#include "fpm_output.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- buffer */
+
+void fpm_buf_init(struct fpm_buf *b) {
+  memset(b, 0, sizeof *b);
+}
+
+void fpm_buf_free(struct fpm_buf *b) {
+  free(b->data);
+  fpm_buf_init(b);
+}
+
+void fpm_buf_reset(struct fpm_buf *b) {
+  b->len = 0;
+  if (b->data != NULL)
+    b->data[0] = '\0';
+}
+
+static int buf_reserve(struct fpm_buf *b, size_t more) {
+  if (b->oom)
+    return -1;
+  if (b->len + more + 1 <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + more + 1) {
+    if (cap > SIZE_MAX / 2) {
+      b->oom = 1;
+      return -1;
+    }
+    cap *= 2;
+  }
+  char *p = realloc(b->data, cap);
+  if (p == NULL) {
+    b->oom = 1;
+    return -1;
+  }
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+void fpm_buf_add(struct fpm_buf *b, const char *s, size_t n) {
+  if (buf_reserve(b, n) != 0)
+    return;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void fpm_buf_puts(struct fpm_buf *b, const char *s) {
+  fpm_buf_add(b, s, strlen(s));
+}
+
+void fpm_buf_putc(struct fpm_buf *b, char c) {
+  fpm_buf_add(b, &c, 1);
+}
+
+void fpm_buf_printf(struct fpm_buf *b, const char *fmt, ...) {
+  char small[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n < sizeof small) {
+    fpm_buf_add(b, small, (size_t)n);
+    return;
+  }
+  if (buf_reserve(b, (size_t)n) != 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+/* ------------------------------------------------------------ formats */
+
+static const char *const fmt_names[FPM_OUT__COUNT] = {
+    "text", "json", "putval", "graphite", "influx", "prometheus",
+};
+
+int fpm_outfmt_parse(const char *name, enum fpm_outfmt *out) {
+  for (int i = 0; i < FPM_OUT__COUNT; i++)
+    if (strcmp(name, fmt_names[i]) == 0) {
+      *out = (enum fpm_outfmt)i;
+      return 0;
+    }
+  return -1;
+}
+
+const char *fpm_outfmt_name(enum fpm_outfmt f) {
+  return (unsigned)f < FPM_OUT__COUNT ? fmt_names[f] : "?";
+}
+
+/* ----------------------------------------------------------- escaping */
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len;
+  uint32_t cp;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+    cp = c & 0x1fu;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    cp = c & 0x0fu;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    cp = c & 0x07u;
+  } else {
+    return 0;
+  }
+  if (len > n)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3fu);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return len;
+}
+
+void fpm_out_utf8(struct fpm_buf *b, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    size_t k = utf8_len(u + i, n - i);
+    if (k == 0) {
+      fpm_buf_add(b, "\xef\xbf\xbd", 3);
+      i++;
+    } else {
+      fpm_buf_add(b, s + i, k);
+      i += k;
+    }
+  }
+}
+
+/* Walk s as UTF-8: calls fn for each ASCII byte and for each byte of an
+ * invalid sequence (those are >= 0x80), copies valid multi-byte sequences as
+ * they are. */
+typedef void (*byte_fn)(struct fpm_buf *b, unsigned char c);
+
+static void walk(struct fpm_buf *b, const char *s, size_t max, byte_fn fn) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t n = strlen(s);
+  if (n > max)
+    n = max;
+  size_t i = 0;
+  while (i < n) {
+    size_t k = utf8_len(u + i, n - i);
+    if (k == 1) {
+      fn(b, u[i]);
+      i++;
+    } else if (k == 0) {
+      fn(b, u[i]);
+      i++;
+    } else {
+      fpm_buf_add(b, s + i, k);
+      i += k;
+    }
+  }
+}
+
+static void cd_byte(struct fpm_buf *b, unsigned char c) {
+  if (c < 0x20 || c == 0x7f || c >= 0x80 || c == '/' || c == '"' || c == '\\')
+    c = '_';
+  fpm_buf_putc(b, (char)c);
+}
+
+void fpm_out_cd_part(struct fpm_buf *b, const char *s, size_t max) {
+  if (s == NULL || s[0] == '\0') {
+    fpm_buf_putc(b, '_');
+    return;
+  }
+  /* never cut a UTF-8 sequence: back off to a boundary */
+  size_t n = strlen(s);
+  if (n > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+      n--;
+  }
+  walk(b, s, n, cd_byte);
+}
+
+static void graphite_byte(struct fpm_buf *b, unsigned char c) {
+  /* gr_copy_escape_part: '.', isspace, iscntrl; then escape_graphite_string
+   * over GRAPHITE_FORBIDDEN " \t\"\\:!,/()\n\r" */
+  if (c <= 0x20 || c == 0x7f || c >= 0x80 || strchr(".\"\\:!,/()", c) != NULL)
+    c = '_';
+  fpm_buf_putc(b, (char)c);
+}
+
+void fpm_out_graphite_part(struct fpm_buf *b, const char *s) {
+  walk(b, s, strlen(s), graphite_byte);
+}
+
+static void influx_tag_byte(struct fpm_buf *b, unsigned char c) {
+  switch (c) {
+  case ',':
+  case '=':
+  case ' ':
+    fpm_buf_putc(b, '\\');
+    fpm_buf_putc(b, (char)c);
+    return;
+  case '\n':
+    fpm_buf_puts(b, "\\n");
+    return;
+  case '\r':
+    fpm_buf_puts(b, "\\r");
+    return;
+  case '\t':
+    fpm_buf_puts(b, "\\t");
+    return;
+  default:
+    break;
+  }
+  if (c >= 0x80) {
+    fpm_buf_add(b, "\xef\xbf\xbd", 3);
+    return;
+  }
+  if (c < 0x20 || c == 0x7f)
+    c = '?';
+  fpm_buf_putc(b, (char)c);
+}
+
+/* InfluxDB 1.x takes a separator as escaped when the byte before it is a
+ * backslash (models/points.go scanTagsValue: buf[i-1] != '\\'), and undoes
+ * only \, \= and \space. A backslash inside a value needs nothing, and one
+ * before an escaped separator still works ("\\," reads back as "\,"), but
+ * a backslash at the very end would swallow the separator after it: trailing
+ * backslashes are left out. */
+static size_t trim_backslashes(const char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == '\\')
+    n--;
+  return n;
+}
+
+void fpm_out_influx_tag(struct fpm_buf *b, const char *s) {
+  walk(b, s, trim_backslashes(s), influx_tag_byte);
+}
+
+static void influx_str_byte(struct fpm_buf *b, unsigned char c) {
+  if (c == '"' || c == '\\') {
+    fpm_buf_putc(b, '\\');
+    fpm_buf_putc(b, (char)c);
+  } else if (c == '\n') {
+    fpm_buf_puts(b, "\\n");
+  } else if (c >= 0x80) {
+    fpm_buf_add(b, "\xef\xbf\xbd", 3);
+  } else if (c < 0x20 || c == 0x7f) {
+    fpm_buf_putc(b, ' ');
+  } else {
+    fpm_buf_putc(b, (char)c);
+  }
+}
+
+void fpm_out_influx_str(struct fpm_buf *b, const char *s) {
+  fpm_buf_putc(b, '"');
+  walk(b, s, trim_backslashes(s), influx_str_byte);
+  fpm_buf_putc(b, '"');
+}
+
+static void prom_byte(struct fpm_buf *b, unsigned char c) {
+  if (c == '\\')
+    fpm_buf_puts(b, "\\\\");
+  else if (c == '"')
+    fpm_buf_puts(b, "\\\"");
+  else if (c == '\n')
+    fpm_buf_puts(b, "\\n");
+  else if (c >= 0x80)
+    fpm_buf_add(b, "\xef\xbf\xbd", 3);
+  else if (c < 0x20 || c == 0x7f)
+    fpm_buf_putc(b, ' ');
+  else
+    fpm_buf_putc(b, (char)c);
+}
+
+void fpm_out_prom_label(struct fpm_buf *b, const char *s) {
+  walk(b, s, strlen(s), prom_byte);
+}
+
+static void text_byte(struct fpm_buf *b, unsigned char c) {
+  if (c == '\n')
+    fpm_buf_puts(b, "\\n");
+  else if (c == '\t')
+    fpm_buf_puts(b, "\\t");
+  else if (c < 0x20 || c >= 0x7f)
+    fpm_buf_printf(b, "\\x%02x", c);
+  else
+    fpm_buf_putc(b, (char)c);
+}
+
+void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
+  walk(b, s, max, text_byte);
+}
+
+/* ------------------------------------------------------------ numbers */
+
+size_t fpm_out_num(char *buf, size_t cap, double v) {
+  if (cap < 32) {
+    if (cap > 0)
+      buf[0] = '\0';
+    return 0;
+  }
+  if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
+    int n = snprintf(buf, cap, "%.15g", v);
+    return n > 0 ? (size_t)n : 0;
+  }
+  /* integral: digits by hand, snprintf's float path costs ~1500 cycles */
+  char tmp[24];
+  size_t k = 0, o = 0;
+  uint64_t u = (uint64_t)fabs(v);
+  do {
+    tmp[k++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    buf[o++] = '-';
+  while (k > 0)
+    buf[o++] = tmp[--k];
+  buf[o] = '\0';
+  return o;
+}
+
+/* ------------------------------------------------------------ samples */
+
+size_t fpm_output_samples(const struct fpm_output_opts *o,
+                          const struct fpm_metrics *m,
+                          struct fpm_sample **out) {
+  enum fpm_worker_detail d = o->full ? FPM_WORKERS_SLOTS : FPM_WORKERS_SUMMARY;
+  size_t slots = o->max_slots ? o->max_slots : 4096;
+  size_t n = fpm_metrics_samples(m, d, slots, NULL, 0);
+  *out = calloc(n ? n : 1, sizeof **out);
+  if (*out == NULL)
+    return (size_t)-1;
+  size_t got = fpm_metrics_samples(m, d, slots, *out, n);
+  return got < n ? got : n;
+}
+
+long fpm_output_self_index(const struct fpm_output_item *it) {
+  if (it->m == NULL || !it->m->self_found)
+    return -1;
+  return it->m->self_index;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+int fpm_output_render(const struct fpm_output_opts *o,
+                      const struct fpm_output_item *items, size_t n,
+                      struct fpm_buf *out) {
+  if (o->format == FPM_OUT_PROMETHEUS)
+    return fpm_output_prometheus(o, items, n, out);
+  for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    switch (o->format) {
+    case FPM_OUT_TEXT:
+      rc = fpm_output_text(o, &items[i], out);
+      break;
+    case FPM_OUT_JSON:
+      rc = fpm_output_json(o, &items[i], out);
+      break;
+    case FPM_OUT_PUTVAL:
+      rc = fpm_output_putval(o, &items[i], out);
+      break;
+    case FPM_OUT_GRAPHITE:
+      rc = fpm_output_graphite(o, &items[i], out);
+      break;
+    case FPM_OUT_INFLUX:
+      rc = fpm_output_influx(o, &items[i], out);
+      break;
+    default:
+      return -1;
+    }
+    if (rc != 0)
+      return -1;
+  }
+  return out->oom ? -1 : 0;
+}

@@ -1,0 +1,413 @@
+/*
+ * fpmstat.c: the command line front end (the project's only main()).
+ *
+ * Owns: option parsing, one fetcher per TARGET, one concurrent fetch of all
+ * of them (fpm_fetch_many), the model per pool, handing the results to a
+ * formatter, the error lines on stderr and the exit status (the highest
+ * fpm_err over the targets). --watch hands over to fpm_watch_run.
+ */
+#include "fpm_fetch.h"
+#include "fpm_model.h"
+#include "fpm_output.h"
+#include "fpm_watch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FPMSTAT_VERSION
+#define FPMSTAT_VERSION "0"
+#endif
+
+struct cli {
+  struct fpm_target t;
+  int ping;
+  double timeout_s;
+  double watch_s;
+  double slow_threshold_s;
+  uint64_t max_children;
+  struct fpm_output_opts out;
+  char host[256];
+  char **targets;
+  size_t n_targets;
+};
+
+static const char usage_text[] =
+    "Usage: fpmstat [OPTIONS] TARGET...\n"
+    "Fetch PHP-FPM pool status over FastCGI, straight from the pool's socket.\n"
+    "\n"
+    "TARGET is a unix socket (/run/php/www.sock, unix:/path) or host:port\n"
+    "(127.0.0.1:9000, [::1]:9000, tcp://host:port). Several targets are\n"
+    "fetched at once and printed in order.\n"
+    "\n"
+    "  -F, --format FMT         text (default), json, putval, graphite, "
+    "influx,\n"
+    "                           prometheus\n"
+    "  -f, --full               print per-worker data\n"
+    "      --no-full            do not ask FPM for the worker list (then our "
+    "own\n"
+    "                           request is counted active, as FPM does)\n"
+    "  -s, --status-path PATH   pm.status_path of the pool (default /status)\n"
+    "  -p, --ping               ping instead of status (ping.path)\n"
+    "      --ping-path PATH     ping.path of the pool (default /ping)\n"
+    "      --ping-response TEXT ping.response of the pool (default pong)\n"
+    "  -t, --timeout SECONDS    per target, connect to last byte (default 2)\n"
+    "      --slow-threshold S   a request running longer counts slow "
+    "(default 1)\n"
+    "      --max-children N     pm.max_children, for utilisation against it\n"
+    "      --host NAME          host for putval/graphite (default\n"
+    "                           $COLLECTD_HOSTNAME, else the host name)\n"
+    "      --interval SECONDS   putval interval (default $COLLECTD_INTERVAL)\n"
+    "      --graphite-prefix P  prefix of graphite paths (default none)\n"
+    "  -w, --watch SECONDS      redraw a live view every SECONDS; Ctrl-C "
+    "quits\n"
+    "  -h, --help               this text\n"
+    "  -V, --version            the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 usage, 2 cannot connect, 3 timeout, 4 FastCGI\n"
+    "protocol error or refused, 5 status page error (not 200, e.g. wrong\n"
+    "status path), 6 the answer is not a status page. With several targets,\n"
+    "the highest. Errors: one line per target on stderr.\n";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt,
+                                                             ...) {
+  va_list ap;
+  fprintf(stderr, "fpmstat: ");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'fpmstat --help'.\n");
+  return FPM_EUSAGE;
+}
+
+/* A positive, finite number of seconds. */
+static int parse_seconds(const char *s, double *out) {
+  char *end = NULL;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v <= 0 ||
+      v > 86400.0 * 365)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  if (s[0] == '-' || s[0] == '\0')
+    return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0')
+    return -1;
+  *out = v;
+  return 0;
+}
+
+enum {
+  OPT_NO_FULL = 256,
+  OPT_PING_PATH,
+  OPT_PING_RESPONSE,
+  OPT_SLOW,
+  OPT_MAX_CHILDREN,
+  OPT_HOST,
+  OPT_INTERVAL,
+  OPT_PREFIX
+};
+
+static const struct option long_opts[] = {
+    {"format", required_argument, NULL, 'F'},
+    {"full", no_argument, NULL, 'f'},
+    {"no-full", no_argument, NULL, OPT_NO_FULL},
+    {"status-path", required_argument, NULL, 's'},
+    {"ping", no_argument, NULL, 'p'},
+    {"ping-path", required_argument, NULL, OPT_PING_PATH},
+    {"ping-response", required_argument, NULL, OPT_PING_RESPONSE},
+    {"timeout", required_argument, NULL, 't'},
+    {"slow-threshold", required_argument, NULL, OPT_SLOW},
+    {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"graphite-prefix", required_argument, NULL, OPT_PREFIX},
+    {"watch", required_argument, NULL, 'w'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_opt(struct cli *c, int opt, const char *arg) {
+  switch (opt) {
+  case 'F':
+    if (fpm_outfmt_parse(arg, &c->out.format) != 0)
+      return usage_error("unknown format '%s' (text, json, putval, graphite, "
+                         "influx, prometheus)",
+                         arg);
+    return -1;
+  case 'f':
+    c->out.full = 1;
+    return -1;
+  case OPT_NO_FULL:
+    c->t.no_full = 1;
+    return -1;
+  case 's':
+    c->t.status_path = arg;
+    return -1;
+  case 'p':
+    c->ping = 1;
+    return -1;
+  case OPT_PING_PATH:
+    c->t.ping_path = arg;
+    return -1;
+  case OPT_PING_RESPONSE:
+    c->t.ping_response = arg;
+    return -1;
+  case 't':
+    return parse_seconds(arg, &c->timeout_s) == 0
+               ? -1
+               : usage_error("--timeout wants seconds > 0, not '%s'", arg);
+  case OPT_SLOW:
+    return parse_seconds(arg, &c->slow_threshold_s) == 0
+               ? -1
+               : usage_error("--slow-threshold wants seconds > 0, not '%s'",
+                             arg);
+  case OPT_MAX_CHILDREN:
+    return parse_u64(arg, &c->max_children) == 0 && c->max_children > 0
+               ? -1
+               : usage_error("--max-children wants a number > 0, not '%s'",
+                             arg);
+  case OPT_HOST:
+    c->out.host = arg;
+    return -1;
+  case OPT_INTERVAL:
+    return parse_seconds(arg, &c->out.interval_s) == 0
+               ? -1
+               : usage_error("--interval wants seconds > 0, not '%s'", arg);
+  case OPT_PREFIX:
+    c->out.graphite_prefix = arg;
+    return -1;
+  case 'w':
+    return parse_seconds(arg, &c->watch_s) == 0
+               ? -1
+               : usage_error("--watch wants seconds > 0, not '%s'", arg);
+  case 'h':
+    fputs(usage_text, stdout);
+    return 0;
+  case 'V':
+    printf("fpmstat %s\n", FPMSTAT_VERSION);
+    return 0;
+  default:
+    fprintf(stderr, "Try 'fpmstat --help'.\n");
+    return FPM_EUSAGE;
+  }
+}
+
+/* Host and interval defaults: what collectd's exec plugin hands its
+ * children, else the host name. */
+static void defaults_from_env(struct cli *c) {
+  if (c->out.host == NULL) {
+    const char *h = getenv("COLLECTD_HOSTNAME");
+    if (h != NULL && h[0] != '\0') {
+      c->out.host = h;
+    } else if (gethostname(c->host, sizeof c->host - 1) == 0) {
+      c->host[sizeof c->host - 1] = '\0';
+      c->out.host = c->host;
+    }
+  }
+  if (c->out.interval_s <= 0) {
+    const char *iv = getenv("COLLECTD_INTERVAL");
+    double v;
+    if (iv != NULL && parse_seconds(iv, &v) == 0)
+      c->out.interval_s = v;
+  }
+}
+
+static int parse_args(struct cli *c, int argc, char **argv) {
+  int opt;
+  c->timeout_s = 2.0;
+  opterr = 1;
+  while ((opt = getopt_long(argc, argv, "F:fs:pt:w:hV", long_opts, NULL)) !=
+         -1) {
+    int rc = parse_opt(c, opt, optarg);
+    if (rc >= 0)
+      return rc;
+  }
+  if (optind >= argc)
+    return usage_error("%s", "no TARGET given");
+  if (c->ping && c->out.format != FPM_OUT_TEXT && c->out.format != FPM_OUT_JSON)
+    return usage_error("--ping prints text or json, not %s",
+                       fpm_outfmt_name(c->out.format));
+  if (c->out.full && c->t.no_full)
+    return usage_error("%s", "--full prints the worker list, which --no-full "
+                             "does not fetch");
+  if (c->watch_s > 0 && (c->ping || c->out.format != FPM_OUT_TEXT))
+    return usage_error("%s", "--watch draws its own view: no --ping or "
+                             "--format with it");
+  c->targets = argv + optind;
+  c->n_targets = (size_t)(argc - optind);
+  defaults_from_env(c);
+  return -1;
+}
+
+static int write_stdout(const struct fpm_buf *b) {
+  size_t off = 0;
+  while (off < b->len) {
+    ssize_t w = write(STDOUT_FILENO, b->data + off, b->len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+static void print_ping(const struct cli *c, const char *name,
+                       const struct fpm_result *r, struct fpm_buf *out) {
+  if (c->out.format == FPM_OUT_JSON) {
+    fpm_buf_puts(out, "{\"target\":\"");
+    struct fpm_buf esc;
+    fpm_buf_init(&esc);
+    fpm_out_prom_label(&esc, name); /* same escapes as JSON needs here */
+    fpm_buf_puts(out, esc.data ? esc.data : "");
+    fpm_buf_free(&esc);
+    fpm_buf_printf(out, "\",\"ok\":%s,\"code\":%d,\"duration_s\":%.6f}\n",
+                   r->err == FPM_OK ? "true" : "false", (int)r->err,
+                   r->duration_s);
+    return;
+  }
+  if (r->err == FPM_OK) {
+    fpm_out_text_str(out, name, 512);
+    fpm_buf_printf(out, ": %s in %.1f ms\n",
+                   c->t.ping_response ? c->t.ping_response : "pong",
+                   r->duration_s * 1000.0);
+  }
+}
+
+/* One TARGET: its fetcher, or why it could not be made. */
+struct tgt {
+  fpm_fetcher *f;
+  const char *name; /* canonical endpoint, else the argument */
+  struct fpm_result res;
+  struct fpm_metrics m;
+};
+
+static void compute(const struct cli *c, struct tgt *t,
+                    struct fpm_output_item *it) {
+  struct fpm_model_opts mo;
+  memset(&mo, 0, sizeof mo);
+  mo.self_marker = t->res.marker;
+  mo.scrape_tag = "fpmstat=";
+  mo.slow_threshold_s = c->slow_threshold_s;
+  mo.max_children = c->max_children;
+  fpm_model_compute(&t->res.status, &mo, NULL, &t->m);
+  it->m = &t->m;
+}
+
+/* Fetch every target once, print, and return the exit status. */
+static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
+  fpm_fetcher **fs = calloc(n, sizeof *fs);
+  struct fpm_result *res = calloc(n, sizeof *res);
+  struct fpm_output_item *items = calloc(n, sizeof *items);
+  if (fs == NULL || res == NULL || items == NULL) {
+    fprintf(stderr, "fpmstat: out of memory\n");
+    free(fs), free(res), free(items);
+    return FPM_EPROTOCOL;
+  }
+  size_t k = 0; /* the targets that parsed are fetched all at once */
+  for (size_t i = 0; i < n; i++)
+    if (tg[i].f != NULL) {
+      fpm_result_init(&res[k]);
+      fs[k++] = tg[i].f;
+    }
+  int64_t deadline = fcgi_now_ms() + (int64_t)llround(c->timeout_s * 1000.0);
+  fpm_fetch_many(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, deadline,
+                 NULL, res);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  c->out.now_s = (int64_t)now.tv_sec;
+  c->out.now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  struct fpm_buf out;
+  fpm_buf_init(&out);
+  for (size_t i = 0, j = 0; i < n; i++) {
+    items[i].target = tg[i].name;
+    items[i].res = &tg[i].res;
+    if (tg[i].f == NULL)
+      continue; /* reported when it failed */
+    /* move the result into the target (the snapshot's memory goes along) */
+    tg[i].res = res[j++];
+    if (tg[i].res.err != FPM_OK) {
+      fprintf(stderr, "fpmstat: %s\n", tg[i].res.message);
+      worst = (int)tg[i].res.err > worst ? (int)tg[i].res.err : worst;
+    }
+    if (c->ping)
+      print_ping(c, tg[i].name, &tg[i].res, &out);
+    else if (tg[i].res.err == FPM_OK)
+      compute(c, &tg[i], &items[i]);
+  }
+  if (!c->ping && fpm_output_render(&c->out, items, n, &out) != 0) {
+    fprintf(stderr, "fpmstat: out of memory while formatting\n");
+    worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+  }
+  if (write_stdout(&out) != 0) {
+    fprintf(stderr, "fpmstat: cannot write the output: %s\n", strerror(errno));
+    worst = worst > FPM_EUSAGE ? worst : FPM_EUSAGE;
+  }
+  fpm_buf_free(&out);
+  free(fs), free(res), free(items);
+  return worst;
+}
+
+int main(int argc, char **argv) {
+  struct cli c;
+  memset(&c, 0, sizeof c);
+  int rc = parse_args(&c, argc, argv);
+  if (rc >= 0)
+    return rc;
+  size_t n = c.n_targets;
+  struct tgt *tg = calloc(n, sizeof *tg);
+  fpm_fetcher **fs = calloc(n, sizeof *fs);
+  const char **names = calloc(n, sizeof *names);
+  if (tg == NULL || fs == NULL || names == NULL) {
+    fprintf(stderr, "fpmstat: out of memory\n");
+    free(tg), free(fs), free(names);
+    return FPM_EPROTOCOL;
+  }
+  int worst = FPM_OK;
+  for (size_t i = 0; i < n; i++) {
+    struct fpm_target t = c.t;
+    t.endpoint = c.targets[i];
+    fpm_result_init(&tg[i].res);
+    tg[i].name = c.targets[i];
+    fpm_err e = fpm_fetcher_create(&t, &tg[i].f, tg[i].res.message,
+                                   sizeof tg[i].res.message);
+    if (e != FPM_OK) {
+      tg[i].res.err = e;
+      fprintf(stderr, "fpmstat: %s\n", tg[i].res.message);
+      worst = (int)e > worst ? (int)e : worst;
+      continue;
+    }
+    tg[i].name = fpm_fetcher_endpoint(tg[i].f);
+    fs[i] = tg[i].f;
+    names[i] = tg[i].name;
+  }
+  if (c.watch_s > 0) {
+    struct fpm_watch_opts wo = {c.watch_s,      c.timeout_s, c.slow_threshold_s,
+                                c.max_children, c.out.top_n, STDOUT_FILENO};
+    rc = worst != FPM_OK ? worst : fpm_watch_run(&wo, fs, names, n);
+  } else {
+    rc = one_shot(&c, tg, n, worst);
+  }
+  for (size_t i = 0; i < n; i++) {
+    fpm_result_clear(&tg[i].res);
+    fpm_fetcher_free(tg[i].f);
+  }
+  free(tg), free(fs), free(names);
+  return rc;
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# it_fpmstat_sinks.sh: every machine format of fpmstat, taken from a real
+# php-fpm 8.2 (with hostile request strings in flight and a pool named
+# "we ird,pool=x"), handed to the real consumer:
+#   prometheus -> promtool check metrics (exit 0, lint included)
+#   influx     -> InfluxDB 1.x over HTTP (204), then queried back
+#   graphite   -> carbon-cache, read back from whisper
+#   putval     -> collectd's exec plugin running fpmstat as nobody, read back
+#                 with collectdctl getval and from the csv files
+# Servers come from tests/harness/fpm.sh and sinks.sh, are waited for by
+# readiness checks and stopped by PID.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/harness/fpm.sh"
+if [ ! -f "$here/harness/sinks.sh" ]; then
+  echo "FAIL: tests/harness/sinks.sh is missing"
+  exit 1
+fi
+. "$here/harness/sinks.sh"
+B=${FPMT_BUILD_DIR:?FPMT_BUILD_DIR is not set}/fpmstat
+[ -x "$B" ] || { echo "FAIL: $B is missing"; exit 1; }
+dir=$(mktemp -d /tmp/fpmt-sinks.XXXXXX)
+chmod 755 "$dir"
+bg=()
+cleanup() {
+  local p
+  sinks_stop_all
+  for p in "${bg[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  fpm_stop
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+fails=0
+ok() { echo "ok - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+
+slow() { # SOCK SECONDS [QUERY_SUFFIX]
+  env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" \
+    REQUEST_METHOD=GET QUERY_STRING="s=$2${3:-}" \
+    timeout 90 cgi-fcgi -bind -connect "$1" >/dev/null 2>&1 &
+  bg+=($!)
+}
+slow_running() { # SOCK N, by FPM's own text list
+  local n
+  n=$(env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET \
+    QUERY_STRING=full timeout 5 cgi-fcgi -bind -connect "$1" 2>/dev/null |
+    awk '/^state:/ { run = ($2 == "Running") }
+         /^request URI:/ && run && /slow\.php/ { n++ } END { print n + 0 }')
+  [ "$n" = "$2" ]
+}
+
+export FPM_POOLS_EXTRA="
+[we ird,pool=x]
+listen = $dir/run/weird.sock
+pm = static
+pm.max_children = 2
+pm.status_path = /status
+user = root
+group = root
+
+[pub]
+listen = $dir/run/pub.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 2
+pm.status_path = /status
+user = root
+group = root
+"
+fpm_start "$dir" || { echo "FAIL: php-fpm did not start"; exit 1; }
+WEIRD=$dir/run/weird.sock PUB=$dir/run/pub.sock
+wait_until 5 test -S "$WEIRD" && wait_until 5 test -S "$PUB" || bad "extra pools did not come up"
+
+# hostile strings in flight in www and in the weird pool
+q=$(printf '&a="q"&b=\\x\\&c=x,y=z w&nl=%s&bad=%s&e=a\\' $'\n' $'\xff\xc3')
+slow "$FPMT_WWW_SOCK" 60 "$q"
+slow "$WEIRD" 60 "$q"
+wait_until 5 slow_running "$FPMT_WWW_SOCK" 1 && wait_until 5 slow_running "$WEIRD" 1 ||
+  bad "the hostile requests did not start"
+TARGETS=("$FPMT_WWW_SOCK" "$FPMT_DYN_ADDR" "$FPMT_OD_SOCK" "$WEIRD")
+
+# ----------------------------------------------------------- prometheus
+for full in "" --full; do
+  "$B" --format prometheus $full "${TARGETS[@]}" >"$dir/prom.txt" 2>"$dir/err"
+  rc=$?
+  out=$(promtool check metrics <"$dir/prom.txt" 2>&1)
+  prc=$?
+  if [ "$rc" = 0 ] && [ "$prc" = 0 ]; then
+    ok "promtool check metrics: exit 0 (prometheus ${full:-summary}, $(grep -vc '^#' "$dir/prom.txt") series)"
+  else
+    bad "prometheus ${full}: fpmstat $rc, promtool $prc: $out $(cat "$dir/err")"
+  fi
+done
+grep -q '^phpfpm_active_processes{pool="www",scrape_uri="unix:[^"]*"} 1$' "$dir/prom.txt" &&
+  grep -q '^phpfpm_up{pool="we ird,pool=x",' "$dir/prom.txt" &&
+  [ "$(grep -c '^phpfpm_process_state{pool="www",' "$dir/prom.txt")" = 24 ] &&
+  ok "prometheus values: www active 1 (the hostile request), 4x6 state series" ||
+  bad "prometheus values: $(grep -E '^phpfpm_(active|up)' "$dir/prom.txt")"
+
+# ------------------------------------------------------------- influxdb
+if influx_start "$dir/influx"; then
+  influx_query "" "CREATE DATABASE fpm" >/dev/null
+  "$B" --format influx --full "${TARGETS[@]}" >"$dir/lines.txt"
+  code=$(curl -sS --max-time 10 -o "$dir/influx.err" -w '%{http_code}' -XPOST \
+    "http://127.0.0.1:$INFLUX_HTTP_PORT/write?db=fpm" --data-binary @"$dir/lines.txt")
+  [ "$code" = 204 ] && ok "InfluxDB accepted $(wc -l <"$dir/lines.txt") lines (HTTP 204)" ||
+    bad "InfluxDB write: HTTP $code $(cat "$dir/influx.err")"
+  r=$(influx_query fpm "SELECT active_processes, total_processes FROM phpfpm WHERE pool = 'www'")
+  [ "$(jq -c '.results[0].series[0].values[0][1:]' <<<"$r")" = "[1,4]" ] &&
+    ok "InfluxDB: www active 1, total 4" || bad "InfluxDB query: $r"
+  r=$(influx_query fpm "SELECT total_processes FROM phpfpm WHERE pool = 'we ird,pool=x'")
+  [ "$(jq -c '.results[0].series[0].values[0][1]' <<<"$r")" = 2 ] &&
+    ok "InfluxDB: the pool tag 'we ird,pool=x' round-trips" || bad "InfluxDB weird pool: $r"
+  r=$(influx_query fpm "SELECT count(pid) FROM phpfpm_process WHERE pool = 'www'")
+  [ "$(jq -c '.results[0].series[0].values[0][1]' <<<"$r")" = 4 ] &&
+    ok "InfluxDB: 4 phpfpm_process points for www" || bad "InfluxDB process count: $r"
+  r=$(influx_query fpm "SHOW TAG VALUES FROM phpfpm_process WITH KEY = request_uri WHERE pool = 'www'")
+  jq -e '.results[0].series[0].values[] | select(.[1] | test("slow.php.*a=\"q\""))' <<<"$r" >/dev/null &&
+    ok "InfluxDB: the hostile uri is one tag value" || bad "InfluxDB uri tags: $r"
+  influx_stop
+else
+  bad "influxd did not start"
+fi
+
+# ---------------------------------------------------------------- carbon
+if carbon_start "$dir/carbon"; then
+  "$B" --format graphite --full --graphite-prefix fpmt. --host test.host "${TARGETS[@]}" >"$dir/graphite.txt"
+  socat -u -T 5 - "TCP:127.0.0.1:$CARBON_PORT" <"$dir/graphite.txt"
+  if carbon_wait_metric fpmt.test_host.phpfpm-www.vs_processes-total 20; then
+    v=$(carbon_fetch fpmt.test_host.phpfpm-www.vs_processes-total 3600 | tail -n 1 | cut -f2)
+    [ "${v%.*}" = 4 ] && ok "carbon: www total 4 read back from whisper" || bad "carbon value: $v"
+  else
+    bad "carbon: www total never arrived"
+  fi
+  carbon_wait_metric "fpmt.test_host.phpfpm-we_ird_pool=x.vs_processes-active" 20 &&
+    ok "carbon: the weird pool's path, escaped as write_graphite does" ||
+    bad "carbon: weird pool path missing: $(ls "$CARBON_STORAGE/fpmt/test_host")"
+  ! grep -qi 'invalid line' "$CARBON_DIR/log/carbon-cache.out" &&
+    ok "carbon: no invalid line in $(wc -l <"$dir/graphite.txt") lines" ||
+    bad "carbon: $(grep -i 'invalid line' "$CARBON_DIR/log/carbon-cache.out" | head -3)"
+  carbon_stop
+else
+  bad "carbon-cache did not start"
+fi
+
+# -------------------------------------------------------- collectd exec
+# exec refuses to run children as root: fpmstat runs as nobody, from a copy
+# nobody can reach, against the pool whose socket is 0666
+mkdir -p "$dir/bin" && cp "$B" "$dir/bin/fpmstat" && chmod 755 "$dir/bin" "$dir/bin/fpmstat"
+asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+asnobody "$dir/bin/fpmstat" "$PUB" >/dev/null 2>&1 && ok "nobody can read the pub pool" ||
+  bad "nobody cannot run fpmstat against $PUB"
+asnobody "$dir/bin/fpmstat" "$FPMT_WWW_SOCK" >/dev/null 2>"$dir/eacces"
+rc=$?
+[ "$rc" = 2 ] && grep -q 'permission denied' "$dir/eacces" && grep -q 'mode' "$dir/eacces" &&
+  ok "nobody against a 0660 root socket: exit 2, the message names owner and mode" ||
+  bad "EACCES: exit $rc: $(cat "$dir/eacces")"
+mkdir -p "$dir/cd"
+{
+  collectd_conf_base "$dir/cd"
+  cat <<CONF
+LoadPlugin exec
+<Plugin exec>
+  Exec "nobody:nogroup" "$dir/bin/fpmstat" "--format" "putval" "--full" "$PUB"
+</Plugin>
+CONF
+} >"$dir/cd/collectd.conf"
+chmod 755 "$dir/cd"
+if collectd_start "$dir/cd" "$dir/cd/collectd.conf"; then
+  total_is_2() { [ "$(collectd_getval testhost/phpfpm-pub/vs_processes-total 2>/dev/null)" = 2.000000e+00 ]; }
+  if wait_until 20 total_is_2; then
+    ok "collectd exec: getval testhost/phpfpm-pub/vs_processes-total = 2"
+  else
+    bad "collectd: $(collectd_listval | head -5) $(tail -5 "$COLLECTD_LOG")"
+  fi
+  a=$(collectd_getval testhost/phpfpm-pub/vs_processes-active 2>/dev/null)
+  [ "$a" = 0.000000e+00 ] && ok "collectd: pub active 0 (our own request excluded)" ||
+    bad "collectd: pub active $a"
+  wait_until 10 csv_last "$dir/cd/csv" testhost/phpfpm-pub/total_requests-accepted >/dev/null &&
+    ok "collectd csv: $(csv_last "$dir/cd/csv" testhost/phpfpm-pub/total_requests-accepted) (raw counter)" ||
+    bad "collectd csv: no accepted counter"
+  n=$(collectd_listval | grep -c 'testhost/phpfpm-pub/')
+  [ "$n" -ge 30 ] && ok "collectd: $n phpfpm-pub identifiers" || bad "collectd: only $n identifiers"
+  if grep -iE 'exec plugin.*(error|unable|fail)|parse' "$COLLECTD_LOG" | grep -v 'Cowardly' | grep -q .; then
+    bad "collectd log: $(grep -iE 'error|unable|fail|parse' "$COLLECTD_LOG" | head -3)"
+  else
+    ok "collectd log: no exec or parse errors"
+  fi
+  collectd_stop
+else
+  bad "collectd did not start"
+fi
+
+echo "# $fails failure(s)"
+[ "$fails" = 0 ]
