@@ -32,6 +32,8 @@ ok() { echo "ok - $*"; }
 bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 slack=1
+# sanitizer builds start fpmstat several times slower: relax wall clocks
+grep -q '^ENABLE_SANITIZERS:BOOL=ON' "$FPMT_BUILD_DIR/CMakeCache.txt" 2>/dev/null && slack=3
 [ "${FPMT_VALGRIND:-0}" = 1 ] && slack=10
 
 # deadline_ok: exit 3 with fpmstat's own clock at 1 s +- 0.2 (its
@@ -145,7 +147,7 @@ run "$FPMT_WWW_SOCK"
 [ $RC = 0 ] && ok "first read after the reload: exit 0" || bad "after the reload: exit $RC: $(cat "$dir/err")"
 n=$(wc -l <"$dir/codes")
 badcodes=$(grep -cvE '^(0|2|3|4)$' "$dir/codes")
-if [ "$badcodes" = 0 ] && [ "$n" -gt 5 ]; then
+if [ "$badcodes" = 0 ] && [ "$n" -ge 3 ]; then
   ok "$n scrapes through a reload: exit codes $(sort "$dir/codes" | uniq -c | tr -s ' \n' ' ')"
 else
   bad "scrapes through a reload: $(sort "$dir/codes" | uniq -c | tr '\n' ' ') $(head -3 "$dir/reload.err")"

@@ -171,6 +171,8 @@ grep -qE 'pool "one".*(timeout|timed out|backlog)' "$COLLECTD_LOG" &&
   ok "the log says why: $(grep -E 'pool "one".*(timeout|timed out|backlog)' "$COLLECTD_LOG" | tail -1 | cut -c1-200)" ||
   bad "no timeout line for one: $(grep 'pool "one"' "$COLLECTD_LOG" | tail -2)"
 
+# stop collectd first: LeakSanitizer reports at exit
+collectd_stop
 if collectd_sanitizer_errors "$cd_dir" >"$dir/san.txt"; then
   bad "sanitizer reports: $(head -c 2000 "$dir/san.txt")"
 else
