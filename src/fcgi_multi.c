@@ -50,7 +50,7 @@ struct mreq {
   const fcgi_request *rq;
   struct fcgi_call_opts opts; /* as given */
   struct link *link;          /* attached to (NULL: own socket / waiting) */
-  uint64_t wire_start;        /* offset of its wire in link's out stream */
+  size_t lsent;               /* bytes of its wire the link has written */
   int waiting;                /* for the GET_VALUES probe of ep */
   int no_mux;                 /* after CANT_MPX_CONN */
   int attempts;
@@ -70,10 +70,16 @@ struct link {
   int reused, mux, probe, keep;
   int dead;                 /* being torn down: never attach to it */
   uint64_t in_since_attach; /* bytes received */
+  /* Writing: whole records only, round robin over the attached requests
+   * (so records of concurrent requests interleave, as FastCGI intends and
+   * libfcgi needs to notice a second request); out holds management
+   * records and the rest of a record whose request went away, and goes
+   * first at a record boundary. */
   uint8_t *out;
   size_t out_off, out_len, out_cap;
-  uint64_t out_sent; /* cumulative bytes written */
-  uint64_t out_queued;
+  struct mreq *cur; /* request whose record is being written */
+  size_t cur_left;  /* bytes of that record still to write */
+  size_t rr;        /* round-robin position in reqs */
   struct fcgi_decoder *dec;
   struct fcgi_nvstream nv;
   struct mreq **reqs;
@@ -144,7 +150,7 @@ static void link_free(fcgi_multi *m, struct link *l) {
 
 static int link_queue(struct link *l, const uint8_t *p, size_t n) {
   if (l->out_off > 0 && l->out_off == l->out_len)
-    l->out_off = l->out_len = 0; /* out_sent / out_queued go on */
+    l->out_off = l->out_len = 0;
   if (l->out_len + n > l->out_cap) {
     if (l->out_off > 0) {
       memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
@@ -162,7 +168,21 @@ static int link_queue(struct link *l, const uint8_t *p, size_t n) {
   }
   memcpy(l->out + l->out_len, p, n);
   l->out_len += n;
-  l->out_queued += n;
+  return 0;
+}
+
+/* Put p in front of the queued management records (the unfinished rest of
+ * a record must go out before anything else). */
+static int link_queue_front(struct link *l, const uint8_t *p, size_t n) {
+  size_t pending = l->out_len - l->out_off;
+  if (pending)
+    memmove(l->out, l->out + l->out_off, pending);
+  l->out_off = 0;
+  l->out_len = pending;
+  if (link_queue(l, p, n) < 0) /* grows; bytes land at the end */
+    return -1;
+  memmove(l->out + n, l->out, pending);
+  memcpy(l->out, p, n);
   return 0;
 }
 
@@ -207,6 +227,13 @@ static unsigned link_alloc_id(struct link *l) {
 }
 
 static void link_detach(struct link *l, struct mreq *q) {
+  if (l->cur == q) {
+    if (link_queue_front(l, q->conn.wire + q->lsent, l->cur_left) < 0)
+      l->dead = 1; /* framing cannot be kept: never reuse */
+    l->cur = NULL;
+  }
+  if (q->lsent < q->conn.wire_len)
+    l->keep = 0; /* part of it never went out: the server may wait for it */
   for (size_t i = 0; i < l->nreq; i++)
     if (l->reqs[i] == q) {
       l->reqs[i] = l->reqs[--l->nreq];
@@ -317,9 +344,7 @@ static int attach(struct link *l, struct mreq *q, int64_t now) {
   q->conn.opts.request_id = (uint16_t)id;
   q->conn.opts.keep_conn = 1;
   wire_patch(q->conn.wire, q->conn.wire_len, id, 1);
-  q->wire_start = l->out_queued;
-  if (link_queue(l, q->conn.wire, q->conn.wire_len) < 0)
-    return -1;
+  q->lsent = 0;
   l->reqs[l->nreq++] = q;
   l->keep = l->keep && q->opts.keep_conn;
   q->link = l;
@@ -450,13 +475,19 @@ static void fail_connect(struct mreq *q, const fcgi_endpoint *ep, int rc,
   fcgi_conn_fail(&q->conn, err, now, msg);
 }
 
+/* q on a connection of its own (the default transport). */
+static int place_own(fcgi_multi *m, struct mreq *q, int64_t now) {
+  if (m->client)
+    q->conn_id = fcgi_client_opened(m->client, q->ep);
+  fcgi_conn_connect(&q->conn, now);
+  return q->conn.state == FCGI_CONN_DONE;
+}
+
 /* Put q on a transport. Returns 1 when q is already DONE. */
 static int place(fcgi_multi *m, struct mreq *q, int64_t now) {
   q->waiting = 0;
-  if (!m->client || (!q->opts.keep_conn && q->opts.multiplex == FCGI_MUX_OFF)) {
-    fcgi_conn_connect(&q->conn, now);
-    return q->conn.state == FCGI_CONN_DONE;
-  }
+  if (!m->client || (!q->opts.keep_conn && q->opts.multiplex == FCGI_MUX_OFF))
+    return place_own(m, q, now);
   struct fcgi_caps caps;
   int mux = mux_decision(m, q, now, &caps);
   if (mux < 0) {
@@ -466,8 +497,7 @@ static int place(fcgi_multi *m, struct mreq *q, int64_t now) {
   if (!mux && !q->opts.keep_conn) {
     q->conn.opts.keep_conn = 0;
     wire_patch(q->conn.wire, q->conn.wire_len, q->conn.opts.request_id, 0);
-    fcgi_conn_connect(&q->conn, now);
-    return q->conn.state == FCGI_CONN_DONE;
+    return place_own(m, q, now);
   }
   struct link *l = mux ? find_mux_link(m, q->ep) : NULL;
   int fresh = 0;
@@ -517,15 +547,34 @@ static int restart(fcgi_multi *m, struct mreq *q, int64_t now) {
 /* ------------------------------------------------------ link traffic */
 
 /* Put the requests that wait for ep's probe on their transports. */
+static int waits_for(const struct mreq *q, const fcgi_endpoint *ep) {
+  return q->waiting &&
+         strcmp(fcgi_endpoint_str(q->ep), fcgi_endpoint_str(ep)) == 0;
+}
+
+/* Place the requests that waited for ep's probe, in the order they were
+ * added (the running list is newest first). */
 static void release_waiters(fcgi_multi *m, const fcgi_endpoint *ep, int no_mux,
                             int64_t now) {
+  size_t n = 0, i = 0;
   for (struct mreq *q = m->running; q; q = q->next)
-    if (q->waiting &&
-        strcmp(fcgi_endpoint_str(q->ep), fcgi_endpoint_str(ep)) == 0) {
-      q->no_mux |= no_mux;
-      if (fcgi_conn_timer(&q->conn) > now) /* else sweep expires it */
+    n += (size_t)waits_for(q, ep);
+  struct mreq **v = n ? malloc(n * sizeof *v) : NULL;
+  for (struct mreq *q = m->running; q && v; q = q->next)
+    if (waits_for(q, ep))
+      v[i++] = q;
+  while (v && i-- > 0) {
+    v[i]->no_mux |= no_mux;
+    if (fcgi_conn_timer(&v[i]->conn) > now) /* else sweep expires it */
+      place(m, v[i], now);
+  }
+  if (!v) /* out of memory: newest first, still correct */
+    for (struct mreq *q = m->running; q; q = q->next)
+      if (waits_for(q, ep)) {
+        q->no_mux |= no_mux;
         place(m, q, now);
-    }
+      }
+  free(v);
 }
 
 /* outcome: 1 answered, 0 no answer (deadline, EOF), -1 connect failed
@@ -575,11 +624,12 @@ static void req_ended(fcgi_multi *m, struct link *l, struct mreq *q,
  * cap, on_body): abort it on a multiplexed link, else the link must go. */
 static int link_abandon(struct link *l, struct mreq *q) {
   unsigned id = q->conn.opts.request_id;
-  link_detach(l, q);
+  int begun = q->lsent > 0;
+  link_detach(l, q); /* a record half written is finished first */
   if (!l->mux)
     return -1;
-  /* Whatever of its wire is still queued goes out whole (the framing must
-   * stay intact), followed by the ABORT_REQUEST. */
+  if (!begun)
+    return 0; /* the server never heard of it */
   link_add_zombie(l, id);
   return link_queue_mgmt(l, FCGI_TYPE_ABORT_REQUEST, id, NULL, 0);
 }
@@ -678,31 +728,65 @@ static void link_lost(fcgi_multi *m, struct link *l, int rc, int64_t now) {
   link_free(m, l);
 }
 
-static void link_sent_update(struct link *l, int64_t now) {
-  for (size_t i = 0; i < l->nreq; i++) {
-    struct mreq *q = l->reqs[i];
-    if (l->out_sent <= q->wire_start)
-      continue;
-    uint64_t s = l->out_sent - q->wire_start;
-    fcgi_conn_sent(&q->conn, s > q->conn.wire_len ? q->conn.wire_len : s, now);
-  }
+/* Returns errno of a failed send (EPIPE...), 0 otherwise. */
+static size_t record_len_at(const uint8_t *w, size_t off) {
+  return FCGI_HEADER_LEN + (((size_t)w[off + 4] << 8) | w[off + 5]) +
+         w[off + 6];
 }
 
-/* Returns errno of a failed send (EPIPE...), 0 otherwise. */
+static struct mreq *pick_next(struct link *l) {
+  for (size_t k = 0; k < l->nreq; k++) {
+    struct mreq *q = l->reqs[(l->rr + k) % l->nreq];
+    if (q->lsent < q->conn.wire_len) {
+      l->rr = (l->rr + k + 1) % l->nreq;
+      return q;
+    }
+  }
+  return NULL;
+}
+
+static int link_has_output(const struct link *l) {
+  if (l->cur || l->out_off < l->out_len)
+    return 1;
+  for (size_t i = 0; i < l->nreq; i++)
+    if (l->reqs[i]->lsent < l->reqs[i]->conn.wire_len)
+      return 1;
+  return 0;
+}
+
+/* Write whole records until the socket is full. Returns the errno of a
+ * failed send (EPIPE, ...) or 0. */
 static int link_send(struct link *l, int64_t now) {
-  while (l->out_off < l->out_len) {
-    size_t sent;
-    int rc = fcgi_net_send(l->fd, l->out + l->out_off, l->out_len - l->out_off,
-                           &sent);
+  for (;;) {
+    const uint8_t *p;
+    size_t n, sent;
+    if (l->cur) {
+      p = l->cur->conn.wire + l->cur->lsent;
+      n = l->cur_left;
+    } else if (l->out_off < l->out_len) {
+      p = l->out + l->out_off;
+      n = l->out_len - l->out_off;
+    } else if ((l->cur = pick_next(l)) != NULL) {
+      l->cur_left = record_len_at(l->cur->conn.wire, l->cur->lsent);
+      continue;
+    } else {
+      return 0;
+    }
+    int rc = fcgi_net_send(l->fd, p, n, &sent);
     if (rc)
       return rc;
     if (sent == 0)
-      break;
-    l->out_off += sent;
-    l->out_sent += sent;
+      return 0;
+    if (l->cur) {
+      l->cur->lsent += sent;
+      l->cur_left -= sent;
+      fcgi_conn_sent(&l->cur->conn, l->cur->lsent, now);
+      if (!l->cur_left)
+        l->cur = NULL;
+    } else {
+      l->out_off += sent;
+    }
   }
-  link_sent_update(l, now);
-  return 0;
 }
 
 /* Read and route. Returns 1 when l is gone. */
@@ -745,8 +829,8 @@ static int link_recv(fcgi_multi *m, struct link *l, int64_t now) {
 static void link_settle(fcgi_multi *m, struct link *l, int64_t now) {
   if (l->probe || l->nreq || l->connecting)
     return;
-  int clean =
-      l->nzombie == 0 && l->out_off == l->out_len && fcgi_decoder_idle(l->dec);
+  int clean = !l->dead && l->nzombie == 0 && !link_has_output(l) &&
+              fcgi_decoder_idle(l->dec);
   if (l->keep && clean && m->client) {
     fcgi_client_checkin(m->client, l->ep, l->fd, l->conn_id, now);
     l->fd = -1;
@@ -803,7 +887,7 @@ static void link_step(fcgi_multi *m, struct link *l, short rev, int64_t now) {
 static short link_events(const struct link *l) {
   if (l->connecting)
     return POLLOUT;
-  return (short)(POLLIN | (l->out_off < l->out_len ? POLLOUT : 0));
+  return (short)(POLLIN | (link_has_output(l) ? POLLOUT : 0));
 }
 
 /* ------------------------------------------------------------ engine */
