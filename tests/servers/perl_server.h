@@ -31,7 +31,7 @@ struct perl_server {
  * stderr). Waits up to 10 s for READY. */
 static int perl_server_start(struct perl_server *s, const char *source_dir,
                              const char *script) {
-  char prog[512];
+  char prog[1024];
   int fds[2];
   memset(s, 0, sizeof *s);
   snprintf(s->dir, sizeof s->dir, "/tmp/fpmt-perl.XXXXXX");
