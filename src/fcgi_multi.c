@@ -191,7 +191,8 @@ static int link_queue_mgmt(struct link *l, unsigned type, unsigned id,
   uint8_t rec[FCGI_HEADER_LEN + 64];
   size_t pad = (8 - n % 8) % 8;
   fcgi_header_put(rec, type, id, (unsigned)n, (unsigned)pad);
-  memcpy(rec + FCGI_HEADER_LEN, content, n);
+  if (n)
+    memcpy(rec + FCGI_HEADER_LEN, content, n);
   memset(rec + FCGI_HEADER_LEN + n, 0, pad);
   return link_queue(l, rec, FCGI_HEADER_LEN + n + pad);
 }
