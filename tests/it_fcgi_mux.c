@@ -186,11 +186,13 @@ static void test_naf_deadline_does_not_disturb(void **state) {
   int64_t t0 = fcgi_now_ms();
   struct fcgi_response r[3];
   fcgi_request *rq[3];
-  static const char *const qs[] = {"tag=a&sleep=300", "tag=b&sleep=50",
-                                   "tag=c&sleep=600"};
+  /* a: past its deadline; b: answered first; c: answered after a's
+   * deadline and after a's late answer (dropped) */
+  static const char *const tags[] = {"a", "b", "c"};
+  static const int sleeps[] = {300, 50, 600};
   for (int i = 0; i < 3; i++) {
     char q[64];
-    snprintf(q, sizeof q, "%s", qs[i]);
+    snprintf(q, sizeof q, "tag=%s&sleep=%ld", tags[i], sleeps[i] * tol);
     rq[i] = naf_rq(q, NULL, 0);
     struct fcgi_call_opts o = {0};
     o.multiplex = FCGI_MUX_AUTO;
