@@ -19,6 +19,9 @@
  *  - Memory per request is bounded by the caps in fcgi_call_opts.
  *  - No idle connection is kept by default: FCGI_KEEP_CONN pins one PHP-FPM
  *    worker per idle connection (see README, "Why no keep-alive by default").
+ *    Reuse and multiplexing are opt-in per call (keep_conn, multiplex) on
+ *    an engine bound to an fcgi_client; without them nothing changes: one
+ *    connection per request, request id 1, closed after END_REQUEST.
  *
  * Time is int64_t milliseconds of CLOCK_MONOTONIC (fcgi_now_ms()); deadlines
  * are absolute and FCGI_NO_DEADLINE means none.
@@ -26,7 +29,8 @@
  * Thread-safety: an fcgi_endpoint is immutable after parsing and may be shared
  * by any number of threads. An fcgi_request is read-only while requests run,
  * so one request object may be sent by several threads at once. An fcgi_multi
- * (and its requests' fcgi_response) belongs to one thread at a time.
+ * (and its requests' fcgi_response) belongs to one thread at a time. An
+ * fcgi_client is thread-safe and may be shared by engines on many threads.
  * fcgi_cancel_trigger() may be called from any thread or signal handler.
  */
 #ifndef FPM_FCGI_H
