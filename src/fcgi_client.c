@@ -171,10 +171,30 @@ void fcgi_client_caps_cant_mpx(fcgi_client *cl, const fcgi_endpoint *ep) {
   pthread_mutex_unlock(&cl->mu);
 }
 
+/* Close idle connections past the idle timeout, every endpoint (there is
+ * no timer thread: this runs on every checkout and checkin). Locked. */
+static void reap_expired(fcgi_client *cl, int64_t now) {
+  for (struct ep_state *e = cl->eps; e; e = e->next) {
+    struct idle_conn **pp = &e->idle;
+    while (*pp) {
+      struct idle_conn *i = *pp;
+      if (now - i->since > cl->o.idle_timeout_ms) {
+        *pp = i->next;
+        fcgi_net_close(i->fd);
+        free(i);
+        e->st.idle--;
+      } else {
+        pp = &i->next;
+      }
+    }
+  }
+}
+
 int fcgi_client_checkout(fcgi_client *cl, const fcgi_endpoint *ep, int64_t now,
                          uint64_t *conn_id) {
   int fd = -1;
   pthread_mutex_lock(&cl->mu);
+  reap_expired(cl, now);
   struct ep_state *e = ep_get(cl, ep);
   while (e && e->idle && fd < 0) {
     struct idle_conn *i = e->idle;
@@ -197,6 +217,7 @@ int fcgi_client_checkout(fcgi_client *cl, const fcgi_endpoint *ep, int64_t now,
 void fcgi_client_checkin(fcgi_client *cl, const fcgi_endpoint *ep, int fd,
                          uint64_t conn_id, int64_t now) {
   pthread_mutex_lock(&cl->mu);
+  reap_expired(cl, now);
   struct ep_state *e = ep_get(cl, ep);
   struct idle_conn *i = NULL;
   if (e && e->st.idle < cl->o.max_idle)

@@ -89,6 +89,7 @@ struct link {
   unsigned max_reqs;
   uint16_t next_id;
   int64_t probe_deadline;
+  int64_t addr_until; /* connecting: move on to the next address then */
 };
 
 struct fcgi_multi {
@@ -359,7 +360,28 @@ static int attach(struct link *l, struct mreq *q, int64_t now) {
 
 /* Start connecting l; 0 when pending or done, else errno of the last
  * address (l->fd -1). */
-static int link_connect(struct link *l) {
+/* The earliest deadline of what waits on l. */
+static int64_t link_deadline(const struct link *l) {
+  int64_t d = l->probe ? l->probe_deadline : FCGI_NO_DEADLINE;
+  for (size_t i = 0; i < l->nreq; i++)
+    if (l->reqs[i]->conn.opts.deadline_ms < d)
+      d = l->reqs[i]->conn.opts.deadline_ms;
+  return d;
+}
+
+/* While more addresses remain, a pending connect gets an equal share of
+ * the time left (as fcgi_conn does for a connection of its own). */
+static void link_slice(struct link *l, int64_t now) {
+  size_t left = l->ep->naddr - l->addr_index;
+  int64_t d = link_deadline(l);
+  l->addr_until = FCGI_NO_DEADLINE;
+  if (l->connecting && left > 1 && d != FCGI_NO_DEADLINE) {
+    int64_t slice = (d - now) / (int64_t)left;
+    l->addr_until = now + (slice > 0 ? slice : 0);
+  }
+}
+
+static int link_connect(struct link *l, int64_t now) {
   int rc = ENOENT;
   for (; l->addr_index < l->ep->naddr; l->addr_index++) {
     rc = fcgi_net_connect(l->ep, l->addr_index, &l->fd);
@@ -371,6 +393,7 @@ static int link_connect(struct link *l) {
       break;
   }
   l->connecting = rc == EINPROGRESS;
+  link_slice(l, now);
   return rc == EINPROGRESS ? 0 : rc;
 }
 
@@ -393,7 +416,7 @@ static struct link *link_open(fcgi_multi *m, const fcgi_endpoint *ep, int mux,
     *rc = 0;
     return l;
   }
-  *rc = link_connect(l);
+  *rc = link_connect(l, now);
   if (*rc) {
     link_free(m, l);
     return NULL;
@@ -428,7 +451,7 @@ static int start_probe(fcgi_multi *m, const fcgi_endpoint *ep, int64_t now) {
   l->probe = 1;
   l->probe_deadline = now + o.probe_timeout_ms;
   fcgi_client_count(m->client, ep, FCGI_COUNT_PROBE);
-  int rc = link_queue_get_values(l) < 0 ? ENOMEM : link_connect(l);
+  int rc = link_queue_get_values(l) < 0 ? ENOMEM : link_connect(l, now);
   if (rc) {
     link_free(m, l);
     return rc;
@@ -512,6 +535,7 @@ static int place(fcgi_multi *m, struct mreq *q, int64_t now) {
     l->max_reqs = mux ? mux_limit(m, &caps) : 1;
     fresh = 1;
   }
+  int64_t until = l->addr_until;
   if (attach(l, q, now) < 0) {
     fcgi_conn_fail(&q->conn, FCGI_ENOMEM, now, "out of memory");
     if (fresh && l->nreq == 0)
@@ -524,6 +548,10 @@ static int place(fcgi_multi *m, struct mreq *q, int64_t now) {
     link_queue_get_values(l);
   if (l->mux)
     fcgi_client_in_flight(m->client, q->ep, (unsigned)l->nreq);
+  if (l->connecting) /* its deadline may be the earliest now */
+    link_slice(l, now);
+  if (l->addr_until > until && !fresh)
+    l->addr_until = until; /* never extend a slice already running */
   return 0;
 }
 
@@ -839,31 +867,42 @@ static void link_settle(fcgi_multi *m, struct link *l, int64_t now) {
   link_free(m, l);
 }
 
+/* Connecting l failed on its last address: every request on it ends with
+ * the connect error; l is freed. */
+static void link_connect_failed(fcgi_multi *m, struct link *l, int rc,
+                                int64_t now) {
+  char msg[512];
+  fcgi_err err = fcgi_net_explain_connect(
+      l->ep, l->addr_index < l->ep->naddr ? l->addr_index : 0, rc, msg,
+      sizeof msg);
+  while (l->nreq) {
+    struct mreq *q = l->reqs[l->nreq - 1];
+    link_detach(l, q);
+    fcgi_conn_fail(&q->conn, err, now, msg);
+  }
+  if (l->probe)
+    probe_done(m, l, -1, now);
+  else
+    link_free(m, l);
+}
+
+/* Give up on the current address (failed or too slow); try the next. */
+static void link_next_addr(fcgi_multi *m, struct link *l, int rc, int64_t now) {
+  fcgi_net_close(l->fd);
+  l->fd = -1;
+  if (l->addr_index + 1 < l->ep->naddr) {
+    l->addr_index++;
+    rc = link_connect(l, now);
+  }
+  if (rc || l->fd < 0)
+    link_connect_failed(m, l, rc ? rc : ETIMEDOUT, now);
+}
+
 static void link_step(fcgi_multi *m, struct link *l, short rev, int64_t now) {
   if (l->connecting) {
     int rc = fcgi_net_connect_result(l->fd);
     if (rc) {
-      fcgi_net_close(l->fd);
-      l->fd = -1;
-      if (l->addr_index + 1 < l->ep->naddr) {
-        l->addr_index++;
-        rc = link_connect(l);
-      }
-      if (rc || l->fd < 0) {
-        char msg[512];
-        fcgi_err err = fcgi_net_explain_connect(
-            l->ep, l->addr_index < l->ep->naddr ? l->addr_index : 0, rc, msg,
-            sizeof msg);
-        while (l->nreq) {
-          struct mreq *q = l->reqs[l->nreq - 1];
-          link_detach(l, q);
-          fcgi_conn_fail(&q->conn, err, now, msg);
-        }
-        if (l->probe)
-          probe_done(m, l, -1, now);
-        else
-          link_free(m, l);
-      }
+      link_next_addr(m, l, rc, now);
       return;
     }
     l->connecting = 0;
@@ -934,7 +973,10 @@ static void sweep(fcgi_multi *m, int64_t now) {
   struct link *nx;
   for (struct link *l = m->links; l; l = nx) {
     nx = l->next;
-    if (l->probe && now >= l->probe_deadline)
+    if (l->connecting && now >= l->addr_until &&
+        l->addr_index + 1 < l->ep->naddr)
+      link_next_addr(m, l, 0, now); /* this address is too slow */
+    else if (l->probe && now >= l->probe_deadline)
       probe_done(m, l, 0, now);
   }
   struct mreq **pp = &m->running;
@@ -1010,9 +1052,13 @@ static int timeout_ms(const fcgi_multi *m, int64_t now, int max_wait_ms) {
     if (left < t)
       t = left < 0 ? 0 : left;
   }
-  for (const struct link *l = m->links; l; l = l->next)
-    if (l->probe && l->probe_deadline - now < t)
-      t = l->probe_deadline - now < 0 ? 0 : l->probe_deadline - now;
+  for (const struct link *l = m->links; l; l = l->next) {
+    int64_t due = l->probe ? l->probe_deadline : FCGI_NO_DEADLINE;
+    if (l->connecting && l->addr_until < due)
+      due = l->addr_until;
+    if (due != FCGI_NO_DEADLINE && due - now < t)
+      t = due - now < 0 ? 0 : due - now;
+  }
   if (t == INT64_MAX)
     return -1;
   return t > 60000 ? 60000 : (int)t;

@@ -367,7 +367,10 @@ typedef struct fcgi_client fcgi_client;
 
 struct fcgi_client_opts {
   size_t max_idle;          /* idle connections kept per endpoint; 0 = 4 */
-  int64_t idle_timeout_ms;  /* idle longer than this: closed; 0 = 30000 */
+  int64_t idle_timeout_ms;  /* idle longer than this: closed (checked on
+                               every checkout and checkin: there is no timer
+                               thread; fcgi_client_close_idle() closes all
+                               at once); 0 = 30000 */
   int64_t probe_timeout_ms; /* GET_VALUES probe deadline; 0 = 300 */
   unsigned max_mux;         /* requests per multiplexed connection; 0 =
                                the server's FCGI_MAX_REQS, at most 256 */
