@@ -269,6 +269,10 @@ for v in "${variants[@]}"; do
   if [ -n "$errs" ]; then
     echo "bench_collectd: INVALID: $v logged errors:" >&2
     printf '%s\n' "$errs" | head -n 5 >&2
+    if [ "$v" = curl_json ] && [ -s "$dir/nginx/error.log" ]; then
+      echo "bench_collectd: nginx's error log:" >&2
+      tail -n 5 "$dir/nginx/error.log" >&2
+    fi
     valid=0
   fi
 done

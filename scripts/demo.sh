@@ -48,12 +48,12 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
   for i in 1 2; do
     env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" REQUEST_METHOD=GET \
-      QUERY_STRING="s=$((DEMO_SECONDS + 4))" cgi-fcgi -bind -connect "$FPMT_WWW_SOCK" >/dev/null 2>&1 &
+      QUERY_STRING="s=$((DEMO_SECONDS + 30))" cgi-fcgi -bind -connect "$FPMT_WWW_SOCK" >/dev/null 2>&1 &
     busy_pids+=($!)
   done
   # wait until both slow requests are running (checked through fpmstat itself)
   for i in $(seq 1 50); do
-    n=$("$FPMSTAT" --format json "unix:$FPMT_WWW_SOCK" 2>/dev/null | jq -r '.[0].states.running // 0' 2>/dev/null || echo 0)
+    n=$("$FPMSTAT" --format json "unix:$FPMT_WWW_SOCK" 2>/dev/null | jq -r '.states.running // 0' 2>/dev/null || echo 0)
     [ "${n:-0}" -ge 2 ] && break
     sleep 0.1
   done
@@ -95,7 +95,7 @@ CONF
   i=0
   for t in "${targets[@]}"; do
     i=$((i + 1))
-    name=$("$FPMSTAT" --status-path "$STATUS_PATH" --format json "$t" 2>/dev/null | jq -r '.[0].pool // empty' || true)
+    name=$("$FPMSTAT" --status-path "$STATUS_PATH" --format json "$t" 2>/dev/null | jq -r '.pool // empty' || true)
     [ -n "$name" ] || name="pool$i"
     case "$t" in
       unix:*) key=Socket; val=${t#unix:} ;;

@@ -333,10 +333,42 @@ static int try_connect(struct fcgi_conn *c, int64_t now) {
   return do_send(c, now);
 }
 
-fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
+/* Encode rq's pairs plus HTTP_TRACEPARENT into fresh arrays. */
+static fcgi_err build_wire(struct fcgi_conn *c, const fcgi_request *rq,
+                           const char *tp) {
+  unsigned flags = c->opts.keep_conn ? FCGI_FLAG_KEEP_CONN : 0;
+  struct fcgi_wire_params params = {rq->pairs, rq->sizes, rq->count};
+  if (!tp)
+    return fcgi_wire_build(c->opts.request_id, (unsigned)rq->role, flags,
+                           &params, rq->body, rq->body_len, &c->wire,
+                           &c->wire_len);
+  static const char name[] = "HTTP_TRACEPARENT";
+  size_t extra = fcgi_pair_size(sizeof name - 1, strlen(tp));
+  uint8_t *pairs = malloc(rq->pairs_len + extra);
+  size_t *sizes = malloc((rq->count + 1) * sizeof *sizes);
+  fcgi_err err = FCGI_ENOMEM;
+  if (!pairs || !sizes)
+    goto out;
+  if (rq->pairs_len)
+    memcpy(pairs, rq->pairs, rq->pairs_len);
+  if (rq->count)
+    memcpy(sizes, rq->sizes, rq->count * sizeof *sizes);
+  fcgi_pair_put(pairs + rq->pairs_len, name, sizeof name - 1, tp, strlen(tp));
+  sizes[rq->count] = extra;
+  struct fcgi_wire_params p2 = {pairs, sizes, rq->count + 1};
+  err = fcgi_wire_build(c->opts.request_id, (unsigned)rq->role, flags, &p2,
+                        rq->body, rq->body_len, &c->wire, &c->wire_len);
+out:
+  free(pairs);
+  free(sizes);
+  return err;
+}
+
+fcgi_err fcgi_conn_setup(struct fcgi_conn *c, const fcgi_endpoint *ep,
                          const fcgi_request *rq,
                          const struct fcgi_call_opts *opts,
-                         struct fcgi_response *resp, int64_t now) {
+                         struct fcgi_response *resp, int64_t now,
+                         const char *traceparent) {
   static const struct fcgi_call_opts none;
   memset(c, 0, sizeof *c);
   c->fd = -1;
@@ -357,23 +389,87 @@ fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
   c->ep = ep;
   c->resp = resp;
   c->t_start = now;
+  c->addr_until = FCGI_NO_DEADLINE;
   fcgi_cgi_init(&c->cgi, c->opts.max_headers);
   c->dec = malloc(sizeof *c->dec);
   if (!c->dec)
     return FCGI_ENOMEM;
   fcgi_decoder_init(c->dec);
-  struct fcgi_wire_params params = {rq->pairs, rq->sizes, rq->count};
-  fcgi_err err =
-      fcgi_wire_build(c->opts.request_id, (unsigned)rq->role,
-                      c->opts.keep_conn ? FCGI_FLAG_KEEP_CONN : 0, &params,
-                      rq->body, rq->body_len, &c->wire, &c->wire_len);
+  fcgi_err err = build_wire(c, rq, traceparent);
   if (err != FCGI_OK) {
     free(c->dec);
     c->dec = NULL;
     return err;
   }
-  try_connect(c, now);
   return FCGI_OK;
+}
+
+void fcgi_conn_connect(struct fcgi_conn *c, int64_t now) {
+  try_connect(c, now);
+}
+
+fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
+                         const fcgi_request *rq,
+                         const struct fcgi_call_opts *opts,
+                         struct fcgi_response *resp, int64_t now) {
+  fcgi_err err = fcgi_conn_setup(c, ep, rq, opts, resp, now, NULL);
+  if (err == FCGI_OK)
+    try_connect(c, now);
+  return err;
+}
+
+void fcgi_conn_attached(struct fcgi_conn *c, int64_t now) {
+  if (c->state != FCGI_CONN_CONNECTING)
+    return;
+  c->state = FCGI_CONN_SENDING;
+  c->resp->t_connect_ms = now - c->t_start;
+}
+
+void fcgi_conn_sent(struct fcgi_conn *c, size_t wire_sent, int64_t now) {
+  (void)now;
+  if (c->state == FCGI_CONN_DONE || wire_sent <= c->wire_sent)
+    return;
+  c->resp->bytes_out += wire_sent - c->wire_sent;
+  c->wire_sent = wire_sent;
+  if (c->wire_sent >= c->wire_len && c->state == FCGI_CONN_SENDING)
+    c->state = FCGI_CONN_RECEIVING;
+}
+
+int fcgi_conn_record(struct fcgi_conn *c, const struct fcgi_record *rec,
+                     int64_t now) {
+  if (c->state == FCGI_CONN_DONE)
+    return 1;
+  if (c->resp->t_first_byte_ms < 0)
+    c->resp->t_first_byte_ms = now - c->t_start;
+  return on_record(c, rec, now);
+}
+
+void fcgi_conn_lost(struct fcgi_conn *c, int rc, int64_t now) {
+  if (c->state == FCGI_CONN_DONE)
+    return;
+  if (c->state == FCGI_CONN_SENDING && !c->send_errno)
+    c->send_errno = rc ? rc : EPIPE;
+  if (c->send_errno && c->resp->bytes_in == 0) {
+    send_failed(c, now);
+    return;
+  }
+  if (rc == 0) {
+    on_eof(c, now);
+    return;
+  }
+  char eb[128];
+  finish(c, FCGI_EIO, now, "%s: recv: %s", c->ep->text,
+         strerror_r(rc, eb, sizeof eb));
+}
+
+void fcgi_conn_fail(struct fcgi_conn *c, fcgi_err err, int64_t now,
+                    const char *msg) {
+  if (c->state == FCGI_CONN_DONE)
+    return;
+  if (msg)
+    finish(c, err, now, "%s", msg);
+  else
+    finish(c, err, now, NULL);
 }
 
 short fcgi_conn_events(const struct fcgi_conn *c) {

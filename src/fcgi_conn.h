@@ -56,6 +56,35 @@ fcgi_err fcgi_conn_start(struct fcgi_conn *c, const fcgi_endpoint *ep,
                          const fcgi_request *rq,
                          const struct fcgi_call_opts *opts,
                          struct fcgi_response *resp, int64_t now);
+/* fcgi_conn_start in two steps: set up (build the wire, with an extra
+ * HTTP_TRACEPARENT param when traceparent is not NULL) and connect. */
+fcgi_err fcgi_conn_setup(struct fcgi_conn *c, const fcgi_endpoint *ep,
+                         const fcgi_request *rq,
+                         const struct fcgi_call_opts *opts,
+                         struct fcgi_response *resp, int64_t now,
+                         const char *traceparent);
+void fcgi_conn_connect(struct fcgi_conn *c, int64_t now);
+
+/*
+ * Attached mode: a conn set up but never connected owns no socket (fd -1).
+ * The engine's shared connection (fcgi_link.c) writes c->wire and routes
+ * the records with this request's id here. State moves CONNECTING ->
+ * SENDING (fcgi_conn_attached) -> RECEIVING (fcgi_conn_sent, all sent).
+ */
+void fcgi_conn_attached(struct fcgi_conn *c, int64_t now);
+void fcgi_conn_sent(struct fcgi_conn *c, size_t wire_sent, int64_t now);
+/* One record for this request (whole, bytes_in already counted by the
+ * caller). Returns 1 when the request ended. */
+int fcgi_conn_record(struct fcgi_conn *c, const struct fcgi_record *rec,
+                     int64_t now);
+/* The shared connection died: rc 0 = EOF, else the errno of send or recv.
+ * Ends the request (EIO in the send phase when nothing came back, else
+ * ECLOSED / EIO), as a conn of its own would have. */
+void fcgi_conn_lost(struct fcgi_conn *c, int rc, int64_t now);
+/* End with err and a detail already written into c->resp->errmsg (or fmt). */
+void fcgi_conn_fail(struct fcgi_conn *c, fcgi_err err, int64_t now,
+                    const char *msg);
+
 /* POLLIN / POLLOUT wanted (0 when DONE). */
 short fcgi_conn_events(const struct fcgi_conn *c);
 /* Handle revents at time now. Returns 1 when the conn is DONE. */

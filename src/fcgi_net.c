@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -324,6 +325,42 @@ void fcgi_net_close(int fd) {
 int fcgi_net_poll(struct pollfd *fds, size_t n, int timeout_ms) {
   int rc = poll(fds, (nfds_t)n, timeout_ms);
   return rc < 0 ? 0 : rc; /* EINTR (or ENOMEM): the caller loops */
+}
+
+int fcgi_net_idle_usable(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  int rc;
+  do
+    rc = poll(&p, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
+int64_t fcgi_net_realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void fcgi_net_random(void *buf, size_t len) {
+  uint8_t *p = buf;
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = getrandom(p + got, len - got, GRND_NONBLOCK);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  if (got == len)
+    return;
+  uint64_t x = (uint64_t)fcgi_net_realtime_ns() ^ (uint64_t)(uintptr_t)buf;
+  for (; got < len; got++) { /* splitmix64 over what is left */
+    x += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    p[got] = (uint8_t)(z ^ (z >> 31));
+  }
 }
 
 /* ------------------------------------------------------ error sentences */

@@ -46,6 +46,16 @@ void fcgi_net_close(int fd);
 /* poll(); EINTR counts as "nothing ready" (the caller recomputes). */
 int fcgi_net_poll(struct pollfd *fds, size_t n, int timeout_ms);
 
+/* An idle kept connection is usable when a zero-timeout poll shows
+ * nothing: readable (EOF, or bytes nobody asked for) or HUP/ERR means the
+ * server closed it or is out of step. 1 = usable. */
+int fcgi_net_idle_usable(int fd);
+/* CLOCK_REALTIME in nanoseconds (trace timestamps). */
+int64_t fcgi_net_realtime_ns(void);
+/* Fill buf with random bytes (getrandom; falls back to the clock mixed
+ * with the address of buf when getrandom fails). */
+void fcgi_net_random(void *buf, size_t len);
+
 /* Map a connect errno for address i of ep to an fcgi_err and write the
  * detail sentence into msg. */
 fcgi_err fcgi_net_explain_connect(const fcgi_endpoint *ep, size_t i, int rc,

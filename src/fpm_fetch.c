@@ -99,7 +99,8 @@ static const char *transport_hint(fcgi_err e, fcgi_phase phase) {
       return "the server did not accept the connection in time";
     return "the pool is probably saturated (every worker busy, the request "
            "waits in the listen queue); pm.status_listen gives status its "
-           "own socket, or raise --timeout";
+           "own socket, or raise the timeout (fpmstat --timeout, plugin "
+           "Timeout)";
   case FCGI_ECLOSED:
   case FCGI_EPROTO:
     return "is this a FastCGI (php-fpm) socket, and not HTTP?";

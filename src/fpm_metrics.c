@@ -1,8 +1,9 @@
 /*
  * fpm_metrics.c: the metric definition table (key, kind, unit, help, collectd
  * type and type instance of every metric) and the flattening of a computed
- * model into samples, in one stable order. doc/metrics.md documents the
- * same table; tests check both against each other and against types.db.
+ * model into samples, in one stable order. README.md ("Metrics reference")
+ * documents the same table; tests check both against each other and against
+ * types.db.
  */
 #include "fpm_model.h"
 

@@ -148,8 +148,14 @@ w1=$(rows_since www total_requests-accepted "$(add "$t_done" 1)" | head -n 1)
 w1_index=$(rows www total_requests-accepted | grep -n -x -F "$w1" | cut -d: -f1)
 scrapes=$((w1_index - w_before))
 want=$((${w0#*,} + N + scrapes))
-check "www accepted ${w0#*,} -> ${w1#*,}: want $N requests + $scrapes scrapes = $want" \
-  test "${w1#*,}" = "$want"
+# Scrapes through the pool's own socket are counted by FPM too, and not
+# exactly one per csv row: a read retried after the status page's transient
+# 500 counts twice, and a scrape accepted while a row is being written lands
+# in the next one. The exact check is dyn's above (status listener); here the
+# growth must match requests + rows within 2.
+near() { local d=$(($1 - $2)); [ ${d#-} -le 2 ]; }
+check "www accepted ${w0#*,} -> ${w1#*,}: want $N requests + $scrapes scrapes = $want (within 2)" \
+  near "${w1#*,}" "$want"
 
 # ------------------------------------------------ active: 2 busy workers
 idle_t=$(now)

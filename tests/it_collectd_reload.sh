@@ -7,7 +7,7 @@
 #     plugin_instance = <pool>, message = ...");
 #   - total_events-restarts grows by at least 1;
 #   - every rate that unixsock GETVAL returns for total_requests-accepted
-#     around the reload (sampled about every 0.2-0.5 s) is NaN or in [0, 1000)/s:
+#     around the reload (sampled about every 0.1-0.3 s) is NaN or in [0, 1000)/s:
 #     no negative or giant rate from the counter reset.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,8 +17,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 plugdir=$(phpfpm_plugin_dir) || exit 1
 dir=$(mktemp -d /tmp/fpmt-cdreload.XXXXXX)
 sampler=""
+traffic_pid=""
 cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null && wait "$sampler" 2>/dev/null
+  [ -n "$traffic_pid" ] && kill "$traffic_pid" 2>/dev/null && wait "$traffic_pid" 2>/dev/null
   collectd_stop
   fpm_stop
   if [ -n "${KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
@@ -72,24 +74,32 @@ for p in $pools; do
   check "$p: 3 accepted rows before the reload" wait_until 10 have_rows "$p" total_requests-accepted 3
 done
 
-# sample GETVAL rates every 0.2 s in the background, with traffic on www
+# sample GETVAL rates in the background (every 0.1 s plus the time the
+# collectdctl calls take), and make some traffic on www in another loop
 sample() {
   local p v
   while :; do
     for p in $pools; do
       v=$(collectd_getval "$(id "$p" total_requests-accepted)" 2>/dev/null) || v=missing
-      printf '%s %s %s\n' "$(date +%s.%N)" "$p" "$v"
+      printf '%s %s %s\n' "$EPOCHREALTIME" "$p" "$v"
     done
+    sleep 0.1
+  done
+}
+traffic() {
+  while :; do
     fcgi_get "$FPMT_WWW_SOCK" hello.php >/dev/null
     sleep 0.2
   done
 }
 sample >"$dir/rates.txt" &
 sampler=$!
+traffic &
+traffic_pid=$!
 
 before_up=$(date +%s.%N)
 have_samples_after() { [ "$(awk -v t="$1" '$1 + 0 > t + 0' "$dir/rates.txt" | wc -l)" -ge "$2" ]; }
-check "rates are sampled before the reload" wait_until 5 have_samples_after "$before_up" 10
+check "rates are sampled before the reload" wait_until 10 have_samples_after "$before_up" 6
 
 declare -A uptime_before restarts_before
 for p in $pools; do
@@ -131,9 +141,10 @@ done
 
 # keep sampling for 3 s after the pools came back
 wait_until 10 have_samples_after "$(add "$t_back" 3)" 10
-kill "$sampler" 2>/dev/null
-wait "$sampler" 2>/dev/null
+kill "$sampler" "$traffic_pid" 2>/dev/null
+wait "$sampler" "$traffic_pid" 2>/dev/null
 sampler=""
+traffic_pid=""
 
 n=$(grep -c . "$dir/rates.txt")
 bad=$(awk '$3 == "missing" { next } { v = tolower($3) } v ~ /nan/ { next }

@@ -27,8 +27,8 @@
    1u << FPM_W_LAST_REQUEST_MEMORY)
 #define MAXS 512
 
-/* The documented identifiers (fpm_model.h, doc/metrics.md): collectd
- * "type-type_instance", with <x> standing for the family member. */
+/* The documented identifiers (fpm_model.h, README.md "Metrics reference"):
+ * collectd "type-type_instance", with <x> standing for the family member. */
 static const struct {
   enum fpm_metric_id id;
   const char *ident;
@@ -256,16 +256,18 @@ static void test_types_exist_in_types_db(void **state) {
   }
 }
 
-/* doc/metrics.md has one row per metric: key, kind, unit, identifier. */
+/* README.md's metrics reference has one row per metric: key, kind, unit,
+ * identifier. */
 static void test_doc_matches_table(void **state) {
   (void)state;
-  FILE *fp = fopen(FPMT_SOURCE_DIR "/doc/metrics.md", "r");
+  FILE *fp = fopen(FPMT_SOURCE_DIR "/README.md", "r");
   assert_non_null(fp);
-  char *doc = calloc(1, 65536);
+  enum { DOC_MAX = 1 << 20 };
+  char *doc = calloc(1, DOC_MAX);
   assert_non_null(doc);
-  size_t len = fread(doc, 1, 65535, fp);
+  size_t len = fread(doc, 1, DOC_MAX - 1, fp);
   fclose(fp);
-  assert_true(len > 0 && len < 65535);
+  assert_true(len > 0 && len < DOC_MAX - 1);
   char row[300];
   for (int i = 0; i < FPM_M__COUNT; i++) {
     const struct fpm_metric_def *d = fpm_metric_def_get(i);
@@ -280,7 +282,7 @@ static void test_doc_matches_table(void **state) {
       snprintf(row, sizeof row, "| `%s` | %s | %s | `phpfpm-<pool>/%s-%s` |",
                d->key, kind, d->unit, d->cd_type, d->cd_prefix);
     if (strstr(doc, row) == NULL)
-      print_message("doc/metrics.md lacks the row: %s\n", row);
+      print_message("README.md lacks the row: %s\n", row);
     assert_non_null(strstr(doc, row));
   }
   free(doc);

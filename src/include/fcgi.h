@@ -19,6 +19,9 @@
  *  - Memory per request is bounded by the caps in fcgi_call_opts.
  *  - No idle connection is kept by default: FCGI_KEEP_CONN pins one PHP-FPM
  *    worker per idle connection (see README, "Why no keep-alive by default").
+ *    Reuse and multiplexing are opt-in per call (keep_conn, multiplex) on
+ *    an engine bound to an fcgi_client; without them nothing changes: one
+ *    connection per request, request id 1, closed after END_REQUEST.
  *
  * Time is int64_t milliseconds of CLOCK_MONOTONIC (fcgi_now_ms()); deadlines
  * are absolute and FCGI_NO_DEADLINE means none.
@@ -26,12 +29,14 @@
  * Thread-safety: an fcgi_endpoint is immutable after parsing and may be shared
  * by any number of threads. An fcgi_request is read-only while requests run,
  * so one request object may be sent by several threads at once. An fcgi_multi
- * (and its requests' fcgi_response) belongs to one thread at a time.
+ * (and its requests' fcgi_response) belongs to one thread at a time. An
+ * fcgi_client is thread-safe and may be shared by engines on many threads.
  * fcgi_cancel_trigger() may be called from any thread or signal handler.
  */
 #ifndef FPM_FCGI_H
 #define FPM_FCGI_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -159,6 +164,8 @@ fcgi_err fcgi_request_set_stdin(fcgi_request *rq, const void *body, size_t len);
 
 /* ------------------------------------------------------------- responses */
 
+struct fcgi_trace; /* defined below (tracing) */
+
 /* Per-call options. Zero-initialise, then set what you need. */
 struct fcgi_call_opts {
   int64_t deadline_ms; /* absolute; 0 is taken as FCGI_NO_DEADLINE */
@@ -167,7 +174,14 @@ struct fcgi_call_opts {
   size_t max_stderr;   /* 0 = 64 KiB. Over it: FCGI_ETOOBIG */
   size_t max_headers;  /* 0 = 16 KiB of CGI headers */
   uint16_t request_id; /* 0 = 1 */
-  int keep_conn;       /* reserved for connection reuse; 0 = off */
+  /* Connection reuse (FCGI_KEEP_CONN), opt-in. Takes effect only on an
+   * engine bound to a client (fcgi_multi_new_client, fcgi_client_do): the
+   * connection then goes back to the client's idle list after END_REQUEST.
+   * Without a client it only sets the flag and the connection is closed
+   * after the request, as before. 0 = off (see "Why no keep-alive by
+   * default" in the README: each idle kept connection pins a php-fpm
+   * worker). */
+  int keep_conn;
   /* Optional body sink. When set, the body (stdout after the CGI header
    * block) is handed over chunk by chunk and NOT stored in the response; the
    * header block is still parsed and stored. Return 0 to go on, non-zero to
@@ -176,7 +190,36 @@ struct fcgi_call_opts {
    * still bounds the total. */
   int (*on_body)(void *ud, const char *buf, size_t len);
   void *on_body_ud;
+
+  /* ---- added for multiplexing, reuse and tracing (all off when 0) ---- */
+
+  /* FCGI_MUX_OFF (0), FCGI_MUX_AUTO or FCGI_MUX_FORCE; needs a client. */
+  int multiplex;
+  /* Called once when the request ends (before fcgi_multi_next_done can
+   * return it), on the thread driving the engine. t and its strings are
+   * valid only during the call. */
+  void (*on_trace)(void *ud, const struct fcgi_trace *t);
+  void *on_trace_ud;
+  /* 1: send a W3C traceparent to the application as the HTTP_TRACEPARENT
+   * param. The trace id comes from traceparent_in when given (validated:
+   * "00-<32 hex>-<16 hex>-<2 hex>", lower case, ids not all zero; an
+   * invalid value is FCGI_EINVAL), else it is random; the span id sent is
+   * always a fresh random one (this request's client span). */
+  int traceparent;
+  const char *traceparent_in; /* optional, borrowed during the add call */
 };
+
+/* Multiplexing modes (fcgi_call_opts.multiplex).
+ * AUTO: several requests in flight on one connection only when the server
+ *       answered FCGI_GET_VALUES with FCGI_MPXS_CONNS=1 (php-fpm says 0).
+ * FORCE: also when the server never answered the probe (AnyEvent::FCGI
+ *       multiplexes but never answers GET_VALUES). Never when the server
+ *       said 0 or once it answered a request with CANT_MPX_CONN.
+ * A request refused with END_REQUEST(CANT_MPX_CONN) is sent again on a new
+ * connection of its own within its deadline. */
+#define FCGI_MUX_OFF 0
+#define FCGI_MUX_AUTO 1
+#define FCGI_MUX_FORCE 2
 
 /*
  * The outcome of one request. Zero-initialise (or fcgi_response_init) before
@@ -266,6 +309,126 @@ int fcgi_multi_pending(const fcgi_multi *m);
 
 /* Run until every request has finished (each bounded by its own deadline). */
 void fcgi_multi_run(fcgi_multi *m);
+
+/* ------------------------------------------- external event loops */
+
+/*
+ * For callers with their own poll/epoll loop. fcgi_multi_fds() writes the
+ * descriptors to watch (sockets and cancel handles) into fds (up to n) and
+ * returns how many there are (call again with a bigger array when that is
+ * more than n). fcgi_multi_timeout_ms() is how long the loop may sleep
+ * before fcgi_multi_perform() must run again (-1 = no timer). Then pass the
+ * same array, with revents filled in, to fcgi_multi_perform() with the
+ * current fcgi_now_ms(); it drives every request and returns the number
+ * still running. The set changes after every perform: fetch it again.
+ * fcgi_multi_poll() is exactly fds + poll() + perform.
+ */
+size_t fcgi_multi_fds(fcgi_multi *m, struct pollfd *fds, size_t n);
+int fcgi_multi_timeout_ms(fcgi_multi *m);
+int fcgi_multi_perform(fcgi_multi *m, const struct pollfd *fds, size_t n,
+                       int64_t now);
+
+/* ------------------------------------------------------------- tracing */
+
+/* One finished request, handed to fcgi_call_opts.on_trace. Times are ms
+ * since the request was added (-1 = did not happen). */
+struct fcgi_trace {
+  const char *endpoint; /* canonical endpoint text */
+  void *user;           /* the user pointer of fcgi_multi_add */
+  uint16_t request_id;  /* the id used on the wire (last attempt) */
+  uint64_t conn_id;     /* the client's connection number (0: no client) */
+  int reused;           /* 1: sent on a kept connection from the idle list */
+  int multiplexed;      /* 1: shared its connection with other requests */
+  int attempts;         /* 1, or 2 after a retry or a CANT_MPX fallback */
+  int64_t start_unix_ns, end_unix_ns; /* wall clock (CLOCK_REALTIME) */
+  int64_t t_connect_ms, t_first_byte_ms, t_end_ms;
+  uint64_t bytes_in, bytes_out;
+  fcgi_err err;
+  int protocol_status; /* -1 when no END_REQUEST came */
+  int status;          /* CGI status, 0 when none */
+  const char *errmsg;  /* "" on success */
+  /* W3C ids as lower-case hex ("" when traceparent was off); parent is
+   * the span id of traceparent_in, "" without one. */
+  char trace_id[33], span_id[17], parent_span_id[17];
+  char traceparent[56]; /* the value sent as HTTP_TRACEPARENT, or "" */
+};
+
+/* ------------------------------------- client: capabilities, idle pool */
+
+/*
+ * A client owns per-endpoint state shared by every engine bound to it:
+ * the capabilities learnt with FCGI_GET_VALUES and the idle kept
+ * connections. It is thread-safe (one mutex): several threads may each
+ * run their own fcgi_multi bound to the same client. A connection with
+ * requests in flight belongs to the engine driving it; only idle ones are
+ * shared. Endpoints are matched by their canonical text.
+ */
+typedef struct fcgi_client fcgi_client;
+
+struct fcgi_client_opts {
+  size_t max_idle;          /* idle connections kept per endpoint; 0 = 4 */
+  int64_t idle_timeout_ms;  /* idle longer than this: closed (checked on
+                               every checkout and checkin: there is no timer
+                               thread; fcgi_client_close_idle() closes all
+                               at once); 0 = 30000 */
+  int64_t probe_timeout_ms; /* GET_VALUES probe deadline; 0 = 300 */
+  unsigned max_mux;         /* requests per multiplexed connection; 0 =
+                               the server's FCGI_MAX_REQS, at most 256 */
+};
+
+/* opts may be NULL (defaults, copied). NULL on out of memory. */
+fcgi_client *fcgi_client_new(const struct fcgi_client_opts *opts);
+/* Closes every idle connection. Engines bound to it must be freed first.
+ * NULL is a no-op. */
+void fcgi_client_free(fcgi_client *cl);
+
+/* What the client knows about an endpoint. */
+enum fcgi_caps_state {
+  FCGI_CAPS_UNPROBED = 0, /* nobody asked yet */
+  FCGI_CAPS_KNOWN,        /* a GET_VALUES_RESULT came */
+  FCGI_CAPS_NO_ANSWER     /* the probe got no answer: do not multiplex */
+};
+struct fcgi_caps {
+  enum fcgi_caps_state state;
+  int mpxs_conns; /* FCGI_MPXS_CONNS: 1, 0, or -1 when not given */
+  long max_conns; /* FCGI_MAX_CONNS, -1 when not given */
+  long max_reqs;  /* FCGI_MAX_REQS, -1 when not given */
+  int cant_mpx;   /* 1 once a request got END_REQUEST(CANT_MPX_CONN) */
+};
+/* Copy the cached capabilities of ep (state UNPROBED when none). */
+void fcgi_client_caps(fcgi_client *cl, const fcgi_endpoint *ep,
+                      struct fcgi_caps *out);
+/* Probe now (blocking, on a connection of its own that is then closed):
+ * send FCGI_GET_VALUES and wait for the answer until the client's probe
+ * timeout or deadline, whichever is first; the result is cached. Returns
+ * FCGI_OK when an answer came, FCGI_ETIMEDOUT when none did (cached as
+ * NO_ANSWER), or the connect error. errbuf (may be NULL) gets the detail. */
+fcgi_err fcgi_client_probe(fcgi_client *cl, const fcgi_endpoint *ep,
+                           int64_t deadline_ms, struct fcgi_caps *out,
+                           char *errbuf, size_t errlen);
+
+/* Counters per endpoint, for tests and monitoring. */
+struct fcgi_client_stats {
+  uint64_t opened;    /* connections opened for requests (probes excluded) */
+  uint64_t reused;    /* requests sent on an idle kept connection */
+  uint64_t retried;   /* requests retried on a fresh connection */
+  uint64_t fallbacks; /* requests re-sent after CANT_MPX_CONN */
+  uint64_t probes;    /* GET_VALUES probes sent */
+  size_t idle;        /* idle connections now */
+  unsigned max_in_flight; /* most requests seen at once on one connection */
+};
+void fcgi_client_stats(fcgi_client *cl, const fcgi_endpoint *ep,
+                       struct fcgi_client_stats *out);
+/* Close every idle connection now (all endpoints). */
+void fcgi_client_close_idle(fcgi_client *cl);
+
+/* An engine bound to a client: keep_conn and multiplex take effect. */
+fcgi_multi *fcgi_multi_new_client(fcgi_client *cl);
+/* fcgi_do through a client (one request on a temporary bound engine). */
+fcgi_err fcgi_client_do(fcgi_client *cl, const fcgi_endpoint *ep,
+                        const fcgi_request *rq,
+                        const struct fcgi_call_opts *opts,
+                        struct fcgi_response *resp);
 
 #ifdef __cplusplus
 }

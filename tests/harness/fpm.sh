@@ -148,22 +148,28 @@ fpm_start() {
 }
 
 fpm_reload() {
+  # The master re-execs itself and logs "ready to handle connections" again:
+  # wait for that new line, then until every pool answers ping.
+  local log=$FPMT_DIR/log/php-fpm.log before i
+  before=$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)
   kill -USR2 "$FPMT_PHP_FPM_PID"
-  # the master re-execs itself: wait until the old sockets answer again
-  sleep 0.2
+  for i in $(seq 1 200); do
+    [ "$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)" -gt "$before" ] && break
+    sleep 0.025
+  done
   fpm_wait_ready
 }
 
 fpm_stop() {
   [ -n "${FPMT_PHP_FPM_PID:-}" ] || return 0
-  kill -TERM "$FPMT_PHP_FPM_PID" 2>/dev/null
+  kill -TERM "$FPMT_PHP_FPM_PID" 2>/dev/null || true
   local i
   for i in $(seq 1 100); do
     kill -0 "$FPMT_PHP_FPM_PID" 2>/dev/null || break
     sleep 0.05
   done
-  kill -KILL "$FPMT_PHP_FPM_PID" 2>/dev/null
-  wait "$FPMT_PHP_FPM_PID" 2>/dev/null
+  kill -KILL "$FPMT_PHP_FPM_PID" 2>/dev/null || true
+  wait "$FPMT_PHP_FPM_PID" 2>/dev/null || true
   unset FPMT_PHP_FPM_PID
   return 0
 }
