@@ -326,19 +326,39 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
     return n > 0 ? (size_t)n : 0;
   }
   /* integral: digits by hand, snprintf's float path costs ~1500 cycles */
-  char tmp[24];
+  return v < 0 ? fpm_out_i64(buf, cap, (int64_t)v)
+               : fpm_out_u64(buf, cap, (uint64_t)v);
+}
+
+size_t fpm_out_u64(char *buf, size_t cap, uint64_t v) {
+  char tmp[20];
   size_t k = 0, o = 0;
-  uint64_t u = (uint64_t)fabs(v);
+  if (cap < 21) {
+    if (cap > 0)
+      buf[0] = '\0';
+    return 0;
+  }
   do {
-    tmp[k++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u > 0);
-  if (v < 0)
-    buf[o++] = '-';
+    tmp[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
   while (k > 0)
     buf[o++] = tmp[--k];
   buf[o] = '\0';
   return o;
+}
+
+size_t fpm_out_i64(char *buf, size_t cap, int64_t v) {
+  if (v >= 0)
+    return fpm_out_u64(buf, cap, (uint64_t)v);
+  if (cap < 22) {
+    if (cap > 0)
+      buf[0] = '\0';
+    return 0;
+  }
+  buf[0] = '-';
+  /* 0 - (uint64_t)v: the magnitude, INT64_MIN included */
+  return 1 + fpm_out_u64(buf + 1, cap - 1, 0 - (uint64_t)v);
 }
 
 /* ------------------------------------------------------------ samples */
