@@ -50,7 +50,9 @@ static int buf_reserve(struct fpm_buf *b, size_t more) {
 }
 
 void fpm_buf_add(struct fpm_buf *b, const char *s, size_t n) {
-  if (buf_reserve(b, n) != 0)
+  /* the common case, room left, without the call: yajl_gen prints token by
+   * token, hundreds of times per document */
+  if (b->oom || (b->len + n + 1 > b->cap && buf_reserve(b, n) != 0))
     return;
   memcpy(b->data + b->len, s, n);
   b->len += n;
