@@ -371,7 +371,8 @@ size_t fpm_output_samples(const struct fpm_output_opts *o,
   enum fpm_worker_detail d = o->full ? FPM_WORKERS_SLOTS : FPM_WORKERS_SUMMARY;
   size_t slots = o->max_slots ? o->max_slots : 4096;
   size_t n = fpm_metrics_samples(m, d, slots, NULL, 0);
-  *out = calloc(n ? n : 1, sizeof **out);
+  /* fpm_metrics_samples sets every field of the n samples: no zeroing */
+  *out = malloc((n ? n : 1) * sizeof **out);
   if (*out == NULL)
     return (size_t)-1;
   size_t got = fpm_metrics_samples(m, d, slots, *out, n);
