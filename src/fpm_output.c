@@ -317,6 +317,31 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
+/* "%.15g" of v by hand when that is v with at most 6 decimals (durations
+ * from microseconds, most percentages): the candidate has at most 15
+ * significant digits and parses back to v, so it is the 15-digit rounding
+ * of v that printf would print. Returns 0 (no answer) otherwise. */
+static size_t num_fixed6(char *buf, double v) {
+  double a = fabs(v);
+  if (!(a >= 1e-4 && a < 1e9))
+    return 0; /* outside these, %g may choose the exponent form */
+  uint64_t u = (uint64_t)(a * 1e6 + 0.5);
+  size_t o = 0;
+  if (v < 0)
+    buf[o++] = '-';
+  o += fpm_out_u64(buf + o, 32 - o, u / 1000000);
+  unsigned frac = (unsigned)(u % 1000000);
+  if (frac != 0) {
+    buf[o++] = '.';
+    for (unsigned d = 100000; d > 0 && frac != 0; d /= 10) {
+      buf[o++] = (char)('0' + frac / d);
+      frac %= d;
+    }
+  }
+  buf[o] = '\0';
+  return strtod(buf, NULL) == v ? o : 0;
+}
+
 size_t fpm_out_num(char *buf, size_t cap, double v) {
   if (cap < 32) {
     if (cap > 0)
@@ -324,6 +349,9 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
     return 0;
   }
   if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
+    size_t k = num_fixed6(buf, v);
+    if (k > 0)
+      return k;
     int n = snprintf(buf, cap, "%.15g", v);
     return n > 0 ? (size_t)n : 0;
   }
