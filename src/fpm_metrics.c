@@ -118,15 +118,30 @@ struct emitter {
   size_t cap, n;
 };
 
+/* Copies src to dst at pos (pos < cap), truncated so that dst keeps its
+ * terminating NUL; returns the new end. */
+static size_t append(char *dst, size_t cap, size_t pos, const char *src) {
+  size_t len = strlen(src);
+  if (len > cap - 1 - pos)
+    len = cap - 1 - pos;
+  memcpy(dst + pos, src, len);
+  dst[pos + len] = '\0';
+  return pos + len;
+}
+
 static void emit(struct emitter *e, enum fpm_metric_id id, const char *instance,
                  double value) {
   if (e->n < e->cap) {
     struct fpm_sample *s = &e->out[e->n];
     const struct fpm_metric_def *d = &defs[id];
     s->def = d;
-    snprintf(s->instance, sizeof s->instance, "%s", instance);
-    snprintf(s->type_instance, sizeof s->type_instance, "%s%s%s", d->cd_prefix,
-             instance, d->cd_suffix);
+    /* The strings snprintf "%s" and "%s%s%s" would give (truncated to
+     * fit), built by copying: this runs for every sample of every scrape. */
+    append(s->instance, sizeof s->instance, 0, instance);
+    size_t t =
+        append(s->type_instance, sizeof s->type_instance, 0, d->cd_prefix);
+    t = append(s->type_instance, sizeof s->type_instance, t, instance);
+    append(s->type_instance, sizeof s->type_instance, t, d->cd_suffix);
     s->value = value;
   }
   e->n++;

@@ -50,7 +50,9 @@ static int buf_reserve(struct fpm_buf *b, size_t more) {
 }
 
 void fpm_buf_add(struct fpm_buf *b, const char *s, size_t n) {
-  if (buf_reserve(b, n) != 0)
+  /* the common case, room left, without the call: yajl_gen prints token by
+   * token, hundreds of times per document */
+  if (b->oom || (b->len + n + 1 > b->cap && buf_reserve(b, n) != 0))
     return;
   memcpy(b->data + b->len, s, n);
   b->len += n;
@@ -315,6 +317,31 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
+/* "%.15g" of v by hand when that is v with at most 6 decimals (durations
+ * from microseconds, most percentages): the candidate has at most 15
+ * significant digits and parses back to v, so it is the 15-digit rounding
+ * of v that printf would print. Returns 0 (no answer) otherwise. */
+static size_t num_fixed6(char *buf, double v) {
+  double a = fabs(v);
+  if (!(a >= 1e-4 && a < 1e9))
+    return 0; /* outside these, %g may choose the exponent form */
+  uint64_t u = (uint64_t)(a * 1e6 + 0.5);
+  size_t o = 0;
+  if (v < 0)
+    buf[o++] = '-';
+  o += fpm_out_u64(buf + o, 32 - o, u / 1000000);
+  unsigned frac = (unsigned)(u % 1000000);
+  if (frac != 0) {
+    buf[o++] = '.';
+    for (unsigned d = 100000; d > 0 && frac != 0; d /= 10) {
+      buf[o++] = (char)('0' + frac / d);
+      frac %= d;
+    }
+  }
+  buf[o] = '\0';
+  return strtod(buf, NULL) == v ? o : 0;
+}
+
 size_t fpm_out_num(char *buf, size_t cap, double v) {
   if (cap < 32) {
     if (cap > 0)
@@ -322,23 +349,46 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
     return 0;
   }
   if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
+    size_t k = num_fixed6(buf, v);
+    if (k > 0)
+      return k;
     int n = snprintf(buf, cap, "%.15g", v);
     return n > 0 ? (size_t)n : 0;
   }
   /* integral: digits by hand, snprintf's float path costs ~1500 cycles */
-  char tmp[24];
+  return v < 0 ? fpm_out_i64(buf, cap, (int64_t)v)
+               : fpm_out_u64(buf, cap, (uint64_t)v);
+}
+
+size_t fpm_out_u64(char *buf, size_t cap, uint64_t v) {
+  char tmp[20];
   size_t k = 0, o = 0;
-  uint64_t u = (uint64_t)fabs(v);
+  if (cap < 21) {
+    if (cap > 0)
+      buf[0] = '\0';
+    return 0;
+  }
   do {
-    tmp[k++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u > 0);
-  if (v < 0)
-    buf[o++] = '-';
+    tmp[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
   while (k > 0)
     buf[o++] = tmp[--k];
   buf[o] = '\0';
   return o;
+}
+
+size_t fpm_out_i64(char *buf, size_t cap, int64_t v) {
+  if (v >= 0)
+    return fpm_out_u64(buf, cap, (uint64_t)v);
+  if (cap < 22) {
+    if (cap > 0)
+      buf[0] = '\0';
+    return 0;
+  }
+  buf[0] = '-';
+  /* 0 - (uint64_t)v: the magnitude, INT64_MIN included */
+  return 1 + fpm_out_u64(buf + 1, cap - 1, 0 - (uint64_t)v);
 }
 
 /* ------------------------------------------------------------ samples */
@@ -349,7 +399,8 @@ size_t fpm_output_samples(const struct fpm_output_opts *o,
   enum fpm_worker_detail d = o->full ? FPM_WORKERS_SLOTS : FPM_WORKERS_SUMMARY;
   size_t slots = o->max_slots ? o->max_slots : 4096;
   size_t n = fpm_metrics_samples(m, d, slots, NULL, 0);
-  *out = calloc(n ? n : 1, sizeof **out);
+  /* fpm_metrics_samples sets every field of the n samples: no zeroing */
+  *out = malloc((n ? n : 1) * sizeof **out);
   if (*out == NULL)
     return (size_t)-1;
   size_t got = fpm_metrics_samples(m, d, slots, *out, n);

@@ -127,6 +127,11 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max);
  * non-finite values: callers decide about those). Returns the length. */
 size_t fpm_out_num(char *buf, size_t cap, double v);
 
+/* Decimal digits of v into buf (cap >= 21), as "%" PRIu64 prints them, and
+ * of a signed v as "%" PRId64 does; NUL-terminated. Returns the length. */
+size_t fpm_out_u64(char *buf, size_t cap, uint64_t v);
+size_t fpm_out_i64(char *buf, size_t cap, int64_t v);
+
 /* Renderers per format (fpm_output_render dispatches to them). */
 int fpm_output_text(const struct fpm_output_opts *o,
                     const struct fpm_output_item *it, struct fpm_buf *out);

@@ -41,14 +41,12 @@ static void jstr(struct jctx *j, const char *s) {
 
 static void ju64(struct jctx *j, uint64_t v) {
   char b[24];
-  int n = snprintf(b, sizeof b, "%" PRIu64, v);
-  yajl_gen_number(j->g, b, (size_t)n);
+  yajl_gen_number(j->g, b, fpm_out_u64(b, sizeof b, v));
 }
 
 static void ji64(struct jctx *j, int64_t v) {
   char b[24];
-  int n = snprintf(b, sizeof b, "%" PRId64, v);
-  yajl_gen_number(j->g, b, (size_t)n);
+  yajl_gen_number(j->g, b, fpm_out_i64(b, sizeof b, v));
 }
 
 /* A double: integral values as integers, non-finite as null. */
