@@ -6,7 +6,7 @@
  * FPMT_FUZZ_STRICT=1 all three must also give the same code and the same
  * snapshot (fpm_status_diff), as fpm_status.h promises: that mode still
  * finds open differences (seeds open_* in the corpus,
- * doc/README-reliability.md). The snapshot must be usable
+ * README.md, "Reliability"). The snapshot must be usable
  * as documented, and the metric model runs over it. */
 #include "fuzz_status.h"
 

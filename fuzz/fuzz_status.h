@@ -73,7 +73,7 @@ static inline int fz_pool_diff(const struct fpm_status *a,
 /* FPMT_FUZZ_STRICT=1: compare whole snapshots (workers, repaired and
  * dropped counts too). Off by default: the repairing path is known to
  * depend on the split and to differ from the fast path on some bodies FPM
- * never prints (doc/README-reliability.md, "Open findings"). */
+ * never prints (README.md, "Reliability", open findings). */
 static inline int fz_strict(void) {
   const char *e = getenv("FPMT_FUZZ_STRICT");
   return e != NULL && e[0] == '1';

@@ -20,9 +20,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fails=0
-pass() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; fails=$((fails + 1)); }
+. "$here/harness/tap.sh"
 
 fpm_start "$dir/fpm" || { echo "FAIL: php-fpm did not start"; exit 1; }
 

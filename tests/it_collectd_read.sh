@@ -33,17 +33,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fails=0
-pass() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() {
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-now() { date +%s.%N; }
-add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
-is_true() { awk "BEGIN { exit !($1) }"; } # is_true "1.5 <= 2"
+. "$here/harness/tap.sh"
 all_are() { # WANT VALUE...: at least one value, and all equal WANT
   local want=$1 v
   shift

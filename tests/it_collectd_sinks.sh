@@ -22,15 +22,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fails=0
-pass() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() {
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-is_true() { awk "BEGIN { exit !($1) }"; }
+. "$here/harness/tap.sh"
 
 fpm_start "$dir/fpm" || { echo "FAIL: php-fpm did not start"; exit 1; }
 carbon_start "$dir/carbon" || { echo "FAIL: carbon-cache did not start"; exit 1; }

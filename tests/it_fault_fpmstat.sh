@@ -27,9 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+. "$here/harness/tap.sh"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 slack=1
 # sanitizer builds start fpmstat several times slower: relax wall clocks

@@ -35,9 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+. "$here/harness/tap.sh"
 now_s() { date +%s.%N; }
 slack=1
 [ "${FPMT_VALGRIND:-0}" = 1 ] && slack=10

@@ -25,9 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+. "$src_dir/tests/harness/tap.sh"
 
 cat >"$dir/fpm500.py" <<'PY'
 import os, socket, struct, sys

@@ -21,9 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+. "$here/harness/tap.sh"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # wait_for SECONDS CMD...: poll CMD every 50 ms

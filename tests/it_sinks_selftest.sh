@@ -12,14 +12,7 @@ dir=$(mktemp -d /tmp/fpmt-sinks.XXXXXX)
 trap 'sinks_stop_all; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 trap 'exit 130' INT TERM
 
-fails=0
-pass() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() { # DESCRIPTION CMD...
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
+. "$here/harness/tap.sh"
 
 # --- wait_until itself: true at once, false after about the timeout
 check "wait_until returns 0 when the command succeeds" wait_until 1 true

@@ -36,7 +36,7 @@ static void forged_entry_through_raw_uri(void **state) {
       FPM_P_OK);
   /* the fast path no longer takes the forged JSON at face value: it reads
    * the body as the repairing path does (which itself still resyncs at the
-   * forged `},{"pid":`, see doc/README-reliability.md) */
+   * forged `},{"pid":`, see README.md, "Reliability") */
   char why[200];
   assert_int_equal(fpm_status_diff(&fast, &slow, why, sizeof why), 0);
   assert_true(fast.dropped > 0);
