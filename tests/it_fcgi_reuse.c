@@ -165,18 +165,28 @@ struct pool_view {
   int reading;
 };
 
-/* The library's own status fetch (text, full), checked by substring. */
+/* The library's own status fetch (text, full), checked by substring.
+ * php-fpm answers a concurrent scrape with a transient 500 now and then
+ * (scoreboard lock contention, FPM_STATUS.md A.13): that is retried, a
+ * bounded number of times. */
 static struct pool_view status_view(fcgi_endpoint *ep) {
   fcgi_request *rq = fpm_rq("/status", "full");
   struct fcgi_response r;
   struct fcgi_call_opts o = {0};
-  o.deadline_ms = fcgi_now_ms() + 5000;
+  const char *a = NULL;
   fcgi_response_init(&r);
-  if (fcgi_do(ep, rq, &o, &r) != FCGI_OK)
-    fail_msg("status: %s", r.errmsg);
+  for (int attempt = 0; attempt < 20 && a == NULL; attempt++) {
+    fcgi_response_clear(&r);
+    o.deadline_ms = fcgi_now_ms() + 5000;
+    if (fcgi_do(ep, rq, &o, &r) != FCGI_OK)
+      fail_msg("status: %s", r.errmsg);
+    if (r.status == 200 && r.body != NULL)
+      a = strstr(r.body, "\nactive processes:");
+  }
   struct pool_view v = {-1, 0};
-  const char *a = strstr(r.body, "\nactive processes:");
-  assert_non_null(a);
+  if (a == NULL)
+    fail_msg("status: no pool figures after 20 tries (last status %d)",
+             r.status);
   char *end;
   v.active = strtol(a + strlen("\nactive processes:"), &end, 10);
   for (const char *p = r.body; (p = strstr(p, "Reading headers")); p++)
