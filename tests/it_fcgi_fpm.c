@@ -259,24 +259,40 @@ static void test_busy_pool_times_out_at_deadline(void **state) {
 struct worker {
   const fcgi_endpoint *ep;
   const fcgi_request *rq;
-  int ok, failed;
-  char last_err[512];
+  int ok, failed, contended;
+  char last_err[600];
 };
 
+/* Eight threads scraping at once make php-fpm (8.0.17+) answer some of
+ * them with a transient 500 "Internal error" (scoreboard lock contention,
+ * FPM_STATUS.md A.13). The client must deliver that 500 intact; the test
+ * retries it a bounded number of times, and anything else is a failure. */
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   for (int i = 0; i < 10; i++) {
     struct fcgi_response r;
     struct fcgi_call_opts o = {0};
-    o.deadline_ms = fcgi_now_ms() + fcgit_tolerance_ms(10000);
     fcgi_response_init(&r);
-    if (fcgi_do(w->ep, w->rq, &o, &r) == FCGI_OK && r.status == 200 &&
-        r.body_len > 0 && r.body[0] == '{')
-      w->ok++;
-    else {
-      w->failed++;
-      snprintf(w->last_err, sizeof w->last_err, "%s", r.errmsg);
+    int done = 0;
+    for (int attempt = 0; attempt < 20 && !done; attempt++) {
+      fcgi_response_clear(&r);
+      o.deadline_ms = fcgi_now_ms() + fcgit_tolerance_ms(10000);
+      int rc = fcgi_do(w->ep, w->rq, &o, &r);
+      if (rc == FCGI_OK && r.status == 200 && r.body_len > 0 &&
+          r.body[0] == '{') {
+        w->ok++;
+        done = 1;
+      } else if (rc == FCGI_OK && r.status == 500 && r.body != NULL &&
+                 strstr(r.body, "Internal error") != NULL) {
+        w->contended++;
+      } else {
+        snprintf(w->last_err, sizeof w->last_err, "rc %d status %d: %.500s", rc,
+                 r.status, r.errmsg);
+        break;
+      }
     }
+    if (!done)
+      w->failed++;
     fcgi_response_clear(&r);
   }
   return NULL;
@@ -289,16 +305,19 @@ static void test_eight_threads(void **state) {
   struct worker w[8];
   pthread_t t[8];
   for (int i = 0; i < 8; i++) {
-    w[i] = (struct worker){ep, rq, 0, 0, ""};
+    w[i] = (struct worker){ep, rq, 0, 0, 0, ""};
     assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
   }
-  int ok = 0;
+  int ok = 0, contended = 0;
   for (int i = 0; i < 8; i++) {
     pthread_join(t[i], NULL);
     ok += w[i].ok;
+    contended += w[i].contended;
     if (w[i].failed)
       fail_msg("thread %d: %d failed, last: %s", i, w[i].failed, w[i].last_err);
   }
+  print_message("eight threads: 80 scrapes, %d transient 500s retried\n",
+                contended);
   assert_int_equal(ok, 80);
   fcgi_request_free(rq);
   fcgi_endpoint_free(ep);
