@@ -12,6 +12,9 @@
 #     reads fine;
 #   - a saturated pool (one worker busy, backlog full): its reads end at the
 #     pool's Timeout and the other pools keep a row every interval.
+#   - collectd run as nobody (collectd -T) against a 0660 root:root socket:
+#     the log names the pool, "permission denied", the socket's owner and
+#     mode and the fix; a TCP pool in the same run reads fine.
 # Needs: FPMT_BUILD_DIR with collectd-plugin/phpfpm.so, collectd, cgi-fcgi.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +43,18 @@ now_s() { date +%s.%N; }
 slack=1
 [ "${FPMT_VALGRIND:-0}" = 1 ] && slack=10
 
+PERM_SOCK=$dir/fpm/run/perm.sock
+export FPM_POOLS_EXTRA="
+[perm]
+listen = $PERM_SOCK
+listen.owner = root
+listen.group = root
+listen.mode = 0660
+pm = static
+pm.max_children = 1
+pm.status_path = /status
+user = root
+group = root"
 fpm_start "$dir/fpm" || { echo "FAIL: php-fpm did not start"; exit 1; }
 cat >"$FPMT_DOCROOT/killme.php" <<PHP
 <?php touch('$dir/killme.running'); usleep(4000000); echo "late\n";
@@ -171,6 +186,70 @@ grep -qE 'pool "one".*(timeout|timed out|backlog)' "$COLLECTD_LOG" &&
 
 # stop collectd first: LeakSanitizer reports at exit
 collectd_stop
+
+# ------------------------------------------------- socket refusing collectd
+# collectd as nobody (collectd -T: init, one read of each pool, shutdown)
+# against a 0660 root:root socket: the log must name the pool, the cause,
+# the socket's owner and mode, and the fix. The TCP pool next to it is the
+# control: nobody reads it fine in the same run.
+perm_run() {
+  local pd=$dir/perm pre
+  mkdir -p "$pd/csv"
+  cp "$plugdir/phpfpm.so" "$pd/"
+  cat >"$pd/collectd.conf" <<CONF
+Hostname "testhost"
+FQDNLookup false
+BaseDir "$pd"
+PIDFile "$pd/collectd.pid"
+PluginDir "/usr/lib/collectd"
+TypesDB "$SINKS_TYPESDB"
+Interval 1
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File "$pd/collectd.log"
+  PrintSeverity true
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$pd/csv"
+</Plugin>
+PluginDir "$pd"
+LoadPlugin phpfpm
+<Plugin phpfpm>
+  <Pool "perm">
+    Socket "$PERM_SOCK"
+    Timeout 1
+  </Pool>
+  <Pool "dyn">
+    Address "$FPMT_DYN_ADDR"
+    Timeout 1
+  </Pool>
+</Plugin>
+CONF
+  chmod 755 "$dir" "$dir/fpm" "$dir/fpm/run"
+  chown -R nobody:nogroup "$pd"
+  pre=$(sinks_sanitizer_preload)
+  timeout -k 5 120 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    env ${pre:+LD_PRELOAD="$pre"} collectd -T -C "$pd/collectd.conf" >"$pd/collectd.out" 2>&1
+}
+if command -v setpriv >/dev/null; then
+  perm_run
+  pl=$(grep 'pool "perm"' "$dir/perm/collectd.log" | grep -i 'permission denied' | head -1)
+  if grep -q 'owner root:root mode 0660' <<<"$pl" && grep -q 'listen.mode' <<<"$pl"; then
+    ok "socket refusing collectd (as nobody): $(cut -c1-300 <<<"$pl")"
+  else
+    bad "socket refusing collectd: no permission line naming owner, mode and fix; log: $(tail -5 "$dir/perm/collectd.log")"
+  fi
+  up=$(csv_last "$dir/perm/csv/testhost/phpfpm-dyn" bool-up | cut -d, -f2)
+  [ "${up%%.*}" = 1 ] && ok "the TCP pool in the same run as nobody: bool-up 1" ||
+    bad "the TCP pool as nobody: bool-up '${up}'"
+  if collectd_sanitizer_errors "$dir/perm/collectd.out" >"$dir/san-perm.txt"; then
+    bad "sanitizer reports (nobody run): $(head -c 2000 "$dir/san-perm.txt")"
+  fi
+else
+  bad "setpriv is missing"
+fi
 if collectd_sanitizer_errors "$cd_dir" >"$dir/san.txt"; then
   bad "sanitizer reports: $(head -c 2000 "$dir/san.txt")"
 else
