@@ -6,6 +6,7 @@
  * one scratch array while computing percentiles.
  */
 #include "fpm_model.h"
+#include "fpm_num.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -134,7 +135,7 @@ static int stat_value(const struct stat_ctx *c, size_t i, enum stat_field f,
     if (!has_w(w, FPM_W_LAST_REQUEST_CPU) || !(w->last_request_cpu >= 0.0) ||
         !(w->last_request_cpu < 1e15))
       return 0;
-    *out = (uint64_t)llround(w->last_request_cpu * 100.0);
+    *out = fpm_round_u64(w->last_request_cpu * 100.0);
     return 1;
   case SF_MEMORY:
     if (!has_w(w, FPM_W_LAST_REQUEST_MEMORY))

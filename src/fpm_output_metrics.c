@@ -6,6 +6,7 @@
  * Values are the shared model's samples; names and escaping are all that
  * happens here.
  */
+#include "fpm_num.h"
 #include "fpm_output.h"
 
 #include <inttypes.h>
@@ -28,7 +29,7 @@ static void put_num(struct fpm_buf *b, double v) {
 static void put_counter(struct fpm_buf *b, double v) {
   uint64_t u = 0;
   if (isfinite(v) && v > 0)
-    u = v >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)llround(v);
+    u = v >= 18446744073709549568.0 ? UINT64_MAX : fpm_round_u64(v);
   fpm_buf_printf(b, "%" PRIu64, u);
 }
 

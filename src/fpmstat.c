@@ -8,6 +8,7 @@
  */
 #include "fpm_fetch.h"
 #include "fpm_model.h"
+#include "fpm_num.h"
 #include "fpm_output.h"
 #include "fpm_watch.h"
 
@@ -326,7 +327,8 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       fpm_result_init(&res[k]);
       fs[k++] = tg[i].f;
     }
-  int64_t deadline = fcgi_now_ms() + (int64_t)llround(c->timeout_s * 1000.0);
+  int64_t deadline =
+      fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
   fpm_fetch_many(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, deadline,
                  NULL, res);
   struct timespec now;
