@@ -426,6 +426,7 @@ int phpfpm_config(oconfig_item_t *ci) {
     return -1;
   }
   d->interval_s = PHPFPM_DEFAULT_DISCOVER_INTERVAL;
+  d->pool_interval_s = CDTIME_T_TO_DOUBLE(plugin_get_interval());
   int discover = 0, errors = 0;
   for (int i = 0; i < ci->children_num; i++)
     if (config_child(ci, i, d, &discover) != 0)

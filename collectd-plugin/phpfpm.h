@@ -160,7 +160,11 @@ int phpfpm_config_errors_read(user_data_t *ud);
 struct phpfpm_discovery {
   char *path;        /* file or directory; NULL: the Debian defaults */
   double interval_s; /* DiscoverInterval */
-  char **manual;     /* names of the <Pool> blocks: they win */
+  /* the plugin's interval, taken at config time: inside the scan callback
+   * plugin_get_interval() answers DiscoverInterval (collectd sets the read
+   * context's interval to the callback's own) */
+  double pool_interval_s;
+  char **manual; /* names of the <Pool> blocks: they win */
   size_t n_manual;
   struct fpm_disc_set set; /* the pools of the last scan */
   char **diags;            /* configuration problems of the last scan */
@@ -181,8 +185,8 @@ int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
 int phpfpm_discover_read(user_data_t *ud);
 void phpfpm_discovery_free(void *d);
 /* A pool for a discovered one: its endpoint and status path, ping.path,
- * pm.max_children; Interval, Timeout and the rest at their defaults.
- * NULL when out of memory. */
+ * pm.max_children; read every interval_s (registered with it), Timeout
+ * and the rest at their defaults. NULL when out of memory. */
 struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
                                           double interval_s);
 

@@ -109,6 +109,7 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   }
   c->is_socket = strncmp(cp->endpoint, "unix:", 5) == 0;
   c->interval_s = interval_s > 0 ? interval_s : 10.0;
+  c->interval_set = 1;
   c->timeout_s = c->interval_s * PHPFPM_TIMEOUT_SHARE;
   c->workers = FPM_WORKERS_SUMMARY;
   c->max_slots = PHPFPM_DEFAULT_MAX_SLOTS;
@@ -133,8 +134,7 @@ static int pool_added(struct phpfpm_discovery *d,
          cp->name, cp->file, cp->name);
     return 0;
   }
-  struct phpfpm_pool *p =
-      phpfpm_pool_from_conf(cp, CDTIME_T_TO_DOUBLE(plugin_get_interval()));
+  struct phpfpm_pool *p = phpfpm_pool_from_conf(cp, d->pool_interval_s);
   if (p == NULL) {
     ERROR(P "pool \"%s\" (discovered): out of memory", cp->name);
     return -1;

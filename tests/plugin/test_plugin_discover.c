@@ -100,7 +100,9 @@ static void test_scan_registers_pools(void **state) {
                               "pm.max_children = 2\n");
   write_file("pool.d/m.conf", "[manual]\nlisten = /run/other.sock\n"
                               "pm.status_path = /status\n");
+  mock_set_interval(3); /* the plugin's interval at config time */
   configure(7);
+  mock_set_interval(7); /* collectd: the scan callback's own, inside it */
   const struct mock_read *scan = mock_read_find(PHPFPM_DISCOVER_CB);
   assert_non_null(scan);
   assert_true(scan->interval == DOUBLE_TO_CDTIME_T(7.0));
@@ -113,6 +115,9 @@ static void test_scan_registers_pools(void **state) {
   assert_string_equal(a->conf.ping_path, "/pi");
   assert_int_equal(a->conf.max_children, 5);
   assert_true(a->conf.timeout_s < a->conf.interval_s);
+  /* read at the plugin's interval, not at DiscoverInterval */
+  assert_true(a->conf.interval_s == 3.0);
+  assert_true(mock_read_find("phpfpm/a")->interval == DOUBLE_TO_CDTIME_T(3.0));
   const struct phpfpm_pool *b = pool_of("phpfpm/b");
   assert_string_equal(b->conf.endpoint, "127.0.0.1:9002");
   assert_int_equal(b->conf.max_children, 7);
