@@ -136,6 +136,19 @@ check "--discover DIR: rc 5 and the listing on stderr (prometheus on stdout)" \
 check "--discover DIR: phpfpm_up 1 for web and api" \
   bash -c "grep -q '^phpfpm_up{pool=\"web\".*} 1\$' '$dir/dir.out' && grep -q '^phpfpm_up{pool=\"api\".*} 1\$' '$dir/dir.out'"
 
+# a configuration that cannot be read, and one with a syntax error
+"$fpmstat" --discover "$dir/absent.conf" >/dev/null 2>"$dir/absent.err"
+rc=$?
+check "--discover on a missing file: rc 1 and a message naming it (got $rc: $(head -n 1 "$dir/absent.err"))" \
+  bash -c "[ $rc = 1 ] && grep -q 'no php-fpm configuration could be read from $dir/absent.conf' '$dir/absent.err'"
+mkdir -p "$dir/broken"
+cp "$f/pool.d/10-web.conf" "$dir/broken/"
+printf '[oops\nthis is not a directive\n' >"$dir/broken/50-bad.conf"
+"$fpmstat" --discover "$dir/broken" >"$dir/broken.out" 2>"$dir/broken.err"
+rc=$?
+check "--discover with a syntax error: rc 1, FILE:LINE on stderr, web still read (got $rc: $(head -n 1 "$dir/broken.err"))" \
+  bash -c "[ $rc = 1 ] && grep -q '^fpmstat: $dir/broken/50-bad.conf:1: syntax error' '$dir/broken.err' && grep -q '^  pool: *web (static)' '$dir/broken.out'"
+
 # utilisation against pm.max_children: 3 busy of 5
 t_slow=$(now)
 for k in 1 2 3; do
