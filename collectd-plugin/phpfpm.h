@@ -4,10 +4,13 @@
  * script, so nothing declared here is exported: module_register is the only
  * dynamic symbol.
  *
- * Ownership: a struct phpfpm_pool is created by the config callback, handed
- * to collectd as the read callback's user_data and freed by collectd through
- * phpfpm_pool_free (after the read threads have been joined). collectd never
- * runs one read callback concurrently with itself, so a pool needs no lock.
+ * Ownership: a struct phpfpm_pool is created by the config callback (a
+ * <Pool> block) or by the Discover scan callback, handed to collectd as the
+ * read callback's user_data and freed by collectd through phpfpm_pool_free:
+ * at shutdown (after the read threads have been joined), or on a read
+ * thread after plugin_unregister_read (a discovered pool that went away).
+ * collectd never runs one read callback concurrently with itself, so a pool
+ * needs no lock.
  */
 #ifndef PHPFPM_PLUGIN_H
 #define PHPFPM_PLUGIN_H
