@@ -318,24 +318,32 @@ static int is_duplicate(const oconfig_item_t *parent, int i) {
 }
 
 int phpfpm_config_errors_read(user_data_t *ud) {
-  const int *n = ud->data;
+  struct phpfpm_config_errors *e = ud->data;
+  if (e->reported)
+    return 0;
+  e->reported = 1;
   ERROR(P "%d configuration error(s) above: the rejected parts are not read; "
           "the rest of the plugin runs (this read fails once so that "
           "`collectd -T` exits 1)",
-        n != NULL ? *n : 0);
-  plugin_unregister_read(PHPFPM_PLUGIN_NAME "-config");
+        e->n);
   return -1;
 }
 
+/* Registered with a one-day interval: a daemon calls it at start (-1, one
+ * NOTICE), then once a day (0). It is never unregistered: under `collectd
+ * -T`, plugin_unregister_read (and any registration) after the first read
+ * would search collectd's read list, whose names plugin_read_all_once has
+ * already freed. */
 static void config_errors_register(int n_errors) {
-  int *n = malloc(sizeof *n);
-  if (n == NULL)
+  struct phpfpm_config_errors *e = calloc(1, sizeof *e);
+  if (e == NULL)
     return;
-  *n = n_errors;
-  user_data_t ud = {.data = n, .free_func = free};
+  e->n = n_errors;
+  user_data_t ud = {.data = e, .free_func = free};
   if (plugin_register_complex_read(NULL, PHPFPM_PLUGIN_NAME "-config",
-                                   phpfpm_config_errors_read, 0, &ud) != 0)
-    free(n);
+                                   phpfpm_config_errors_read,
+                                   TIME_T_TO_CDTIME_T(86400), &ud) != 0)
+    free(e);
 }
 
 /* The names of the <Pool> blocks, so a discovered pool of the same name is
@@ -367,7 +375,12 @@ static int discovery_register(const oconfig_item_t *ci,
   }
   d->start = phpfpm_pool_start;
   d->stop = plugin_unregister_read;
+  /* The first scan runs here, in the config phase: under `collectd -T`,
+   * registering from a read callback would search collectd's read list
+   * after plugin_read_all_once has freed its names. The scan callback's
+   * first run (at once) then finds nothing new. */
   user_data_t ud = {.data = d, .free_func = phpfpm_discovery_free};
+  phpfpm_discover_read(&ud);
   INFO(P "Discover: reading the pools of %s every %g s",
        d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf",
        d->interval_s);

@@ -142,10 +142,16 @@ void phpfpm_pool_free(void *pool);
 /* The <Plugin phpfpm> callback. A rejected <Pool> block (or option) is
  * logged and skipped: the valid pools are read and the callback returns 0,
  * so collectd keeps running; phpfpm_config_errors_read then makes the first
- * read round fail once, so `collectd -T` exits 1. */
+ * read round fail once, so `collectd -T` exits 1. With Discover, the first
+ * scan runs here (see phpfpm_discover_read). */
 int phpfpm_config(oconfig_item_t *ci);
-/* Registered as "phpfpm-config" when blocks were rejected: logs the count,
- * unregisters itself and returns -1 (a daemon logs one NOTICE for it). */
+/* Registered as "phpfpm-config" when blocks were rejected: its first call
+ * logs the count and returns -1 (a daemon logs one NOTICE for it), later
+ * calls (daily) return 0. */
+struct phpfpm_config_errors {
+  int n;        /* rejected blocks and options */
+  int reported; /* the first call was made */
+};
 int phpfpm_config_errors_read(user_data_t *ud);
 
 /* ------------------------------------------------------------ discovery */

@@ -12,7 +12,12 @@
  * from the heap frees it (and our pool, through its free_func) instead of
  * calling it. A callback that is running at that moment finishes first. So
  * stopping a pool from another read callback is safe, and the same name can
- * be registered again at once (a changed pool).
+ * be registered again at once (a changed pool). Not so under `collectd -T`:
+ * plugin_read_all_once frees each callback's name after calling it but
+ * leaves it in the read list, so a registration or unregistration from a
+ * read callback there would compare against freed names. The first scan
+ * therefore runs in the config callback; the scan callback's run under -T
+ * finds nothing changed and touches no list.
  */
 #include "phpfpm.h"
 

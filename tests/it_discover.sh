@@ -180,6 +180,23 @@ mkdir -p "$cd_dir"
 </Plugin>
 CONF
 } >"$cd_dir/collectd.conf"
+# collectd -T (parse, init, one read round): the discovered pools are read
+# once; the first scan runs in the config phase, so nothing is registered
+# from a read callback (under -T that would touch freed callback names)
+mkdir -p "$dir/cdT"
+sed "s|$cd_dir|$dir/cdT|g" "$cd_dir/collectd.conf" >"$dir/cdT/collectd.conf"
+collectd_cmd -T -C "$dir/cdT/collectd.conf" >"$dir/cdT/collectd.out" 2>&1
+rc=$?
+check "collectd -T with Discover: rc 0 (got $rc)" test "$rc" = 0
+for p in web api; do
+  check "collectd -T with Discover: $p read once (bool-up 1)" \
+    bash -c "csv_last() { tail -n 1 \"\$1\"-*; }; csv_last '$dir/cdT/csv/testhost/phpfpm-$p/bool-up' | grep -q ',1.000000\$'"
+done
+if san=$(collectd_sanitizer_errors "$dir/cdT/collectd.out"); then
+  fail "collectd -T with Discover printed a sanitizer report:"
+  printf '%s\n' "$san" | sed 's/^/#   /'
+fi
+
 t_collectd=$(now)
 collectd_start "$cd_dir" "$cd_dir/collectd.conf" || { echo "FAIL: collectd did not start"; exit 1; }
 

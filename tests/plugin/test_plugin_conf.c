@@ -368,8 +368,8 @@ static void test_name_too_long(void **state) {
   expect_one_error("the name is longer than 127 bytes");
 }
 
-/* The one-shot read that reports rejected blocks: fails once (so
- * `collectd -T` exits 1), says how many, and unregisters itself. */
+/* The read that reports rejected blocks: fails once (so `collectd -T`
+ * exits 1) and says how many, then succeeds quietly. */
 static void test_config_errors_read(void **state) {
   (void)state;
   oconfig_item_t *root = mock_ci_new("Plugin");
@@ -378,10 +378,15 @@ static void test_config_errors_read(void **state) {
   mock_ci_str(mock_ci_block(root, "Pool", "ok"), "Socket", "/tmp/a.sock");
   assert_int_equal(run_config(root), 0);
   assert_int_equal(mock_n_reads(), 2);
+  /* a day: the daemon calls it at start, then rarely */
+  assert_true(mock_read_find("phpfpm-config")->interval ==
+              TIME_T_TO_CDTIME_T(86400));
   assert_int_equal(mock_call_read("phpfpm-config"), -1);
   expect_one_error("phpfpm plugin: 2 configuration error(s) above");
-  assert_null(mock_read_find("phpfpm-config"));
-  assert_int_equal(mock_n_unregistered(), 1);
+  /* later calls succeed quietly; it never unregisters (see phpfpm.c) */
+  assert_int_equal(mock_call_read("phpfpm-config"), 0);
+  expect_one_error("configuration error(s) above");
+  assert_int_equal(mock_n_unregistered(), 0);
   assert_non_null(mock_read_find("phpfpm/ok"));
   /* a clean configuration registers no such read */
   mock_reset();
