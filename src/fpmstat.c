@@ -4,7 +4,9 @@
  * Owns: option parsing, one fetcher per TARGET, one concurrent fetch of all
  * of them (fpm_fetch_many), the model per pool, handing the results to a
  * formatter, the error lines on stderr and the exit status (the highest
- * fpm_err over the targets). --watch hands over to fpm_watch_run.
+ * fpm_err over the targets). --watch hands over to fpm_watch_run;
+ * --discover to discover_main (the functions at the end: the targets come
+ * from php-fpm's configuration through fpm_conf and fpm_discover).
  */
 #include "fpm_discover.h"
 #include "fpm_fetch.h"
