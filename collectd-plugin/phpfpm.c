@@ -242,36 +242,6 @@ void phpfpm_pool_free(void *data) {
   free(p);
 }
 
-static struct phpfpm_pool *pool_new(const oconfig_item_t *ci) {
-  struct phpfpm_pool *p = calloc(1, sizeof *p);
-  if (p == NULL) {
-    ERROR(P "out of memory");
-    return NULL;
-  }
-  if (phpfpm_conf_parse(ci, CDTIME_T_TO_DOUBLE(plugin_get_interval()),
-                        &p->conf) != 0) {
-    free(p);
-    return NULL;
-  }
-  const struct phpfpm_conf *c = &p->conf;
-  struct fpm_target t = {.endpoint = c->endpoint,
-                         .status_path = c->status_path,
-                         .ping_path = c->ping_path};
-  char err[512] = "";
-  p->fetcher = fpm_fetcher_new(&t, err, sizeof err);
-  if (p->fetcher == NULL) {
-    ERROR(P "pool \"%s\": %s: %s", c->name, c->is_socket ? "Socket" : "Address",
-          err[0] != '\0' ? err : "out of memory");
-    phpfpm_pool_free(p);
-    return NULL;
-  }
-  p->fetch = fpm_fetch;
-  p->interval = DOUBLE_TO_CDTIME_T(c->interval_s);
-  phpfpm_instance_name(c->name, p->instance, sizeof p->instance);
-  C_COMPLAIN_INIT(&p->complaint);
-  return p;
-}
-
 static int pool_register(struct phpfpm_pool *p) {
   char cb_name[DATA_MAX_NAME_LEN + 16];
   snprintf(cb_name, sizeof cb_name, PHPFPM_PLUGIN_NAME "/%s", p->conf.name);
@@ -290,6 +260,42 @@ static int pool_register(struct phpfpm_pool *p) {
        p->conf.name, p->conf.endpoint, p->conf.interval_s, p->conf.timeout_s,
        phpfpm_workers_name(p->conf.workers));
   return 0;
+}
+
+int phpfpm_pool_start(struct phpfpm_pool *p) {
+  const struct phpfpm_conf *c = &p->conf;
+  struct fpm_target t = {.endpoint = c->endpoint,
+                         .status_path = c->status_path,
+                         .ping_path = c->ping_path};
+  char err[512] = "";
+  p->fetcher = fpm_fetcher_new(&t, err, sizeof err);
+  if (p->fetcher == NULL) {
+    ERROR(P "pool \"%s\": %s: %s", c->name, c->is_socket ? "Socket" : "Address",
+          err[0] != '\0' ? err : "out of memory");
+    phpfpm_pool_free(p);
+    return -1;
+  }
+  p->fetch = fpm_fetch;
+  p->interval = DOUBLE_TO_CDTIME_T(c->interval_s);
+  phpfpm_instance_name(c->name, p->instance, sizeof p->instance);
+  C_COMPLAIN_INIT(&p->complaint);
+  return pool_register(p);
+}
+
+/* One <Pool> block: parsed, resolved, registered; -1 when rejected (the
+ * cause is logged). */
+static int pool_add(const oconfig_item_t *ci) {
+  struct phpfpm_pool *p = calloc(1, sizeof *p);
+  if (p == NULL) {
+    ERROR(P "out of memory");
+    return -1;
+  }
+  if (phpfpm_conf_parse(ci, CDTIME_T_TO_DOUBLE(plugin_get_interval()),
+                        &p->conf) != 0) {
+    free(p);
+    return -1;
+  }
+  return phpfpm_pool_start(p);
 }
 
 /* The name of the i-th <Pool> if it is valid, else NULL. */
@@ -311,39 +317,142 @@ static int is_duplicate(const oconfig_item_t *parent, int i) {
   return 0;
 }
 
+int phpfpm_config_errors_read(user_data_t *ud) {
+  struct phpfpm_config_errors *e = ud->data;
+  if (e->reported)
+    return 0;
+  e->reported = 1;
+  ERROR(P "%d configuration error(s) above: the rejected parts are not read; "
+          "the rest of the plugin runs (this read fails once so that "
+          "`collectd -T` exits 1)",
+        e->n);
+  return -1;
+}
+
+/* Registered with a one-day interval: a daemon calls it at start (-1, one
+ * NOTICE), then once a day (0). It is never unregistered: under `collectd
+ * -T`, plugin_unregister_read (and any registration) after the first read
+ * would search collectd's read list, whose names plugin_read_all_once has
+ * already freed. */
+static void config_errors_register(int n_errors) {
+  struct phpfpm_config_errors *e = calloc(1, sizeof *e);
+  if (e == NULL)
+    return;
+  e->n = n_errors;
+  user_data_t ud = {.data = e, .free_func = free};
+  if (plugin_register_complex_read(NULL, PHPFPM_PLUGIN_NAME "-config",
+                                   phpfpm_config_errors_read,
+                                   TIME_T_TO_CDTIME_T(86400), &ud) != 0)
+    free(e);
+}
+
+/* The names of the <Pool> blocks, so a discovered pool of the same name is
+ * left to them. Returns 0, or -1 when out of memory. */
+static int collect_manual(const oconfig_item_t *ci,
+                          struct phpfpm_discovery *d) {
+  d->manual = calloc((size_t)ci->children_num + 1, sizeof *d->manual);
+  if (d->manual == NULL)
+    return -1;
+  for (int i = 0; i < ci->children_num; i++) {
+    const char *name = pool_name(&ci->children[i]);
+    if (strcasecmp(ci->children[i].key, "Pool") != 0 || name == NULL)
+      continue;
+    d->manual[d->n_manual] = strdup(name);
+    if (d->manual[d->n_manual] == NULL)
+      return -1;
+    d->n_manual++;
+  }
+  return 0;
+}
+
+/* Register the scan callback; d is handed over (freed on failure). */
+static int discovery_register(const oconfig_item_t *ci,
+                              struct phpfpm_discovery *d) {
+  if (collect_manual(ci, d) != 0) {
+    ERROR(P "Discover: out of memory");
+    phpfpm_discovery_free(d);
+    return -1;
+  }
+  d->start = phpfpm_pool_start;
+  d->stop = plugin_unregister_read;
+  /* The first scan runs here, in the config phase: under `collectd -T`,
+   * registering from a read callback would search collectd's read list
+   * after plugin_read_all_once has freed its names. The scan callback's
+   * first run (at once) then finds nothing new. */
+  user_data_t ud = {.data = d, .free_func = phpfpm_discovery_free};
+  phpfpm_discover_read(&ud);
+  INFO(P "Discover: reading the pools of %s every %g s",
+       d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf",
+       d->interval_s);
+  if (plugin_register_complex_read(
+          NULL, PHPFPM_DISCOVER_CB, phpfpm_discover_read,
+          DOUBLE_TO_CDTIME_T(d->interval_s), &ud) != 0) {
+    ERROR(P "Discover: cannot register the read callback \"%s\" (is "
+            "Discover given in two <Plugin phpfpm> blocks?)",
+          PHPFPM_DISCOVER_CB);
+    phpfpm_discovery_free(d);
+    return -1;
+  }
+  return 0;
+}
+
+/* One child of <Plugin phpfpm>; returns 0 or -1 (rejected, logged). */
+static int config_child(oconfig_item_t *ci, int i, struct phpfpm_discovery *d,
+                        int *discover) {
+  const oconfig_item_t *o = &ci->children[i];
+  int rc = 0;
+  if (phpfpm_discover_option(o, d, discover, &rc))
+    return rc;
+  if (strcasecmp(o->key, "Pool") != 0) {
+    ERROR(P "unknown option \"%s\" in <Plugin " PHPFPM_PLUGIN_NAME
+            ">; expected <Pool \"name\"> blocks, Discover or "
+            "DiscoverInterval",
+          o->key);
+    return -1;
+  }
+  if (is_duplicate(ci, i)) {
+    ERROR(P "pool \"%s\": duplicate pool name; each <Pool> needs its own "
+            "name",
+          pool_name(o));
+    return -1;
+  }
+  return pool_add(o);
+}
+
 /*
  * <Plugin phpfpm>
  *   <Pool "www">
  *     Socket "/run/php/php8.2-fpm.sock"   # or Address "127.0.0.1:9000"
  *     ...
  *   </Pool>
+ *   Discover true                         # or "/path"; DiscoverInterval 60
  * </Plugin>
- * Valid pools are registered even when another one fails; any failure
- * makes the callback return -1 (so `collectd -T` fails).
+ * A rejected block is logged and skipped; the valid pools are read and the
+ * callback returns 0, so the rest of collectd keeps running. The errors
+ * make the first read round fail once (phpfpm_config_errors_read), so
+ * `collectd -T` still exits 1 on them.
  */
 int phpfpm_config(oconfig_item_t *ci) {
-  int rc = 0;
-  for (int i = 0; i < ci->children_num; i++) {
-    const oconfig_item_t *o = &ci->children[i];
-    if (strcasecmp(o->key, "Pool") != 0) {
-      ERROR(P "unknown option \"%s\" in <Plugin " PHPFPM_PLUGIN_NAME
-              ">; expected <Pool \"name\"> blocks",
-            o->key);
-      rc = -1;
-      continue;
-    }
-    if (is_duplicate(ci, i)) {
-      ERROR(P "pool \"%s\": duplicate pool name; each <Pool> needs its own "
-              "name",
-            pool_name(o));
-      rc = -1;
-      continue;
-    }
-    struct phpfpm_pool *p = pool_new(o);
-    if (p == NULL || pool_register(p) != 0)
-      rc = -1;
+  struct phpfpm_discovery *d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    ERROR(P "out of memory");
+    return -1;
   }
-  return rc;
+  d->interval_s = PHPFPM_DEFAULT_DISCOVER_INTERVAL;
+  d->pool_interval_s = CDTIME_T_TO_DOUBLE(plugin_get_interval());
+  int discover = 0, errors = 0;
+  for (int i = 0; i < ci->children_num; i++)
+    if (config_child(ci, i, d, &discover) != 0)
+      errors++;
+  if (discover) {
+    if (discovery_register(ci, d) != 0)
+      errors++;
+  } else {
+    phpfpm_discovery_free(d);
+  }
+  if (errors > 0)
+    config_errors_register(errors);
+  return 0;
 }
 
 __attribute__((visibility("default"))) void module_register(void) {

@@ -4,16 +4,20 @@
  * script, so nothing declared here is exported: module_register is the only
  * dynamic symbol.
  *
- * Ownership: a struct phpfpm_pool is created by the config callback, handed
- * to collectd as the read callback's user_data and freed by collectd through
- * phpfpm_pool_free (after the read threads have been joined). collectd never
- * runs one read callback concurrently with itself, so a pool needs no lock.
+ * Ownership: a struct phpfpm_pool is created by the config callback (a
+ * <Pool> block) or by the Discover scan callback, handed to collectd as the
+ * read callback's user_data and freed by collectd through phpfpm_pool_free:
+ * at shutdown (after the read threads have been joined), or on a read
+ * thread after plugin_unregister_read (a discovered pool that went away).
+ * collectd never runs one read callback concurrently with itself, so a pool
+ * needs no lock.
  */
 #ifndef PHPFPM_PLUGIN_H
 #define PHPFPM_PLUGIN_H
 
 #include "collectd_compat.h"
 
+#include "fpm_discover.h"
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 
@@ -30,6 +34,9 @@
 #define PHPFPM_MAX_SLOTS_LIMIT 65535
 /* Bytes of a request uri and script kept in a slow-request notification, so
  * the whole message fits NOTIF_MAX_MSG_LEN (256). */
+#define PHPFPM_DEFAULT_DISCOVER_INTERVAL 60.0
+/* The scan callback's name: never "phpfpm/<pool>", so no pool takes it. */
+#define PHPFPM_DISCOVER_CB "phpfpm-discover"
 #define PHPFPM_NOTIF_URI_MAX 90
 #define PHPFPM_NOTIF_SCRIPT_MAX 70
 
@@ -122,12 +129,74 @@ struct phpfpm_pool {
   size_t samples_cap;
 };
 
+/* Resolve p's endpoint, set its run-time fields and register its read
+ * callback "phpfpm/<name>". On failure the cause is logged, p is freed and
+ * -1 returned. Safe from a read callback (collectd takes its read lock). */
+int phpfpm_pool_start(struct phpfpm_pool *p);
+
 /* The read callback (registered as "phpfpm/<pool>"). Always returns 0: a
  * failed read dispatches up=0 and logs (rate-limited), so the next read
  * comes after one interval and "pool back" is seen at once. */
 int phpfpm_read(user_data_t *ud);
 void phpfpm_pool_free(void *pool);
-/* The <Plugin phpfpm> callback. */
+/* The <Plugin phpfpm> callback. A rejected <Pool> block (or option) is
+ * logged and skipped: the valid pools are read and the callback returns 0,
+ * so collectd keeps running; phpfpm_config_errors_read then makes the first
+ * read round fail once, so `collectd -T` exits 1. With Discover, the first
+ * scan runs here (see phpfpm_discover_read). */
 int phpfpm_config(oconfig_item_t *ci);
+/* Registered as "phpfpm-config" when blocks were rejected: its first call
+ * logs the count and returns -1 (a daemon logs one NOTICE for it), later
+ * calls (daily) return 0. */
+struct phpfpm_config_errors {
+  int n;        /* rejected blocks and options */
+  int reported; /* the first call was made */
+};
+int phpfpm_config_errors_read(user_data_t *ud);
+
+/* ------------------------------------------------------------ discovery */
+
+/*
+ * Discover true | "/path": the pools in php-fpm's own configuration.
+ * Owned by the scan callback (PHPFPM_DISCOVER_CB, every DiscoverInterval),
+ * freed by collectd through phpfpm_discovery_free. It holds names and
+ * settings only, never a pointer to a pool: a discovered pool belongs to its
+ * own read callback, which collectd frees after plugin_unregister_read (at
+ * the callback's next due time, on a read thread), so neither can outlive
+ * the other's memory. Only the scan callback touches it after the config
+ * phase; collectd never runs it twice at once: no lock.
+ */
+struct phpfpm_discovery {
+  char *path;        /* file or directory; NULL: the Debian defaults */
+  double interval_s; /* DiscoverInterval */
+  /* the plugin's interval, taken at config time: inside the scan callback
+   * plugin_get_interval() answers DiscoverInterval (collectd sets the read
+   * context's interval to the callback's own) */
+  double pool_interval_s;
+  char **manual; /* names of the <Pool> blocks: they win */
+  size_t n_manual;
+  struct fpm_disc_set set; /* the pools of the last scan */
+  char **diags;            /* configuration problems of the last scan */
+  size_t n_diags;
+  int load_failed; /* the last scan read no file (logged once) */
+  /* registration hooks: collectd's, unit tests may swap them */
+  int (*start)(struct phpfpm_pool *p);
+  int (*stop)(const char *cb_name);
+};
+
+/* Parse Discover / DiscoverInterval at the <Plugin phpfpm> level into *d
+ * (zeroed first). Returns 1 when the key is one of them (then *rc is 0, or
+ * -1 with the error logged), 0 for another key. */
+int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
+                           int *enabled, int *rc);
+/* One scan: read the configuration, stop the pools that are gone or changed,
+ * start the new ones, log what is not monitorable (once). Always returns 0. */
+int phpfpm_discover_read(user_data_t *ud);
+void phpfpm_discovery_free(void *d);
+/* A pool for a discovered one: its endpoint and status path, ping.path,
+ * pm.max_children; read every interval_s (registered with it), Timeout
+ * and the rest at their defaults. NULL when out of memory. */
+struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
+                                          double interval_s);
 
 #endif /* PHPFPM_PLUGIN_H */

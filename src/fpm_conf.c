@@ -28,8 +28,14 @@ struct parser {
   struct fpm_conf *conf;
   const struct fpm_conf_opts *opts;
   const char *prefix;
-  int in_global; /* current section is [global] or none */
-  long cur_pool; /* index in conf->pools, -1 when none */
+  int in_global;    /* current section is [global] or none */
+  long cur_pool;    /* index in conf->pools, -1 when none */
+  char section[64]; /* the current section's name, for $pool */
+  /* Debian defaults: each php-fpm.conf (one per PHP version) is its own
+   * scope; a pool name already used by an earlier version's files gets
+   * "@<version>" appended, so both pools stay apart. */
+  size_t scope_start; /* first pool of the current scope */
+  char version[32];   /* "8.2" for /etc/php/8.2/fpm/php-fpm.conf, or "" */
   int depth;
   size_t pools_cap, diags_cap;
 };
@@ -193,17 +199,31 @@ static void full_path(const char *prefix, const char *rel, char *out,
 
 /* ----------------------------------------------------------------- pools */
 
-static long find_pool(const struct fpm_conf *c, const char *name) {
-  for (size_t i = 0; i < c->n_pools; i++)
+static long find_pool(const struct fpm_conf *c, size_t from, const char *name) {
+  for (size_t i = from; i < c->n_pools; i++)
     if (strcmp(c->pools[i].name, name) == 0)
       return (long)i;
   return -1;
 }
 
-static long add_pool(struct parser *p, const char *name, const char *file,
+/* The name a section gets in the current scope: itself, or name@version
+ * when an earlier scope (another PHP version) has a pool of that name. */
+static void scoped_name(const struct parser *p, const char *name, char *out,
+                        size_t cap) {
+  snprintf(out, cap, "%s", name);
+  if (p->scope_start == 0 || p->version[0] == '\0')
+    return;
+  long earlier = find_pool(p->conf, 0, name);
+  if (earlier >= 0 && (size_t)earlier < p->scope_start)
+    snprintf(out, cap, "%s@%s", name, p->version);
+}
+
+static long add_pool(struct parser *p, const char *section, const char *file,
                      int line) {
   struct fpm_conf *c = p->conf;
-  long idx = find_pool(c, name);
+  char name[sizeof c->pools[0].name];
+  scoped_name(p, section, name, sizeof name);
+  long idx = find_pool(c, p->scope_start, name);
   if (idx >= 0)
     return idx; /* a section repeated across files adds to the same pool */
   if (c->n_pools == p->pools_cap) {
@@ -259,7 +279,7 @@ static void set_pool_key(struct parser *p, struct fpm_conf_pool *pool,
       continue;
     char *dst = (char *)pool + k->offset;
     set_str(dst, k->size, value);
-    expand_pool(dst, k->size, pool->name);
+    expand_pool(dst, k->size, p->section);
     pool->present |= 1u << k->bit;
     return;
   }
@@ -344,6 +364,7 @@ static void parse_section(struct parser *p, char *s, const char *file,
     return;
   }
   p->in_global = 0;
+  set_str(p->section, sizeof p->section, a);
   p->cur_pool = add_pool(p, a, file, line);
 }
 
@@ -537,24 +558,55 @@ static int is_dir(const char *path) {
   return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* "8.2" from ".../8.2/fpm/php-fpm.conf": the directory two levels up. */
+static void version_of(const char *path, char *out, size_t cap) {
+  out[0] = '\0';
+  const char *end = strrchr(path, '/'); /* before php-fpm.conf */
+  if (end == NULL || end == path)
+    return;
+  end--; /* back to the '/' before "fpm" */
+  while (end > path && *end != '/')
+    end--;
+  if (end <= path)
+    return;
+  const char *start = end - 1;
+  while (start > path && start[-1] != '/')
+    start--;
+  size_t n = (size_t)(end - start);
+  if (n > 0 && n < cap) {
+    memcpy(out, start, n);
+    out[n] = '\0';
+  }
+}
+
+/* Every installed version's php-fpm.conf, each its own scope. */
+static void load_defaults(struct parser *p) {
+  const char *pattern = p->opts && p->opts->default_glob
+                            ? p->opts->default_glob
+                            : "/etc/php/*/fpm/php-fpm.conf";
+  glob_t g;
+  memset(&g, 0, sizeof g);
+  if (glob(pattern, 0, NULL, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+      p->in_global = 1;
+      p->cur_pool = -1;
+      p->scope_start = p->conf->n_pools;
+      version_of(g.gl_pathv[i], p->version, sizeof p->version);
+      load_file(p, g.gl_pathv[i]);
+    }
+  } else {
+    diag(p, pattern, 0,
+         "no php-fpm configuration found (is php-fpm installed?)");
+  }
+  globfree(&g);
+}
+
 int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
                   struct fpm_conf *conf) {
   struct parser p;
   parser_init(&p, conf, opts);
   if (!path) {
-    glob_t g;
-    memset(&g, 0, sizeof g);
-    if (glob("/etc/php/*/fpm/php-fpm.conf", 0, NULL, &g) == 0) {
-      for (size_t i = 0; i < g.gl_pathc; i++) {
-        p.in_global = 1;
-        p.cur_pool = -1;
-        load_file(&p, g.gl_pathv[i]);
-      }
-    } else {
-      diag(&p, "/etc/php/*/fpm/php-fpm.conf", 0,
-           "no php-fpm configuration found (is php-fpm installed?)");
-    }
-    globfree(&g);
+    load_defaults(&p);
   } else if (is_dir(path)) {
     char pattern[1024];
     snprintf(pattern, sizeof pattern, "%s/*.conf", path);

@@ -4,8 +4,11 @@
  * Owns: option parsing, one fetcher per TARGET, one concurrent fetch of all
  * of them (fpm_fetch_many), the model per pool, handing the results to a
  * formatter, the error lines on stderr and the exit status (the highest
- * fpm_err over the targets). --watch hands over to fpm_watch_run.
+ * fpm_err over the targets). --watch hands over to fpm_watch_run;
+ * --discover to discover_main (the functions at the end: the targets come
+ * from php-fpm's configuration through fpm_conf and fpm_discover).
  */
+#include "fpm_discover.h"
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 #include "fpm_num.h"
@@ -37,10 +40,13 @@ struct cli {
   char host[256];
   char **targets;
   size_t n_targets;
+  int discover;              /* --discover */
+  const char *discover_path; /* its PATH; NULL: Debian's defaults */
 };
 
 static const char usage_text[] =
     "Usage: fpmstat [OPTIONS] TARGET...\n"
+    "       fpmstat --discover [PATH] [OPTIONS]\n"
     "Fetch PHP-FPM pool status over FastCGI, straight from the pool's socket.\n"
     "\n"
     "TARGET is a unix socket (/run/php/www.sock, unix:/path) or host:port\n"
@@ -68,13 +74,22 @@ static const char usage_text[] =
     "      --graphite-prefix P  prefix of graphite paths (default none)\n"
     "  -w, --watch SECONDS      redraw a live view every SECONDS; Ctrl-C "
     "quits\n"
+    "  -d, --discover [PATH]    find the pools in php-fpm's configuration "
+    "(PATH:\n"
+    "                           a php-fpm.conf or a directory of pool .conf\n"
+    "                           files; none: /etc/php/*/fpm/php-fpm.conf), "
+    "list\n"
+    "                           them and read every monitorable one at once\n"
     "  -h, --help               this text\n"
     "  -V, --version            the version\n"
     "\n"
     "Exit status: 0 ok, 1 usage, 2 cannot connect, 3 timeout, 4 FastCGI\n"
     "protocol error or refused, 5 status page error (not 200, e.g. wrong\n"
     "status path), 6 the answer is not a status page. With several targets,\n"
-    "the highest. Errors: one line per target on stderr.\n";
+    "the highest. Errors: one line per target on stderr.\n"
+    "With --discover: the highest over the pools read, 5 for a pool without\n"
+    "a status page (not monitorable, as its page would answer 404), and 1\n"
+    "when the configuration could not be read, has errors or has no pool.\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt,
                                                              ...) {
@@ -137,6 +152,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"graphite-prefix", required_argument, NULL, OPT_PREFIX},
     {"watch", required_argument, NULL, 'w'},
+    {"discover", optional_argument, NULL, 'd'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -197,6 +213,10 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     return parse_seconds(arg, &c->watch_s) == 0
                ? -1
                : usage_error("--watch wants seconds > 0, not '%s'", arg);
+  case 'd':
+    c->discover = 1;
+    c->discover_path = arg;
+    return -1;
   case 'h':
     fputs(usage_text, stdout);
     return 0;
@@ -229,16 +249,21 @@ static void defaults_from_env(struct cli *c) {
   }
 }
 
+static int parse_discover_args(struct cli *c, int argc, char **argv);
+static int discover_main(struct cli *c);
+
 static int parse_args(struct cli *c, int argc, char **argv) {
   int opt;
   c->timeout_s = 2.0;
   opterr = 1;
-  while ((opt = getopt_long(argc, argv, "F:fs:pt:w:hV", long_opts, NULL)) !=
+  while ((opt = getopt_long(argc, argv, "F:fs:pt:w:dhV", long_opts, NULL)) !=
          -1) {
     int rc = parse_opt(c, opt, optarg);
     if (rc >= 0)
       return rc;
   }
+  if (c->discover)
+    return parse_discover_args(c, argc, argv);
   if (optind >= argc)
     return usage_error("%s", "no TARGET given");
   if (c->ping && c->out.format != FPM_OUT_TEXT && c->out.format != FPM_OUT_JSON)
@@ -372,6 +397,8 @@ int main(int argc, char **argv) {
   int rc = parse_args(&c, argc, argv);
   if (rc >= 0)
     return rc;
+  if (c.discover)
+    return discover_main(&c);
   size_t n = c.n_targets;
   struct tgt *tg = calloc(n, sizeof *tg);
   fpm_fetcher **fs = calloc(n, sizeof *fs);
@@ -412,4 +439,207 @@ int main(int argc, char **argv) {
   }
   free(tg), free(fs), free(names);
   return rc;
+}
+
+/* ------------------------------------------------------------ --discover */
+
+/* --discover [PATH]: PATH as --discover=PATH or as the one operand. */
+static int parse_discover_args(struct cli *c, int argc, char **argv) {
+  int rest = argc - optind;
+  if (rest > 1 || (rest == 1 && c->discover_path != NULL))
+    return usage_error("%s", "--discover takes one PATH (a php-fpm.conf or "
+                             "a directory of pool files), not TARGETs");
+  if (rest == 1)
+    c->discover_path = argv[optind];
+  if (c->watch_s > 0 || c->ping)
+    return usage_error("%s", "--discover reads each pool's status once: no "
+                             "--watch or --ping with it");
+  if (c->t.status_path != NULL || c->t.ping_path != NULL ||
+      c->t.ping_response != NULL)
+    return usage_error("%s", "--discover takes each pool's status path from "
+                             "its configuration: no --status-path, "
+                             "--ping-path or --ping-response with it");
+  if (c->out.full && c->t.no_full)
+    return usage_error("%s", "--full prints the worker list, which --no-full "
+                             "does not fetch");
+  defaults_from_env(c);
+  return -1;
+}
+
+/* Diagnostics on stderr; returns FPM_EUSAGE when the configuration could
+ * not be read, has errors or has no pool, else FPM_OK. */
+static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
+                               int load_rc) {
+  for (size_t i = 0; i < conf->n_diags; i++) {
+    const struct fpm_conf_diag *d = &conf->diags[i];
+    if (d->line > 0)
+      fprintf(stderr, "fpmstat: %s:%d: %s\n", d->file, d->line, d->message);
+    else
+      fprintf(stderr, "fpmstat: %s: %s\n", d->file, d->message);
+  }
+  const char *where =
+      c->discover_path != NULL ? c->discover_path : "/etc/php/*/fpm";
+  if (load_rc != 0) {
+    fprintf(stderr, "fpmstat: no php-fpm configuration could be read from %s\n",
+            where);
+    return FPM_EUSAGE;
+  }
+  if (conf->n_pools == 0) {
+    fprintf(stderr,
+            "fpmstat: no pool section in the %zu file(s) read from %s\n",
+            conf->n_files, where);
+    return FPM_EUSAGE;
+  }
+  return conf->n_diags > 0 ? FPM_EUSAGE : FPM_OK;
+}
+
+/* The table of pools and what is queried for each. */
+static void discover_list(const struct fpm_conf *conf, struct fpm_buf *b) {
+  fpm_buf_printf(b, "%zu pool(s) found in %zu configuration file(s)\n",
+                 conf->n_pools, conf->n_files);
+  fpm_buf_printf(b, "%-20s %-9s %5s  %s\n", "POOL", "PM", "MAX", "QUERY");
+  struct fpm_buf name;
+  fpm_buf_init(&name);
+  for (size_t i = 0; i < conf->n_pools; i++) {
+    const struct fpm_conf_pool *p = &conf->pools[i];
+    char max[24] = "-", what[1600];
+    if (p->max_children >= 0)
+      snprintf(max, sizeof max, "%ld", p->max_children);
+    fpm_discover_describe(p, what, sizeof what);
+    fpm_buf_reset(&name);
+    fpm_out_text_str(&name, p->name, 64);
+    fpm_buf_printf(b, "%-20s %-9s %5s  ", name.data ? name.data : "",
+                   p->pm[0] != '\0' ? p->pm : "-", max);
+    fpm_out_text_str(b, what, sizeof what);
+    fpm_buf_putc(b, '\n');
+  }
+  fpm_buf_free(&name);
+}
+
+struct disc_read {
+  struct tgt *tg;         /* one per monitorable pool */
+  uint64_t *max_children; /* its pm.max_children, else --max-children */
+  size_t n;
+};
+
+/* Fetchers for the monitorable pools; returns the worst exit status so far
+ * (FPM_EHTTP for a pool without a status page). */
+static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
+                            struct disc_read *dr, int worst) {
+  for (size_t i = 0; i < conf->n_pools; i++) {
+    const struct fpm_conf_pool *p = &conf->pools[i];
+    struct fpm_target t;
+    if (fpm_discover_target(p, &t) != 0) {
+      worst = worst > FPM_EHTTP ? worst : FPM_EHTTP;
+      continue;
+    }
+    t.no_full = c->t.no_full;
+    struct tgt *g = &dr->tg[dr->n];
+    dr->max_children[dr->n++] =
+        p->max_children > 0 ? (uint64_t)p->max_children : c->max_children;
+    fpm_result_init(&g->res);
+    g->name = p->endpoint;
+    fpm_err e =
+        fpm_fetcher_create(&t, &g->f, g->res.message, sizeof g->res.message);
+    if (e != FPM_OK) {
+      g->res.err = e;
+      fprintf(stderr, "fpmstat: pool %s: %s\n", p->name, g->res.message);
+      worst = (int)e > worst ? (int)e : worst;
+      continue;
+    }
+    g->name = fpm_fetcher_endpoint(g->f);
+  }
+  return worst;
+}
+
+/* Read every target at once (one deadline), model each against its
+ * pm.max_children, render in the chosen format. */
+static int discover_fetch(struct cli *c, struct disc_read *dr,
+                          struct fpm_buf *out, int worst) {
+  size_t n = dr->n;
+  fpm_fetcher **fs = calloc(n + 1, sizeof *fs);
+  struct fpm_result *res = calloc(n + 1, sizeof *res);
+  struct fpm_output_item *items = calloc(n + 1, sizeof *items);
+  if (fs == NULL || res == NULL || items == NULL) {
+    free(fs), free(res), free(items);
+    fprintf(stderr, "fpmstat: out of memory\n");
+    return FPM_EPROTOCOL;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (dr->tg[i].f != NULL) {
+      fpm_result_init(&res[k]);
+      fs[k++] = dr->tg[i].f;
+    }
+  int64_t deadline = fcgi_now_ms() + (int64_t)llround(c->timeout_s * 1000.0);
+  fpm_fetch_many(fs, k, FPM_FETCH_STATUS, deadline, NULL, res);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  c->out.now_s = (int64_t)now.tv_sec;
+  c->out.now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  struct cli pc = *c; /* per pool: its pm.max_children */
+  for (size_t i = 0, j = 0; i < n; i++) {
+    struct tgt *g = &dr->tg[i];
+    items[i].target = g->name;
+    items[i].res = &g->res;
+    if (g->f == NULL)
+      continue;
+    g->res = res[j++];
+    if (g->res.err != FPM_OK) {
+      fprintf(stderr, "fpmstat: %s\n", g->res.message);
+      worst = (int)g->res.err > worst ? (int)g->res.err : worst;
+      continue;
+    }
+    pc.max_children = dr->max_children[i];
+    compute(&pc, g, &items[i]);
+  }
+  if (fpm_output_render(&c->out, items, n, out) != 0) {
+    fprintf(stderr, "fpmstat: out of memory while formatting\n");
+    worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+  }
+  free(fs), free(res), free(items);
+  return worst;
+}
+
+/* fpmstat --discover [PATH]: read php-fpm's configuration, list its pools
+ * (on stdout for text, else on stderr so stdout stays in the format), read
+ * every monitorable pool at once. */
+static int discover_main(struct cli *c) {
+  struct fpm_conf conf;
+  int load_rc = fpm_conf_load(c->discover_path, NULL, &conf);
+  int worst = discover_check_conf(c, &conf, load_rc);
+  if (load_rc != 0 || conf.n_pools == 0) {
+    fpm_conf_free(&conf);
+    return worst;
+  }
+  struct fpm_buf list, out;
+  fpm_buf_init(&list);
+  fpm_buf_init(&out);
+  discover_list(&conf, &list);
+  int to_stdout = c->out.format == FPM_OUT_TEXT;
+  if (to_stdout)
+    fpm_buf_putc(&list, '\n');
+  else
+    fputs(list.data != NULL ? list.data : "", stderr);
+  struct disc_read dr = {calloc(conf.n_pools, sizeof *dr.tg),
+                         calloc(conf.n_pools, sizeof *dr.max_children), 0};
+  if (dr.tg == NULL || dr.max_children == NULL) {
+    fprintf(stderr, "fpmstat: out of memory\n");
+    worst = FPM_EPROTOCOL;
+  } else {
+    worst = discover_targets(c, &conf, &dr, worst);
+    worst = discover_fetch(c, &dr, &out, worst);
+  }
+  if ((to_stdout && write_stdout(&list) != 0) || write_stdout(&out) != 0) {
+    fprintf(stderr, "fpmstat: cannot write the output: %s\n", strerror(errno));
+    worst = worst > FPM_EUSAGE ? worst : FPM_EUSAGE;
+  }
+  for (size_t i = 0; i < dr.n; i++) {
+    fpm_result_clear(&dr.tg[i].res);
+    fpm_fetcher_free(dr.tg[i].f);
+  }
+  free(dr.tg), free(dr.max_children);
+  fpm_buf_free(&list), fpm_buf_free(&out);
+  fpm_conf_free(&conf);
+  return worst;
 }

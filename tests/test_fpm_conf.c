@@ -309,8 +309,39 @@ static void test_listen_forms(void **state) {
                      -1);
 }
 
+/* Debian defaults with two PHP versions, each with a [www] pool: both are
+ * found, apart; the later one is named www@8.2, $pool still says "www". */
+static void test_defaults_two_versions(void **state) {
+  (void)state;
+  write_file("versions/etc/php/7.4/fpm/php-fpm.conf",
+             "[global]\npid = /run/x.pid\n[www]\n"
+             "listen = /run/php/php7.4-fpm.sock\npm.status_path = /s74\n");
+  write_file("versions/etc/php/8.2/fpm/php-fpm.conf",
+             "[www]\nlisten = /run/php/$pool-8.2.sock\n"
+             "pm.status_path = /status\n[www]\npm.max_children = 9\n"
+             "[api]\nlisten = 9001\npm.status_path = /status\n");
+  char pattern[512];
+  snprintf(pattern, sizeof pattern, "%s/versions/etc/php/*/fpm/php-fpm.conf",
+           tmpdir);
+  struct fpm_conf_opts o = {.default_glob = pattern, .prefix = tmpdir};
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(NULL, &o, &c), 0);
+  assert_int_equal(c.n_files, 2);
+  assert_int_equal(c.n_pools, 3);
+  const struct fpm_conf_pool *a = pool(&c, "www");
+  assert_string_equal(a->endpoint, "unix:/run/php/php7.4-fpm.sock");
+  assert_string_equal(a->query_path, "/s74");
+  const struct fpm_conf_pool *b = pool(&c, "www@8.2");
+  assert_string_equal(b->endpoint, "unix:/run/php/www-8.2.sock");
+  assert_int_equal(b->max_children, 9); /* its repeated section merged */
+  assert_string_equal(pool(&c, "api")->endpoint, "127.0.0.1:9001");
+  assert_int_equal(c.n_diags, 0);
+  fpm_conf_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_two_versions),
       cmocka_unit_test(test_main_file_with_include_glob),
       cmocka_unit_test(test_quoting_env_and_pool_expansion),
       cmocka_unit_test(test_status_listen_without_status_path_uses_root),

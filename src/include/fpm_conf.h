@@ -88,13 +88,19 @@ struct fpm_conf_opts {
   void *getenv_ud;
   int no_includes; /* 1: report include lines instead of following
                       them (fuzzing, untrusted input) */
+  /* The glob of files fpm_conf_load(NULL, ...) reads; NULL means
+   * /etc/php/<version>/fpm/php-fpm.conf (tests point it elsewhere). */
+  const char *default_glob;
 };
 
 /*
  * Read the configuration at path: a php-fpm.conf file (its includes are
  * followed), or a directory (every *.conf file in it, sorted, is read as a
  * pool file). NULL reads the Debian default locations
- * /etc/php/<version>/fpm/php-fpm.conf for every installed version.
+ * /etc/php/<version>/fpm/php-fpm.conf for every installed version; each
+ * version's files are read apart, and a pool name that an earlier version
+ * already has is reported as "<name>@<version>" (e.g. "www@8.2"), while
+ * $pool still expands to the section's own name.
  * Returns 0 when at least one file was read, -1 otherwise (conf->diags says
  * why). Either way conf must be freed with fpm_conf_free.
  */

@@ -173,3 +173,60 @@ fpm_stop() {
   unset FPMT_PHP_FPM_PID
   return 0
 }
+
+# ------------------------------------------------ custom configurations
+# For tests that write their own php-fpm configuration (several files,
+# pools of their own), e.g. tests/it_discover.sh:
+#
+#   fpm_start_conf DIR CONF TARGET...   start php-fpm (as root, -R -F) on
+#                      CONF with DIR/php.ini when present, output in
+#                      DIR/log/stdout.log; wait until every TARGET (socket
+#                      or host:port) answers ping at /ping; exports
+#                      FPMT_PHP_FPM_PID and FPMT_DIR=DIR. CONF must log to
+#                      DIR/log/php-fpm.log (fpm_reload_conf reads it).
+#   fpm_reload_conf TARGET...           SIGUSR2, wait for php-fpm's next
+#                      "ready to handle connections", then until every
+#                      TARGET answers ping
+#   fpm_stop                            as above (by PID)
+
+fpm_wait_pings() { # TIMEOUT_S TARGET...
+  local n=$(($1 * 20)) i t ok
+  shift
+  for i in $(seq 1 "$n"); do
+    if ! kill -0 "$FPMT_PHP_FPM_PID" 2>/dev/null; then
+      echo "fpm.sh: php-fpm exited; its log:" >&2
+      cat "$FPMT_DIR/log/php-fpm.log" "$FPMT_DIR/log/stdout.log" >&2 2>/dev/null
+      return 1
+    fi
+    ok=1
+    for t in "$@"; do
+      [ "$(fpm_ping "$t")" = pong ] || { ok=0; break; }
+    done
+    [ $ok = 1 ] && return 0
+    sleep 0.05
+  done
+  echo "fpm.sh: php-fpm did not answer ping on all of $* within $n polls" >&2
+  return 1
+}
+
+fpm_start_conf() {
+  local d=$1 conf=$2 ini=()
+  shift 2
+  mkdir -p "$d/log" "$d/run"
+  [ -f "$d/php.ini" ] && ini=(-c "$d/php.ini")
+  export FPMT_DIR=$d
+  "$FPM_BIN" -R -F -n "${ini[@]}" -y "$conf" >"$d/log/stdout.log" 2>&1 &
+  export FPMT_PHP_FPM_PID=$!
+  fpm_wait_pings 5 "$@"
+}
+
+fpm_reload_conf() {
+  local log=$FPMT_DIR/log/php-fpm.log before i
+  before=$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)
+  kill -USR2 "$FPMT_PHP_FPM_PID"
+  for i in $(seq 1 200); do
+    [ "$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)" -gt "$before" ] && break
+    sleep 0.025
+  done
+  fpm_wait_pings 5 "$@"
+}

@@ -6,6 +6,7 @@
  */
 #include "mock_collectd.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,6 +27,10 @@ struct mock_state {
   int (*config_cb)(oconfig_item_t *);
   struct mock_read reads[MOCK_MAX_READS];
   size_t n_reads;
+  /* unregistered reads: freed at mock_reset, as collectd frees them later
+   * on a read thread (never inside the unregistering call) */
+  struct mock_read removed[MOCK_MAX_READS * 4];
+  size_t n_removed;
   struct mock_value *values;
   size_t n_values, cap_values;
   struct mock_notif *notifs;
@@ -170,6 +175,30 @@ int plugin_register_complex_read(const char *group, const char *name,
   return rc;
 }
 
+int plugin_unregister_read(const char *name) {
+  pthread_mutex_lock(&mock.lock);
+  int rc = -ENOENT;
+  for (size_t i = 0; i < mock.n_reads; i++) {
+    if (strcmp(mock.reads[i].name, name) != 0)
+      continue;
+    if (mock.n_removed < sizeof mock.removed / sizeof mock.removed[0])
+      mock.removed[mock.n_removed++] = mock.reads[i];
+    else if (mock.reads[i].ud.free_func != NULL)
+      mock.reads[i].ud.free_func(mock.reads[i].ud.data);
+    memmove(&mock.reads[i], &mock.reads[i + 1],
+            (mock.n_reads - i - 1) * sizeof mock.reads[0]);
+    mock.n_reads--;
+    rc = 0;
+    break;
+  }
+  pthread_mutex_unlock(&mock.lock);
+  return rc;
+}
+
+size_t mock_n_unregistered(void) {
+  return mock.n_removed;
+}
+
 int plugin_dispatch_values(value_list_t const *vl) {
   pthread_mutex_lock(&mock.lock);
   mock.values =
@@ -260,10 +289,12 @@ void c_do_release(int level, c_complain_t *c, const char *format, ...) {
 
 void mock_reset(void) {
   pthread_mutex_lock(&mock.lock);
-  size_t n = mock.n_reads;
+  size_t n = mock.n_reads, nr = mock.n_removed;
   struct mock_read reads[MOCK_MAX_READS];
+  struct mock_read removed[MOCK_MAX_READS * 4];
   memcpy(reads, mock.reads, n * sizeof *reads);
-  mock.n_reads = 0;
+  memcpy(removed, mock.removed, nr * sizeof *removed);
+  mock.n_reads = mock.n_removed = 0;
   mock.n_values = mock.n_notifs = mock.n_logs = 0;
   mock.fail_registration = 0;
   mock.now = 0;
@@ -272,6 +303,9 @@ void mock_reset(void) {
   for (size_t i = 0; i < n; i++)
     if (reads[i].ud.free_func != NULL)
       reads[i].ud.free_func(reads[i].ud.data);
+  for (size_t i = 0; i < nr; i++)
+    if (removed[i].ud.free_func != NULL)
+      removed[i].ud.free_func(removed[i].ud.data);
 }
 
 void mock_set_interval(double seconds) {

@@ -54,6 +54,9 @@ int (*mock_config_cb(void))(oconfig_item_t *);
 size_t mock_n_reads(void);
 const struct mock_read *mock_read_at(size_t i);
 const struct mock_read *mock_read_find(const char *name);
+/* Reads removed with plugin_unregister_read (their user data is freed at
+ * mock_reset, later than the call, as collectd does). */
+size_t mock_n_unregistered(void);
 /* Call the read callback registered under name; returns its status or -99. */
 int mock_call_read(const char *name);
 

@@ -2,8 +2,9 @@
  * test_plugin_conf.c: the <Plugin phpfpm> configuration: every key, the
  * defaults, the documented error messages, Socket/Address rules, Timeout
  * clamping, duplicate names, and that a failing pool is not registered while
- * the others are. Runs the plugin's real config callback against the
- * daemon mock.
+ * the others are, with the callback returning 0 (collectd keeps running)
+ * and the one-shot "phpfpm-config" read that fails `collectd -T`. Runs the
+ * plugin's real config callback against the daemon mock.
  */
 #include "mock_collectd.h"
 #include "phpfpm.h"
@@ -43,6 +44,14 @@ static const struct phpfpm_pool *pool_of(const char *cb_name) {
   assert_ptr_equal(r->cb, phpfpm_read);
   assert_ptr_equal(r->ud.free_func, phpfpm_pool_free);
   return r->ud.data;
+}
+
+/* Rejected blocks: the callback returned 0 and registered the one-shot
+ * read that reports them; no pool read of the given name. */
+static void expect_rejected_reported(const char *pool_cb) {
+  assert_non_null(mock_read_find("phpfpm-config"));
+  if (pool_cb != NULL)
+    assert_null(mock_read_find(pool_cb));
 }
 
 static void expect_one_error(const char *text) {
@@ -206,8 +215,9 @@ static void test_bad_values(void **state) {
       mock_ci_num(p, b->key, b->d);
     else
       mock_ci_bool(p, b->key, (int)b->d);
-    assert_int_equal(run_config(root), -1);
-    assert_int_equal(mock_n_reads(), 0);
+    assert_int_equal(run_config(root), 0);
+    assert_int_equal(mock_n_reads(), 1);
+    expect_rejected_reported("phpfpm/www");
     size_t exact = 0;
     for (size_t k = 0; k < mock_n_logs(); k++)
       if (mock_log_at(k)->level == LOG_ERR &&
@@ -234,8 +244,9 @@ static void test_socket_and_address_rules(void **state) {
   oconfig_item_t *twice = mock_ci_block(root, "Pool", "twice");
   mock_ci_str(twice, "Socket", "/tmp/a.sock");
   mock_ci_str(twice, "Socket", "/tmp/b.sock");
-  assert_int_equal(run_config(root), -1);
-  assert_int_equal(mock_n_reads(), 0);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_n_reads(), 1);
+  expect_rejected_reported(NULL);
   expect_one_error("pool \"neither\": expected exactly one of Socket "
                    "\"/path/to.sock\" or Address \"host:port\"; got neither");
   expect_one_error("pool \"both\": expected exactly one of Socket "
@@ -281,9 +292,10 @@ static void test_duplicates_and_partial_failure(void **state) {
   mock_ci_str(mock_ci_block(root, "Pool", "www"), "Socket", "/tmp/b.sock");
   mock_ci_str(mock_ci_block(root, "Pool", "bad"), "Workers", "all");
   mock_ci_str(mock_ci_block(root, "Pool", "dyn"), "Address", "127.0.0.1:1");
-  assert_int_equal(run_config(root), -1);
+  assert_int_equal(run_config(root), 0);
   /* the good pools are registered, the failing ones are not */
-  assert_int_equal(mock_n_reads(), 2);
+  assert_int_equal(mock_n_reads(), 3);
+  expect_rejected_reported("phpfpm/bad");
   assert_string_equal(pool_of("phpfpm/www")->conf.endpoint, "unix:/tmp/a.sock");
   assert_non_null(mock_read_find("phpfpm/dyn"));
   assert_null(mock_read_find("phpfpm/bad"));
@@ -300,10 +312,12 @@ static void test_block_errors(void **state) {
   mock_ci_str(noname, "Socket", "/tmp/a.sock");
   oconfig_item_t *num = mock_ci_num(root, "Pool", 3);
   mock_ci_str(num, "Socket", "/tmp/a.sock");
-  assert_int_equal(run_config(root), -1);
-  assert_int_equal(mock_n_reads(), 0);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_n_reads(), 1);
+  expect_rejected_reported(NULL);
   expect_one_error("phpfpm plugin: unknown option \"Socket\" in <Plugin "
-                   "phpfpm>; expected <Pool \"name\"> blocks");
+                   "phpfpm>; expected <Pool \"name\"> blocks, Discover or "
+                   "DiscoverInterval");
   assert_int_equal(mock_count_logs(LOG_ERR, "<Pool> expects exactly one "
                                             "string argument, the pool name"),
                    2);
@@ -325,7 +339,8 @@ static void test_registration_failure(void **state) {
   mock_fail_registration(1);
   oconfig_item_t *root = mock_ci_new("Plugin");
   mock_ci_str(mock_ci_block(root, "Pool", "www"), "Socket", "/tmp/a.sock");
-  assert_int_equal(run_config(root), -1);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_n_reads(), 0);
   expect_one_error("pool \"www\": cannot register the read callback "
                    "\"phpfpm/www\"");
 }
@@ -335,8 +350,9 @@ static void test_endpoint_rejected(void **state) {
   oconfig_item_t *root = mock_ci_new("Plugin");
   mock_ci_str(mock_ci_block(root, "Pool", "www"), "Address",
               "bad.invalid:99999");
-  assert_int_equal(run_config(root), -1);
-  assert_int_equal(mock_n_reads(), 0);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_n_reads(), 1);
+  expect_rejected_reported("phpfpm/www");
   expect_one_error("phpfpm plugin: pool \"www\": Address: ");
 }
 
@@ -347,8 +363,38 @@ static void test_name_too_long(void **state) {
   name[sizeof name - 1] = '\0';
   oconfig_item_t *root = mock_ci_new("Plugin");
   mock_ci_str(mock_ci_block(root, "Pool", name), "Socket", "/tmp/a.sock");
-  assert_int_equal(run_config(root), -1);
+  assert_int_equal(run_config(root), 0);
+  expect_rejected_reported(NULL);
   expect_one_error("the name is longer than 127 bytes");
+}
+
+/* The read that reports rejected blocks: fails once (so `collectd -T`
+ * exits 1) and says how many, then succeeds quietly. */
+static void test_config_errors_read(void **state) {
+  (void)state;
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(root, "Pool", "a"), "Workers", "all");
+  mock_ci_str(mock_ci_block(root, "Pool", "b"), "Frob", "x");
+  mock_ci_str(mock_ci_block(root, "Pool", "ok"), "Socket", "/tmp/a.sock");
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_n_reads(), 2);
+  /* a day: the daemon calls it at start, then rarely */
+  assert_true(mock_read_find("phpfpm-config")->interval ==
+              TIME_T_TO_CDTIME_T(86400));
+  assert_int_equal(mock_call_read("phpfpm-config"), -1);
+  expect_one_error("phpfpm plugin: 2 configuration error(s) above");
+  /* later calls succeed quietly; it never unregisters (see phpfpm.c) */
+  assert_int_equal(mock_call_read("phpfpm-config"), 0);
+  expect_one_error("configuration error(s) above");
+  assert_int_equal(mock_n_unregistered(), 0);
+  assert_non_null(mock_read_find("phpfpm/ok"));
+  /* a clean configuration registers no such read */
+  mock_reset();
+  module_register();
+  root = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(root, "Pool", "ok"), "Socket", "/tmp/a.sock");
+  assert_int_equal(run_config(root), 0);
+  assert_null(mock_read_find("phpfpm-config"));
 }
 
 int main(void) {
@@ -368,6 +414,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_endpoint_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_name_too_long, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_errors_read, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

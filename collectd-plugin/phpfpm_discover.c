@@ -1,0 +1,229 @@
+/*
+ * phpfpm_discover.c: Discover true | "/path" for the collectd plugin. It
+ * owns the scan callback's state (struct phpfpm_discovery): every
+ * DiscoverInterval it reads php-fpm's configuration (fpm_conf), works out
+ * which pools appeared, went or changed (fpm_discover_update) and starts or
+ * stops their read callbacks. Pools are read by the same code as <Pool>
+ * blocks (phpfpm.c); a <Pool> of the same name wins over a discovered one.
+ *
+ * Why a scan callback and plugin_unregister_read: in collectd 5.12,
+ * plugin_unregister_read takes the read lock, removes the name from the read
+ * list and marks the callback RF_REMOVE; the read thread that next takes it
+ * from the heap frees it (and our pool, through its free_func) instead of
+ * calling it. A callback that is running at that moment finishes first. So
+ * stopping a pool from another read callback is safe, and the same name can
+ * be registered again at once (a changed pool). Not so under `collectd -T`:
+ * plugin_read_all_once frees each callback's name after calling it but
+ * leaves it in the read list, so a registration or unregistration from a
+ * read callback there would compare against freed names. The first scan
+ * therefore runs in the config callback; the scan callback's run under -T
+ * finds nothing changed and touches no list.
+ */
+#include "phpfpm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define P PHPFPM_PLUGIN_NAME " plugin: "
+
+/* ------------------------------------------------------------- config */
+
+static int discover_value(const oconfig_item_t *o, struct phpfpm_discovery *d,
+                          int *enabled) {
+  if (o->values_num == 1 && o->values[0].type == OCONFIG_TYPE_BOOLEAN) {
+    *enabled = o->values[0].value.boolean ? 1 : 0;
+    return 0;
+  }
+  if (o->values_num == 1 && o->values[0].type == OCONFIG_TYPE_STRING) {
+    const char *s = o->values[0].value.string;
+    if (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0) {
+      *enabled = strcasecmp(s, "true") == 0;
+      return 0;
+    }
+    if (s[0] == '/') {
+      free(d->path);
+      d->path = strdup(s);
+      *enabled = d->path != NULL;
+      return d->path != NULL ? 0 : -1;
+    }
+  }
+  ERROR(P "Discover: expected true, false or the absolute path of a "
+          "php-fpm.conf or of a directory of pool .conf files");
+  return -1;
+}
+
+int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
+                           int *enabled, int *rc) {
+  if (strcasecmp(o->key, "Discover") == 0) {
+    *rc = discover_value(o, d, enabled);
+    return 1;
+  }
+  if (strcasecmp(o->key, "DiscoverInterval") != 0)
+    return 0;
+  if (o->values_num == 1 && o->values[0].type == OCONFIG_TYPE_NUMBER &&
+      isfinite(o->values[0].value.number) && o->values[0].value.number > 0) {
+    d->interval_s = o->values[0].value.number;
+    *rc = 0;
+  } else {
+    ERROR(P "DiscoverInterval: expected a number of seconds greater than 0");
+    *rc = -1;
+  }
+  return 1;
+}
+
+void phpfpm_discovery_free(void *data) {
+  struct phpfpm_discovery *d = data;
+  if (d == NULL)
+    return;
+  for (size_t i = 0; i < d->n_manual; i++)
+    free(d->manual[i]);
+  free(d->manual);
+  for (size_t i = 0; i < d->n_diags; i++)
+    free(d->diags[i]);
+  free(d->diags);
+  fpm_disc_set_free(&d->set);
+  free(d->path);
+  free(d);
+}
+
+/* -------------------------------------------------------------- pools */
+
+static char *dup_or(const char *s, const char *dflt) {
+  return strdup(s != NULL && s[0] != '\0' ? s : dflt);
+}
+
+struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
+                                          double interval_s) {
+  struct phpfpm_pool *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  struct phpfpm_conf *c = &p->conf;
+  int has_ping = (cp->present >> FPM_C_PING_PATH) & 1u;
+  c->name = strdup(cp->name);
+  c->endpoint = strdup(cp->endpoint);
+  c->status_path = dup_or(cp->query_path, PHPFPM_DEFAULT_STATUS_PATH);
+  c->ping_path =
+      dup_or(has_ping ? cp->ping_path : NULL, PHPFPM_DEFAULT_PING_PATH);
+  if (c->name == NULL || c->endpoint == NULL || c->status_path == NULL ||
+      c->ping_path == NULL) {
+    phpfpm_pool_free(p);
+    return NULL;
+  }
+  c->is_socket = strncmp(cp->endpoint, "unix:", 5) == 0;
+  c->interval_s = interval_s > 0 ? interval_s : 10.0;
+  c->interval_set = 1;
+  c->timeout_s = c->interval_s * PHPFPM_TIMEOUT_SHARE;
+  c->workers = FPM_WORKERS_SUMMARY;
+  c->max_slots = PHPFPM_DEFAULT_MAX_SLOTS;
+  c->slow_threshold_s = PHPFPM_DEFAULT_SLOW_THRESHOLD;
+  c->max_children = cp->max_children > 0 ? (uint64_t)cp->max_children : 0;
+  c->notifications = 1;
+  return p;
+}
+
+static int is_manual(const struct phpfpm_discovery *d, const char *name) {
+  for (size_t i = 0; i < d->n_manual; i++)
+    if (strcmp(d->manual[i], name) == 0)
+      return 1;
+  return 0;
+}
+
+static int pool_added(struct phpfpm_discovery *d,
+                      const struct fpm_conf_pool *cp) {
+  if (is_manual(d, cp->name)) {
+    INFO(P "pool \"%s\" (discovered in %s) is configured by a <Pool \"%s\"> "
+           "block: that block is used",
+         cp->name, cp->file, cp->name);
+    return 0;
+  }
+  struct phpfpm_pool *p = phpfpm_pool_from_conf(cp, d->pool_interval_s);
+  if (p == NULL) {
+    ERROR(P "pool \"%s\" (discovered): out of memory", cp->name);
+    return -1;
+  }
+  INFO(P "pool \"%s\": discovered in %s (line %d), pm.max_children %ld",
+       cp->name, cp->file, cp->line, cp->max_children);
+  return d->start(p) == 0 ? 1 : -1;
+}
+
+static int on_change(void *ud, enum fpm_disc_event ev,
+                     const struct fpm_disc_entry *old,
+                     const struct fpm_conf_pool *now) {
+  struct phpfpm_discovery *d = ud;
+  switch (ev) {
+  case FPM_DISC_REMOVED:
+    if (old->active) {
+      char cb[DATA_MAX_NAME_LEN + 16];
+      snprintf(cb, sizeof cb, PHPFPM_PLUGIN_NAME "/%s", old->name);
+      d->stop(cb);
+      INFO(P "pool \"%s\": stopped reading it (gone from php-fpm's "
+             "configuration, or changed there)",
+           old->name);
+    }
+    return 0;
+  case FPM_DISC_ADDED:
+    return pool_added(d, now);
+  case FPM_DISC_UNMONITORABLE:
+    WARNING(P "pool \"%s\" (discovered) is not read: %s", now->name, now->why);
+    return 0;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------ diagnostics */
+
+static int seen(char *const *v, size_t n, const char *s) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], s) == 0)
+      return 1;
+  return 0;
+}
+
+/* Log each configuration problem once while it lasts: those of the
+ * previous scan are not logged again. */
+static void log_diags(struct phpfpm_discovery *d, const struct fpm_conf *c) {
+  char **now = calloc(c->n_diags + 1, sizeof *now);
+  size_t n = 0;
+  for (size_t i = 0; now != NULL && i < c->n_diags; i++) {
+    const struct fpm_conf_diag *g = &c->diags[i];
+    char line[1024];
+    if (g->line > 0)
+      snprintf(line, sizeof line, "%s:%d: %s", g->file, g->line, g->message);
+    else
+      snprintf(line, sizeof line, "%s: %s", g->file, g->message);
+    if (!seen(d->diags, d->n_diags, line))
+      WARNING(P "Discover: %s", line);
+    if ((now[n] = strdup(line)) != NULL)
+      n++;
+  }
+  for (size_t i = 0; i < d->n_diags; i++)
+    free(d->diags[i]);
+  free(d->diags);
+  d->diags = now;
+  d->n_diags = n;
+}
+
+int phpfpm_discover_read(user_data_t *ud) {
+  struct phpfpm_discovery *d = ud->data;
+  struct fpm_conf conf;
+  int rc = fpm_conf_load(d->path, NULL, &conf);
+  log_diags(d, &conf);
+  if (rc != 0) {
+    if (!d->load_failed)
+      ERROR(P "Discover: no php-fpm configuration could be read from %s; the "
+              "pools found so far are still read",
+            d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf");
+    d->load_failed = 1;
+  } else {
+    if (d->load_failed)
+      INFO(P "Discover: php-fpm's configuration is readable again");
+    d->load_failed = 0;
+    if (fpm_discover_update(&d->set, &conf, on_change, d) < 0)
+      ERROR(P "Discover: out of memory comparing the pools");
+  }
+  fpm_conf_free(&conf);
+  return 0;
+}

@@ -1,0 +1,137 @@
+/*
+ * fpm_discover.c: what a monitor reads from a discovered pool (its fetch
+ * target and a one-line description), and the difference between two scans
+ * of PHP-FPM's configuration as a list of pools to stop and to start. The
+ * parsing itself is fpm_conf.c; fetching is fpm_fetch.c.
+ */
+#include "fpm_discover.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fpm_discover_target(const struct fpm_conf_pool *pool,
+                        struct fpm_target *t) {
+  memset(t, 0, sizeof *t);
+  if (!pool->monitorable)
+    return -1;
+  t->endpoint = pool->endpoint;
+  t->status_path = pool->query_path;
+  if ((pool->present >> FPM_C_PING_PATH) & 1u && pool->ping_path[0] != '\0')
+    t->ping_path = pool->ping_path;
+  if ((pool->present >> FPM_C_PING_RESPONSE) & 1u &&
+      pool->ping_response[0] != '\0')
+    t->ping_response = pool->ping_response;
+  return 0;
+}
+
+void fpm_discover_describe(const struct fpm_conf_pool *pool, char *out,
+                           size_t outlen) {
+  if (!pool->monitorable)
+    snprintf(out, outlen, "not monitorable: %s", pool->why);
+  else
+    snprintf(out, outlen, "%s %s%s", pool->endpoint, pool->query_path,
+             pool->via_status_listen ? " (pm.status_listen)" : "");
+}
+
+/* ------------------------------------------------------------ re-scans */
+
+static void entry_of(const struct fpm_conf_pool *p, struct fpm_disc_entry *e) {
+  memset(e, 0, sizeof *e);
+  snprintf(e->name, sizeof e->name, "%s", p->name);
+  snprintf(e->endpoint, sizeof e->endpoint, "%s", p->endpoint);
+  snprintf(e->query_path, sizeof e->query_path, "%s", p->query_path);
+  e->max_children = p->max_children;
+  e->monitorable = p->monitorable;
+}
+
+static int same(const struct fpm_disc_entry *a,
+                const struct fpm_disc_entry *b) {
+  return a->monitorable == b->monitorable &&
+         a->max_children == b->max_children &&
+         strcmp(a->endpoint, b->endpoint) == 0 &&
+         strcmp(a->query_path, b->query_path) == 0;
+}
+
+static const struct fpm_disc_entry *find(const struct fpm_disc_entry *v,
+                                         size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i].name, name) == 0)
+      return &v[i];
+  return NULL;
+}
+
+/* Pools read so far that are gone or changed. */
+static int removals(const struct fpm_disc_set *set,
+                    const struct fpm_disc_entry *nv, size_t n, fpm_disc_cb cb,
+                    void *ud) {
+  int calls = 0;
+  for (size_t i = 0; i < set->n; i++) {
+    const struct fpm_disc_entry *o = &set->v[i];
+    const struct fpm_disc_entry *now = find(nv, n, o->name);
+    if (o->monitorable && (now == NULL || !same(o, now))) {
+      cb(ud, FPM_DISC_REMOVED, o, NULL);
+      calls++;
+    }
+  }
+  return calls;
+}
+
+/* New, changed and newly unmonitorable pools. Entries whose start failed
+ * get keep[i] = 0 (offered again next time). */
+static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
+                     struct fpm_disc_entry *nv, unsigned char *keep,
+                     fpm_disc_cb cb, void *ud) {
+  int calls = 0;
+  for (size_t i = 0; i < c->n_pools; i++) {
+    const struct fpm_disc_entry *o = find(set->v, set->n, nv[i].name);
+    keep[i] = 1;
+    if (o != NULL && same(o, &nv[i])) {
+      nv[i].active = o->active;
+      continue;
+    }
+    calls++;
+    if (!nv[i].monitorable) {
+      cb(ud, FPM_DISC_UNMONITORABLE, NULL, &c->pools[i]);
+      continue;
+    }
+    int r = cb(ud, FPM_DISC_ADDED, NULL, &c->pools[i]);
+    if (r < 0)
+      keep[i] = 0;
+    nv[i].active = r > 0;
+  }
+  return calls;
+}
+
+int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
+                        fpm_disc_cb cb, void *ud) {
+  size_t n = conf->n_pools;
+  struct fpm_disc_entry *nv = calloc(n > 0 ? n : 1, sizeof *nv);
+  unsigned char *keep = calloc(n > 0 ? n : 1, 1);
+  if (nv == NULL || keep == NULL) {
+    free(nv);
+    free(keep);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    entry_of(&conf->pools[i], &nv[i]);
+  int calls = removals(set, nv, n, cb, ud);
+  calls += additions(set, conf, nv, keep, cb, ud);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (keep[i])
+      nv[k++] = nv[i];
+  free(keep);
+  free(set->v);
+  set->v = nv;
+  set->n = k;
+  set->cap = n;
+  return calls;
+}
+
+void fpm_disc_set_free(struct fpm_disc_set *s) {
+  if (s == NULL)
+    return;
+  free(s->v);
+  memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,91 @@
+/*
+ * fpm_discover.h: from PHP-FPM's configuration (fpm_conf.h) to what a
+ * monitor reads, and how that set changes from one scan to the next.
+ *
+ * Shared by fpmstat --discover (one scan, one fetch of every pool) and the
+ * collectd plugin's Discover (a scan every DiscoverInterval; pools added,
+ * removed or changed in FPM's configuration start or stop being read).
+ *
+ * Ownership: a struct fpm_disc_set belongs to its caller and holds copies
+ * (no pointer into a struct fpm_conf survives a call). fpm_discover_target
+ * fills a struct fpm_target with pointers into the pool it was given.
+ * Thread-safety: no global state; a set is used by one thread at a time.
+ */
+#ifndef FPM_FPM_DISCOVER_H
+#define FPM_FPM_DISCOVER_H
+
+#include "fpm_conf.h"
+#include "fpm_fetch.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The fetch target of a monitorable pool: its endpoint and status path
+ * (pm.status_listen preferred, as fpm_conf derives them), its ping.path and
+ * ping.response when set. The strings point into pool. Returns 0, or -1
+ * when the pool is not monitorable (pool->why says why). */
+int fpm_discover_target(const struct fpm_conf_pool *pool, struct fpm_target *t);
+
+/* One line about a pool for a listing or a log: "endpoint status-path (via
+ * pm.status_listen)" when monitorable, else its why. */
+void fpm_discover_describe(const struct fpm_conf_pool *pool, char *out,
+                           size_t outlen);
+
+/* What identifies a pool across scans: a change in any of these means the
+ * pool is read anew (stop the old reader, start a new one). */
+struct fpm_disc_entry {
+  char name[64];
+  char endpoint[300];
+  char query_path[256];
+  long max_children; /* -1 when not set */
+  int monitorable;   /* 0: reported as not monitorable, not read */
+  int active;        /* the caller reads it (its callback returned 1) */
+};
+
+/* The pools of the previous scan. Zero-initialise; free with
+ * fpm_disc_set_free. */
+struct fpm_disc_set {
+  struct fpm_disc_entry *v;
+  size_t n, cap;
+};
+void fpm_disc_set_free(struct fpm_disc_set *s);
+
+enum fpm_disc_event {
+  FPM_DISC_REMOVED = 0,   /* old: a pool read so far is gone, is no longer
+                             monitorable, or changed (then ADDED follows) */
+  FPM_DISC_ADDED,         /* now: a monitorable pool to start reading */
+  FPM_DISC_UNMONITORABLE, /* now: a pool without a usable status page,
+                             reported once while it stays so */
+};
+
+/*
+ * Called for each change. For FPM_DISC_REMOVED `old` is the entry of the
+ * previous scan (its `active` as the callback set it) and `now` is NULL;
+ * otherwise `old` is NULL and `now` is the pool in the new configuration.
+ * For FPM_DISC_ADDED return 1 when the pool is now read, 0 when it is
+ * deliberately not read (e.g. configured by hand already), -1 when starting
+ * it failed (it is then offered again at the next scan). Other events:
+ * the return value is ignored.
+ */
+typedef int (*fpm_disc_cb)(void *ud, enum fpm_disc_event ev,
+                           const struct fpm_disc_entry *old,
+                           const struct fpm_conf_pool *now);
+
+/*
+ * Compare conf's pools with set, call cb for every change (all removals
+ * first, so a changed pool's reader can be stopped before the new one is
+ * started under the same name), and make set the new state. Pools whose
+ * section appears twice count once (fpm_conf merges them). Returns the
+ * number of callbacks made, or -1 when out of memory (then set is left as
+ * it was and nothing was called).
+ */
+int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
+                        fpm_disc_cb cb, void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FPM_FPM_DISCOVER_H */

@@ -1,0 +1,245 @@
+/*
+ * test_plugin_discover.c: <Plugin phpfpm> Discover against the daemon mock:
+ * the scan callback registers one read per monitorable pool with its
+ * pm.max_children and status path, logs a pool without a status page once
+ * with the line to add, leaves a name configured by <Pool> to that block,
+ * and on a re-scan stops removed pools and restarts changed ones (and
+ * nothing else). Bad Discover options are rejected like bad pool keys.
+ */
+#include "mock_collectd.h"
+#include "phpfpm.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char dir[256];
+
+static void write_file(const char *rel, const char *text) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/phpfpm-disc.XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  char sub[300];
+  snprintf(sub, sizeof sub, "%s/pool.d", dir);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  mock_reset();
+  module_register();
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  mock_reset();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static int run_config(oconfig_item_t *root) {
+  int (*cb)(oconfig_item_t *) = mock_config_cb();
+  assert_non_null(cb);
+  int rc = cb(root);
+  mock_ci_free(root);
+  return rc;
+}
+
+static const struct phpfpm_pool *pool_of(const char *cb_name) {
+  const struct mock_read *r = mock_read_find(cb_name);
+  if (r == NULL)
+    fail_msg("no read callback %s", cb_name);
+  assert_ptr_equal(r->cb, phpfpm_read);
+  return r->ud.data;
+}
+
+static void write_main(void) {
+  char text[600];
+  snprintf(text, sizeof text,
+           "[global]\npid = %s/fpm.pid\ninclude = %s/pool.d/*.conf\n", dir,
+           dir);
+  write_file("php-fpm.conf", text);
+}
+
+static void configure(double interval) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/php-fpm.conf", dir);
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(root, "Pool", "manual"), "Socket",
+              "/tmp/manual.sock");
+  mock_ci_str(root, "Discover", path);
+  mock_ci_num(root, "DiscoverInterval", interval);
+  assert_int_equal(run_config(root), 0);
+}
+
+static void test_scan_registers_pools(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/$pool.sock\n"
+                              "pm = static\npm.max_children = 5\n"
+                              "pm.status_path = /st\nping.path = /pi\n");
+  write_file("pool.d/b.conf", "[b]\nlisten = 127.0.0.1:9001\n"
+                              "pm = dynamic\npm.max_children = 7\n"
+                              "pm.status_path = /status\n"
+                              "pm.status_listen = 127.0.0.1:9002\n");
+  write_file("pool.d/c.conf", "[nost]\nlisten = /run/nost.sock\n"
+                              "pm.max_children = 2\n");
+  write_file("pool.d/m.conf", "[manual]\nlisten = /run/other.sock\n"
+                              "pm.status_path = /status\n");
+  mock_set_interval(3); /* the plugin's interval at config time */
+  configure(7);
+  mock_set_interval(7); /* collectd: the scan callback's own, inside it */
+  const struct mock_read *scan = mock_read_find(PHPFPM_DISCOVER_CB);
+  assert_non_null(scan);
+  assert_true(scan->interval == DOUBLE_TO_CDTIME_T(7.0));
+  /* the first scan ran in the config callback (not from a read: see
+   * phpfpm_discover.c): manual + the scan + a + b */
+  assert_int_equal(mock_n_reads(), 4);
+  const struct phpfpm_pool *a = pool_of("phpfpm/a");
+  assert_string_equal(a->conf.endpoint, "unix:/run/a.sock");
+  assert_string_equal(a->conf.status_path, "/st");
+  assert_string_equal(a->conf.ping_path, "/pi");
+  assert_int_equal(a->conf.max_children, 5);
+  assert_true(a->conf.timeout_s < a->conf.interval_s);
+  /* read at the plugin's interval, not at DiscoverInterval */
+  assert_true(a->conf.interval_s == 3.0);
+  assert_true(mock_read_find("phpfpm/a")->interval == DOUBLE_TO_CDTIME_T(3.0));
+  const struct phpfpm_pool *b = pool_of("phpfpm/b");
+  assert_string_equal(b->conf.endpoint, "127.0.0.1:9002");
+  assert_int_equal(b->conf.max_children, 7);
+  assert_null(mock_read_find("phpfpm/nost"));
+  /* the <Pool "manual"> block keeps its own settings */
+  assert_string_equal(pool_of("phpfpm/manual")->conf.endpoint,
+                      "unix:/tmp/manual.sock");
+  assert_int_equal(mock_count_logs(LOG_WARNING,
+                                   "pool \"nost\" (discovered) is not read: "
+                                   "pool [nost] has no status page: add the "
+                                   "line \"pm.status_path = /status\""),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_INFO, "configured by a <Pool "
+                                             "\"manual\"> block"),
+                   1);
+
+  /* an unchanged re-scan changes nothing and repeats no message */
+  size_t n_reads = mock_n_reads(), n_logs = mock_n_logs();
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_n_reads(), n_reads);
+  assert_int_equal(mock_n_unregistered(), 0);
+  assert_int_equal(mock_n_logs(), n_logs);
+}
+
+static void test_rescan_follows_changes(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.max_children = 5\npm.status_path = /s\n");
+  write_file("pool.d/b.conf", "[b]\nlisten = /run/b.sock\n"
+                              "pm.max_children = 3\npm.status_path = /s\n");
+  write_file("pool.d/c.conf", "[c]\nlisten = /run/c.sock\n"
+                              "pm.max_children = 4\npm.status_path = /s\n");
+  configure(2);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_non_null(mock_read_find("phpfpm/b"));
+  assert_non_null(mock_read_find("phpfpm/c"));
+
+  /* b removed, c gets another pm.max_children, d added */
+  char path[600];
+  snprintf(path, sizeof path, "%s/pool.d/b.conf", dir);
+  assert_int_equal(unlink(path), 0);
+  write_file("pool.d/c.conf", "[c]\nlisten = /run/c.sock\n"
+                              "pm.max_children = 9\npm.status_path = /s\n");
+  write_file("pool.d/d.conf", "[d]\nlisten = 127.0.0.1:9100\n"
+                              "pm.status_path = /s\n");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/b"));
+  assert_int_equal(pool_of("phpfpm/c")->conf.max_children, 9);
+  assert_int_equal(pool_of("phpfpm/d")->conf.max_children, 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_int_equal(mock_n_unregistered(), 2); /* b, and the old c */
+  assert_int_equal(mock_count_logs(LOG_INFO, "pool \"b\": stopped reading"), 1);
+
+  /* a pool that loses its status page stops and is reported */
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/a"));
+  assert_int_equal(mock_count_logs(LOG_WARNING, "pool \"a\" (discovered) is "
+                                                "not read"),
+                   1);
+}
+
+static void test_unreadable_keeps_pools(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\nbroken line\n");
+  configure(2);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_int_equal(mock_count_logs(LOG_WARNING, "a.conf:4: syntax error"), 1);
+  /* the whole configuration disappears: the pools found stay, one error */
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/php-fpm.conf' '%s/pool.d'", dir, dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_int_equal(mock_count_logs(LOG_ERR, "Discover: no php-fpm "
+                                            "configuration could be read"),
+                   1);
+  /* the syntax error was logged once although scanned once more */
+  assert_int_equal(mock_count_logs(LOG_WARNING, "syntax error"), 1);
+}
+
+static void test_bad_options(void **state) {
+  (void)state;
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(root, "Discover", "relative/path");
+  mock_ci_num(root, "DiscoverInterval", 0);
+  mock_ci_str(mock_ci_block(root, "Pool", "ok"), "Socket", "/tmp/a.sock");
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_count_logs(LOG_ERR, "Discover: expected true, false "
+                                            "or the absolute path"),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "DiscoverInterval: expected a "
+                                            "number of seconds greater than "
+                                            "0"),
+                   1);
+  assert_null(mock_read_find(PHPFPM_DISCOVER_CB));
+  assert_non_null(mock_read_find("phpfpm/ok"));
+  assert_non_null(mock_read_find("phpfpm-config"));
+  /* Discover false: no scan */
+  mock_reset();
+  module_register();
+  root = mock_ci_new("Plugin");
+  mock_ci_bool(root, "Discover", 0);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_n_reads(), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_scan_registers_pools, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_rescan_follows_changes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_unreadable_keeps_pools, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
