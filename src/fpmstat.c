@@ -571,7 +571,8 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       fpm_result_init(&res[k]);
       fs[k++] = dr->tg[i].f;
     }
-  int64_t deadline = fcgi_now_ms() + (int64_t)llround(c->timeout_s * 1000.0);
+  int64_t deadline =
+      fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
   fpm_fetch_many(fs, k, FPM_FETCH_STATUS, deadline, NULL, res);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);

