@@ -26,7 +26,7 @@ void fpm_buf_reset(struct fpm_buf *b) {
     b->data[0] = '\0';
 }
 
-static int buf_reserve(struct fpm_buf *b, size_t more) {
+int fpm_buf_reserve(struct fpm_buf *b, size_t more) {
   if (b->oom)
     return -1;
   if (b->len + more + 1 <= b->cap)
@@ -52,7 +52,7 @@ static int buf_reserve(struct fpm_buf *b, size_t more) {
 void fpm_buf_add(struct fpm_buf *b, const char *s, size_t n) {
   /* the common case, room left, without the call: yajl_gen prints token by
    * token, hundreds of times per document */
-  if (b->oom || (b->len + n + 1 > b->cap && buf_reserve(b, n) != 0))
+  if (b->oom || (b->len + n + 1 > b->cap && fpm_buf_reserve(b, n) != 0))
     return;
   memcpy(b->data + b->len, s, n);
   b->len += n;
@@ -79,7 +79,7 @@ void fpm_buf_printf(struct fpm_buf *b, const char *fmt, ...) {
     fpm_buf_add(b, small, (size_t)n);
     return;
   }
-  if (buf_reserve(b, (size_t)n) != 0)
+  if (fpm_buf_reserve(b, (size_t)n) != 0)
     return;
   va_start(ap, fmt);
   vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -153,6 +153,66 @@ void fpm_out_utf8(struct fpm_buf *b, const char *s, size_t n) {
       i += k;
     }
   }
+}
+
+/* How yajl_gen escapes a byte below 0x80 inside a string (yajl_encode.c,
+ * solidus not escaped): 0 copies it, 'u' means \u00XX with upper-case hex,
+ * anything else is the letter after the backslash. DEL (0x7f) is copied. */
+static const char json_esc[128] = {
+    ['\0'] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u',  [0x04] = 'u',
+    [0x05] = 'u', [0x06] = 'u', [0x07] = 'u', ['\b'] = 'b',  ['\t'] = 't',
+    ['\n'] = 'n', [0x0b] = 'u', ['\f'] = 'f', ['\r'] = 'r',  [0x0e] = 'u',
+    [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u', [0x12] = 'u',  [0x13] = 'u',
+    [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u',  [0x18] = 'u',
+    [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u',  [0x1d] = 'u',
+    [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
+};
+
+char *fpm_out_json_body(char *p, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s, *end = u + n;
+  while (u < end) {
+    unsigned char c = *u;
+    if (c < 0x80) {
+      char e = json_esc[c];
+      u++;
+      if (e == 0) {
+        *p++ = (char)c;
+        continue;
+      }
+      *p++ = '\\';
+      *p++ = e;
+      if (e == 'u') {
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = "0123456789ABCDEF"[c >> 4];
+        *p++ = "0123456789ABCDEF"[c & 15];
+      }
+      continue;
+    }
+    size_t k = utf8_len(u, (size_t)(end - u));
+    if (k == 0) { /* as fpm_out_utf8: each invalid byte becomes U+FFFD */
+      memcpy(p, "\xef\xbf\xbd", 3);
+      p += 3;
+      u++;
+    } else {
+      memcpy(p, u, k);
+      p += k;
+      u += k;
+    }
+  }
+  return p;
+}
+
+void fpm_out_json_str(struct fpm_buf *b, const char *s, size_t n) {
+  /* worst case 6 bytes out per byte in (\u00XX), plus the quotes */
+  if (n > (SIZE_MAX - 3) / 6 || fpm_buf_reserve(b, 6 * n + 2) != 0)
+    return;
+  char *p = b->data + b->len;
+  *p++ = '"';
+  p = fpm_out_json_body(p, s, n);
+  *p++ = '"';
+  *p = '\0';
+  b->len = (size_t)(p - b->data);
 }
 
 /* Walk s as UTF-8: calls fn for each ASCII byte and for each byte of an

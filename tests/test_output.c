@@ -701,6 +701,105 @@ static void test_json_error(void **state) {
   fpm_result_clear(&r);
 }
 
+/* The exact bytes: the writer is hand-made, so its spelling is pinned here
+ * (yajl_gen's: no spaces, \b \f \n \r \t, \u00XX in upper case, '/' and DEL
+ * as they are). A worker object and an error object, whole. */
+static void test_json_exact(void **state) {
+  (void)state;
+  struct fix f;
+  fix_build(&f, "www", 1);
+  const char *out = render(&f, FPM_OUT_JSON, 1);
+  assert_non_null(strstr(
+      out, "{\"slot\":0,\"self\":false,\"pid\":101,\"state\":\"Idle\","
+           "\"start_time\":1795870000,\"start_since\":3000,\"requests\":4,"
+           "\"request_duration_us\":15000,\"content_length\":0,"
+           "\"last_request_memory\":2097152,\"last_request_cpu\":12.5,"
+           "\"request_method\":\"GET\",\"request_uri\":\"/index.php\","
+           "\"user\":\"us\\\"er\\\\ name,=\\n\","
+           "\"script\":\"/var/www/\\\"quoted\\\" dir\\\\x\\n.php\","
+           "\"repaired\":false},"));
+  assert_non_null(strstr(out, "\"pool\":\"www\",\"process_manager\":\"static\","
+                              "\"start_time\":1795870000,\"metrics\":{\"up\":1,"
+                              "\"accepted_conn\":12345,"));
+  assert_int_equal(out[strlen(out) - 1], '\n');
+  fix_free(&f);
+
+  struct fpm_result r;
+  fpm_result_init(&r);
+  r.err = FPM_ETIMEOUT;
+  r.fcgi = FCGI_ETIMEDOUT;
+  snprintf(r.message, sizeof r.message, "t\x01\x7f/\xff");
+  struct fpm_output_item it = {"unix:/x", &r, NULL};
+  struct fpm_output_opts o = {.format = FPM_OUT_JSON};
+  struct fpm_buf b, want;
+  fpm_buf_init(&b);
+  fpm_buf_init(&want);
+  assert_int_equal(fpm_output_render(&o, &it, 1, &b), 0);
+  fpm_buf_printf(&want,
+                 "{\"target\":\"unix:/x\",\"ok\":false,\"error\":{\"code\":3,"
+                 "\"class\":\"%s\",\"message\":\"t\\u0001\x7f/\xef\xbf\xbd\","
+                 "\"fcgi\":\"%s\",\"http_status\":null,\"stderr\":null}}\n",
+                 fpm_strerror(FPM_ETIMEOUT), fcgi_err_name(FCGI_ETIMEDOUT));
+  assert_string_equal(b.data, want.data);
+  fpm_buf_free(&b);
+  fpm_buf_free(&want);
+  fpm_result_clear(&r);
+}
+
+/* Every byte, alone between two letters: the string reads back (yajl_tree)
+ * as the UTF-8 cleaning of the input, and the bytes below 0x20 are spelt as
+ * the JSON grammar's short escapes or \u00XX. */
+static void test_json_every_byte(void **state) {
+  (void)state;
+  struct fpm_buf b, clean, doc;
+  fpm_buf_init(&b);
+  fpm_buf_init(&clean);
+  fpm_buf_init(&doc);
+  for (unsigned c = 1; c < 256; c++) {
+    char in[4] = {'a', (char)c, 'b', '\0'};
+    fpm_buf_reset(&b);
+    fpm_out_json_str(&b, in, 3);
+    fpm_buf_reset(&clean);
+    fpm_out_utf8(&clean, in, 3);
+    fpm_buf_reset(&doc);
+    fpm_buf_printf(&doc, "{\"k\":%s}", b.data);
+    char err[128];
+    yajl_val root = yajl_tree_parse(doc.data, err, sizeof err);
+    if (root == NULL)
+      fail_msg("byte 0x%02x: not JSON (%s): %s", c, err, doc.data);
+    assert_string_equal(YAJL_GET_STRING(jget(root, "k", NULL)), clean.data);
+    yajl_tree_free(root);
+    char want[16];
+    const char *sp = c == '\b'   ? "\\b"
+                     : c == '\f' ? "\\f"
+                     : c == '\n' ? "\\n"
+                     : c == '\r' ? "\\r"
+                     : c == '\t' ? "\\t"
+                     : c == '"'  ? "\\\""
+                     : c == '\\' ? "\\\\"
+                                 : NULL;
+    if (sp != NULL)
+      snprintf(want, sizeof want, "\"a%sb\"", sp);
+    else if (c < 0x20)
+      snprintf(want, sizeof want, "\"a\\u%04Xb\"", c);
+    else if (c < 0x80)
+      snprintf(want, sizeof want, "\"a%cb\"", (char)c);
+    else
+      snprintf(want, sizeof want,
+               "\"a\xef\xbf\xbd"
+               "b\"");
+    assert_string_equal(b.data, want);
+  }
+  /* valid sequences pass, a cut one becomes one U+FFFD per byte */
+  fpm_buf_reset(&b);
+  fpm_out_json_str(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xe2\x82", 11);
+  assert_string_equal(b.data, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                              "\xef\xbf\xbd\xef\xbf\xbd\"");
+  fpm_buf_free(&b);
+  fpm_buf_free(&clean);
+  fpm_buf_free(&doc);
+}
+
 /* --------------------------------------------------------------- text */
 
 static void test_text_hostile(void **state) {
@@ -820,6 +919,8 @@ int main(void) {
       cmocka_unit_test(test_json_hostile),
       cmocka_unit_test(test_json_same_keys_without_list),
       cmocka_unit_test(test_json_error),
+      cmocka_unit_test(test_json_exact),
+      cmocka_unit_test(test_json_every_byte),
       cmocka_unit_test(test_text_hostile),
       cmocka_unit_test(test_escaping),
       cmocka_unit_test(test_numbers),
