@@ -377,29 +377,99 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
-/* "%.15g" of v by hand when that is v with at most 6 decimals (durations
- * from microseconds, most percentages): the candidate has at most 15
- * significant digits and parses back to v, so it is the 15-digit rounding
- * of v that printf would print. Returns 0 (no answer) otherwise. */
-static size_t num_fixed6(char *buf, double v) {
+/* The powers of ten that are exact doubles. */
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* 10^14: 15-digit mantissas are in [P14, 10 P14) */
+#define P14 100000000000000ull
+
+/* The 15 significant digits of a (in [1e-8, 1e22)) as m in [10^14, 10^15)
+ * and the decimal exponent e of the first one; 0 when they do not prove to
+ * be "%.15g"'s. The way back proves them: m * 10^(e-14), with m < 2^53 and
+ * a power of ten <= 10^22 (both exact), is one correctly rounded operation,
+ * so it gives what strtod gives for those digits; when that is a, they are
+ * the only 15-digit decimal within half an ulp of a (15-digit decimals are
+ * over 4 ulps apart), which is the rounding printf prints. Values with no
+ * such decimal (0.1 + 1 ulp) or a misjudged exponent give 0. */
+static int digits15(double a, uint64_t *m, int *e) {
+  int x = 0; /* 10^x <= a < 10^(x+1), give or take one near the bounds */
+  if (a >= 1) {
+    while (x < 21 && a >= pow10_exact[x + 1])
+      x++;
+  } else {
+    while (x > -8 && a * pow10_exact[-x] < 1)
+      x--;
+  }
+  int k = 14 - x; /* in [-7, 22] */
+  double y = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
+  uint64_t u = (uint64_t)(y + 0.5);
+  if (u == 10 * P14) { /* rounded up to the next power of ten */
+    u = P14;
+    x++;
+  }
+  if (u < P14 || u >= 10 * P14 || x - 14 < -22 || x - 14 > 22)
+    return 0;
+  int q = x - 14;
+  double back =
+      q >= 0 ? (double)u * pow10_exact[q] : (double)u / pow10_exact[-q];
+  if (back != a)
+    return 0;
+  *m = u;
+  *e = x;
+  return 1;
+}
+
+/* "%.15g" of v by hand (see digits15); returns 0 (no answer) when the
+ * digits do not prove themselves or v is outside [1e-8, 1e22). */
+static size_t num_g15(char *buf, double v) {
   double a = fabs(v);
-  if (!(a >= 1e-4 && a < 1e9))
-    return 0; /* outside these, %g may choose the exponent form */
-  uint64_t u = (uint64_t)(a * 1e6 + 0.5);
+  uint64_t m;
+  int e;
+  if (!(a >= 1e-8 && a < 1e22) || !digits15(a, &m, &e))
+    return 0;
+  char d[15];
+  for (int i = 14; i >= 0; i--) {
+    d[i] = (char)('0' + m % 10);
+    m /= 10;
+  }
+  int nd = 15; /* significant digits without the trailing zeros */
+  while (nd > 1 && d[nd - 1] == '0')
+    nd--;
   size_t o = 0;
   if (v < 0)
     buf[o++] = '-';
-  o += fpm_out_u64(buf + o, 32 - o, u / 1000000);
-  unsigned frac = (unsigned)(u % 1000000);
-  if (frac != 0) {
-    buf[o++] = '.';
-    for (unsigned d = 100000; d > 0 && frac != 0; d /= 10) {
-      buf[o++] = (char)('0' + frac / d);
-      frac %= d;
+  if (e < -4 || e >= 15) { /* d.ddde+XX */
+    buf[o++] = d[0];
+    if (nd > 1) {
+      buf[o++] = '.';
+      for (int i = 1; i < nd; i++)
+        buf[o++] = d[i];
     }
+    buf[o++] = 'e';
+    buf[o++] = e < 0 ? '-' : '+';
+    int ae = e < 0 ? -e : e;
+    buf[o++] = (char)('0' + ae / 10);
+    buf[o++] = (char)('0' + ae % 10);
+  } else if (e >= 0) { /* ddd.ddd */
+    for (int i = 0; i <= e; i++)
+      buf[o++] = d[i];
+    if (nd > e + 1) {
+      buf[o++] = '.';
+      for (int i = e + 1; i < nd; i++)
+        buf[o++] = d[i];
+    }
+  } else { /* 0.000ddd */
+    buf[o++] = '0';
+    buf[o++] = '.';
+    for (int i = -1; i > e; i--)
+      buf[o++] = '0';
+    for (int i = 0; i < nd; i++)
+      buf[o++] = d[i];
   }
   buf[o] = '\0';
-  return strtod(buf, NULL) == v ? o : 0;
+  return o;
 }
 
 size_t fpm_out_num(char *buf, size_t cap, double v) {
@@ -409,7 +479,7 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
     return 0;
   }
   if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
-    size_t k = num_fixed6(buf, v);
+    size_t k = num_g15(buf, v);
     if (k > 0)
       return k;
     int n = snprintf(buf, cap, "%.15g", v);

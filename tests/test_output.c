@@ -889,13 +889,62 @@ static void test_numbers(void **state) {
                {0.00012, "0.00012"},
                {9007199254740991.0, "9007199254740991"},
                {9007199254740992.0, "9.00719925474099e+15"},
-               {1e300, "1e+300"}};
+               {1e300, "1e+300"},
+               {1.8e-05, "1.8e-05"},
+               {-0.000123, "-0.000123"},
+               {2.001094 / 7, "0.285870571428571"},
+               {1e20, "1e+20"},
+               {123456.789012345, "123456.789012345"},
+               {0.1 + 1.4e-17, "0.1"}};
   char b[32];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     size_t n = fpm_out_num(b, sizeof b, cases[i].v);
     assert_string_equal(b, cases[i].want);
     assert_int_equal(n, strlen(cases[i].want));
   }
+}
+
+/* fpm_out_num against printf's "%.15g" itself, on values like the model's
+ * (averages, percentiles, microsecond durations), powers of ten and their
+ * neighbours, and random bit patterns; integral values take the integer
+ * path (test_numbers). */
+static void test_numbers_like_printf(void **state) {
+  (void)state;
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  char got[32], want[32];
+  size_t compared = 0;
+  for (int i = 0; i < 40000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    switch (i % 5) {
+    case 0:
+      memcpy(&v, &x, sizeof v);
+      break;
+    case 1:
+      v = (double)(x % 100000000) / 1e6 / (double)(1 + (x >> 40) % 64);
+      break;
+    case 2:
+      v = (double)(x % 1000000000000000u) / pow(10, (double)((x >> 50) % 30));
+      break;
+    case 3:
+      v = pow(10, (double)((int)(x % 61) - 30));
+      v = (x >> 32) & 1 ? nextafter(v, 0) : v;
+      break;
+    default:
+      v = -(double)(x % 100000) / (double)(1 + (x >> 30) % 1000);
+      break;
+    }
+    if (!isfinite(v) || (v == floor(v) && fabs(v) < 9007199254740992.0))
+      continue;
+    fpm_out_num(got, sizeof got, v);
+    snprintf(want, sizeof want, "%.15g", v);
+    if (strcmp(got, want) != 0)
+      fail_msg("%.17g: %s, printf says %s", v, got, want);
+    compared++;
+  }
+  assert_true(compared > 30000);
 }
 
 static void test_formats_by_name(void **state) {
@@ -924,6 +973,7 @@ int main(void) {
       cmocka_unit_test(test_text_hostile),
       cmocka_unit_test(test_escaping),
       cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_numbers_like_printf),
       cmocka_unit_test(test_formats_by_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
