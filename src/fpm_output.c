@@ -490,6 +490,15 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
                : fpm_out_u64(buf, cap, (uint64_t)v);
 }
 
+uint64_t fpm_out_round(double v) {
+  if (!(v > 0))
+    return 0;
+  if (v >= 18446744073709551616.0)
+    return UINT64_MAX;
+  uint64_t t = (uint64_t)v; /* truncated; v - t is exact */
+  return t + (v - (double)t >= 0.5);
+}
+
 size_t fpm_out_u64(char *buf, size_t cap, uint64_t v) {
   char tmp[20];
   size_t k = 0, o = 0;

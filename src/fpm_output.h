@@ -139,6 +139,11 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max);
  * non-finite values: callers decide about those). Returns the length. */
 size_t fpm_out_num(char *buf, size_t cap, double v);
 
+/* v rounded to the nearest integer, halves away from zero, as llround does
+ * for 0 <= v < 2^63, and exact up to 2^64 (UINT64_MAX above; 0 for NaN and
+ * v <= 0). Without libm: fpmstat links nothing from it otherwise. */
+uint64_t fpm_out_round(double v);
+
 /* Decimal digits of v into buf (cap >= 21), as "%" PRIu64 prints them, and
  * of a signed v as "%" PRId64 does; NUL-terminated. Returns the length. */
 size_t fpm_out_u64(char *buf, size_t cap, uint64_t v);

@@ -28,7 +28,7 @@ static void put_num(struct fpm_buf *b, double v) {
 static void put_counter(struct fpm_buf *b, double v) {
   uint64_t u = 0;
   if (isfinite(v) && v > 0)
-    u = v >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)llround(v);
+    u = v >= 18446744073709549568.0 ? UINT64_MAX : fpm_out_round(v);
   fpm_buf_printf(b, "%" PRIu64, u);
 }
 

@@ -329,7 +329,8 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       fpm_result_init(&res[k]);
       fs[k++] = tg[i].f;
     }
-  int64_t deadline = fcgi_now_ms() + (int64_t)llround(c->timeout_s * 1000.0);
+  int64_t deadline =
+      fcgi_now_ms() + (int64_t)fpm_out_round(c->timeout_s * 1000.0);
   fpm_fetch_many(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, deadline,
                  NULL, res);
   struct timespec now;

@@ -947,6 +947,36 @@ static void test_numbers_like_printf(void **state) {
   assert_true(compared > 30000);
 }
 
+/* fpm_out_round against llround below 2^63, exact above. */
+static void test_round(void **state) {
+  (void)state;
+  static const double v[] = {0.5,
+                             1.5,
+                             2.5,
+                             0.49999999999999994,
+                             4503599627370495.5,
+                             4503599627370497.0,
+                             9007199254740993.0,
+                             1e-300,
+                             123456.4999999,
+                             9.2e18};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    assert_true(fpm_out_round(v[i]) == (uint64_t)llround(v[i]));
+  uint64_t x = 88172645463325252u;
+  for (int i = 0; i < 100000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double d = ldexp((double)(x >> 11), (int)(x % 70) - 60);
+    if (d < 9.2e18)
+      assert_true(fpm_out_round(d) == (uint64_t)llround(d));
+  }
+  assert_true(fpm_out_round(1e19) == 10000000000000000000u);
+  assert_true(fpm_out_round(1e30) == UINT64_MAX);
+  assert_true(fpm_out_round(-3.5) == 0);
+  assert_true(fpm_out_round(NAN) == 0);
+}
+
 static void test_formats_by_name(void **state) {
   (void)state;
   enum fpm_outfmt f;
@@ -974,6 +1004,7 @@ int main(void) {
       cmocka_unit_test(test_escaping),
       cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_numbers_like_printf),
+      cmocka_unit_test(test_round),
       cmocka_unit_test(test_formats_by_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
