@@ -168,9 +168,28 @@ static const char json_esc[128] = {
     [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
 };
 
+/* Nonzero when one of the 8 bytes of w needs more than a copy: below 0x20,
+ * '"', '\\' or 0x80 and above (exact for "any", the classic haszero and
+ * hasless(w, 0x20) tests). */
+static uint64_t json_word_special(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) |
+          w) &
+         high;
+}
+
 char *fpm_out_json_body(char *p, const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s, *end = u + n;
   while (u < end) {
+    uint64_t w;
+    /* eight plain bytes at a time, the usual case */
+    if (end - u >= 8 && (memcpy(&w, u, 8), json_word_special(w) == 0)) {
+      memcpy(p, &w, 8);
+      p += 8;
+      u += 8;
+      continue;
+    }
     unsigned char c = *u;
     if (c < 0x80) {
       char e = json_esc[c];

@@ -746,50 +746,64 @@ static void test_json_exact(void **state) {
   fpm_result_clear(&r);
 }
 
-/* Every byte, alone between two letters: the string reads back (yajl_tree)
- * as the UTF-8 cleaning of the input, and the bytes below 0x20 are spelt as
- * the JSON grammar's short escapes or \u00XX. */
+/* How the JSON grammar spells byte c inside a string, as yajl_gen does. */
+static void json_spelling(struct fpm_buf *b, unsigned c) {
+  const char *sp = c == '\b'   ? "\\b"
+                   : c == '\f' ? "\\f"
+                   : c == '\n' ? "\\n"
+                   : c == '\r' ? "\\r"
+                   : c == '\t' ? "\\t"
+                   : c == '"'  ? "\\\""
+                   : c == '\\' ? "\\\\"
+                               : NULL;
+  if (sp != NULL)
+    fpm_buf_puts(b, sp);
+  else if (c < 0x20)
+    fpm_buf_printf(b, "\\u%04X", c);
+  else if (c < 0x80)
+    fpm_buf_putc(b, (char)c);
+  else
+    fpm_buf_puts(b, "\xef\xbf\xbd"); /* alone, never valid UTF-8 */
+}
+
+/* Every byte at every position of a 20-byte string (the writer copies 8
+ * plain bytes at a time): the string reads back (yajl_tree) as the UTF-8
+ * cleaning of the input, and is spelt exactly as yajl_gen spelt it. */
 static void test_json_every_byte(void **state) {
   (void)state;
-  struct fpm_buf b, clean, doc;
+  struct fpm_buf b, clean, doc, want;
   fpm_buf_init(&b);
   fpm_buf_init(&clean);
   fpm_buf_init(&doc);
-  for (unsigned c = 1; c < 256; c++) {
-    char in[4] = {'a', (char)c, 'b', '\0'};
-    fpm_buf_reset(&b);
-    fpm_out_json_str(&b, in, 3);
-    fpm_buf_reset(&clean);
-    fpm_out_utf8(&clean, in, 3);
-    fpm_buf_reset(&doc);
-    fpm_buf_printf(&doc, "{\"k\":%s}", b.data);
-    char err[128];
-    yajl_val root = yajl_tree_parse(doc.data, err, sizeof err);
-    if (root == NULL)
-      fail_msg("byte 0x%02x: not JSON (%s): %s", c, err, doc.data);
-    assert_string_equal(YAJL_GET_STRING(jget(root, "k", NULL)), clean.data);
-    yajl_tree_free(root);
-    char want[16];
-    const char *sp = c == '\b'   ? "\\b"
-                     : c == '\f' ? "\\f"
-                     : c == '\n' ? "\\n"
-                     : c == '\r' ? "\\r"
-                     : c == '\t' ? "\\t"
-                     : c == '"'  ? "\\\""
-                     : c == '\\' ? "\\\\"
-                                 : NULL;
-    if (sp != NULL)
-      snprintf(want, sizeof want, "\"a%sb\"", sp);
-    else if (c < 0x20)
-      snprintf(want, sizeof want, "\"a\\u%04Xb\"", c);
-    else if (c < 0x80)
-      snprintf(want, sizeof want, "\"a%cb\"", (char)c);
-    else
-      snprintf(want, sizeof want,
-               "\"a\xef\xbf\xbd"
-               "b\"");
-    assert_string_equal(b.data, want);
-  }
+  fpm_buf_init(&want);
+  for (unsigned c = 1; c < 256; c++)
+    for (size_t k = 0; k < 20; k++) {
+      char in[21];
+      for (size_t i = 0; i < 20; i++)
+        in[i] = (char)('a' + i);
+      in[k] = (char)c;
+      in[20] = '\0';
+      fpm_buf_reset(&b);
+      fpm_out_json_str(&b, in, 20);
+      fpm_buf_reset(&want);
+      fpm_buf_putc(&want, '"');
+      fpm_buf_add(&want, in, k);
+      json_spelling(&want, c);
+      fpm_buf_add(&want, in + k + 1, 19 - k);
+      fpm_buf_putc(&want, '"');
+      if (strcmp(b.data, want.data) != 0)
+        fail_msg("byte 0x%02x at %zu: %s, not %s", c, k, b.data, want.data);
+      fpm_buf_reset(&clean);
+      fpm_out_utf8(&clean, in, 20);
+      fpm_buf_reset(&doc);
+      fpm_buf_printf(&doc, "{\"k\":%s}", b.data);
+      char err[128];
+      yajl_val root = yajl_tree_parse(doc.data, err, sizeof err);
+      if (root == NULL)
+        fail_msg("byte 0x%02x: not JSON (%s): %s", c, err, doc.data);
+      assert_string_equal(YAJL_GET_STRING(jget(root, "k", NULL)), clean.data);
+      yajl_tree_free(root);
+    }
   /* valid sequences pass, a cut one becomes one U+FFFD per byte */
   fpm_buf_reset(&b);
   fpm_out_json_str(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xe2\x82", 11);
@@ -798,6 +812,7 @@ static void test_json_every_byte(void **state) {
   fpm_buf_free(&b);
   fpm_buf_free(&clean);
   fpm_buf_free(&doc);
+  fpm_buf_free(&want);
 }
 
 /* --------------------------------------------------------------- text */
