@@ -404,14 +404,23 @@ static const double pow10_exact[23] = {
 /* 10^14: 15-digit mantissas are in [P14, 10 P14) */
 #define P14 100000000000000ull
 
+/* a * p exactly, as hi + lo (Dekker's product: both split into 26-bit
+ * halves, so every partial product is exact; a fused multiply-add, if the
+ * compiler made one, computes the same). */
+static void two_prod(double a, double p, double *hi, double *lo) {
+  const double split = 134217729.0; /* 2^27 + 1 */
+  double ca = split * a, ah = ca - (ca - a), al = a - ah;
+  double cp = split * p, ph = cp - (cp - p), pl = p - ph;
+  *hi = a * p;
+  *lo = ((ah * ph - *hi) + ah * pl + al * ph) + al * pl;
+}
+
 /* The 15 significant digits of a (in [1e-8, 1e22)) as m in [10^14, 10^15)
- * and the decimal exponent e of the first one; 0 when they do not prove to
- * be "%.15g"'s. The way back proves them: m * 10^(e-14), with m < 2^53 and
- * a power of ten <= 10^22 (both exact), is one correctly rounded operation,
- * so it gives what strtod gives for those digits; when that is a, they are
- * the only 15-digit decimal within half an ulp of a (15-digit decimals are
- * over 4 ulps apart), which is the rounding printf prints. Values with no
- * such decimal (0.1 + 1 ulp) or a misjudged exponent give 0. */
+ * and the decimal exponent e of the first one, rounded as printf rounds
+ * (to nearest, ties to even); 0 when the exponent was misjudged. With
+ * z = a * 10^k exact and y its rounding (|y - z| < 1/8 at this size), the
+ * answer is u = floor(y) or u + 1: z is compared with u + 1/2 exactly,
+ * through Dekker's product and Sterbenz-exact differences. */
 static int digits15(double a, uint64_t *m, int *e) {
   int x = 0; /* 10^x <= a < 10^(x+1), give or take one near the bounds */
   if (a >= 1) {
@@ -423,25 +432,32 @@ static int digits15(double a, uint64_t *m, int *e) {
   }
   int k = 14 - x; /* in [-7, 22] */
   double y = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
-  uint64_t u = (uint64_t)(y + 0.5);
+  if (!(y >= (double)P14 - 1 && y < 10.0 * (double)P14))
+    return 0;
+  uint64_t u = (uint64_t)y;
+  double c = (double)u + 0.5, hi, lo, d; /* d: the sign of z - c */
+  if (k >= 0) {
+    two_prod(a, pow10_exact[k], &hi, &lo); /* hi == y */
+    d = (hi - c) + lo;
+  } else {
+    two_prod(c, pow10_exact[-k], &hi, &lo); /* c * 10^-k vs a */
+    d = (a - hi) - lo;
+  }
+  if (d > 0 || (d == 0 && (u & 1)))
+    u++;
   if (u == 10 * P14) { /* rounded up to the next power of ten */
     u = P14;
     x++;
   }
-  if (u < P14 || u >= 10 * P14 || x - 14 < -22 || x - 14 > 22)
-    return 0;
-  int q = x - 14;
-  double back =
-      q >= 0 ? (double)u * pow10_exact[q] : (double)u / pow10_exact[-q];
-  if (back != a)
+  if (u < P14 || u >= 10 * P14)
     return 0;
   *m = u;
   *e = x;
   return 1;
 }
 
-/* "%.15g" of v by hand (see digits15); returns 0 (no answer) when the
- * digits do not prove themselves or v is outside [1e-8, 1e22). */
+/* "%.15g" of v by hand (see digits15); returns 0 (no answer: printf
+ * decides) when v is outside [1e-8, 1e22). */
 static size_t num_g15(char *buf, double v) {
   double a = fabs(v);
   uint64_t m;
