@@ -224,7 +224,9 @@ char *fpm_out_json_body(char *p, const char *s, size_t n) {
 
 void fpm_out_json_str(struct fpm_buf *b, const char *s, size_t n) {
   /* worst case 6 bytes out per byte in (\u00XX), plus the quotes */
-  if (n > (SIZE_MAX - 3) / 6 || fpm_buf_reserve(b, 6 * n + 2) != 0)
+  if (n > (SIZE_MAX - 3) / 6)
+    b->oom = 1; /* cannot be sized: fail like out of memory */
+  if (b->oom || fpm_buf_reserve(b, 6 * n + 2) != 0)
     return;
   char *p = b->data + b->len;
   *p++ = '"';

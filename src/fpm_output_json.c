@@ -63,8 +63,10 @@ static void jclose(struct jw *j, char c) {
 /* "s": or "s" (a key, or a string value), escaped */
 static void jquoted(struct jw *j, const char *s, int key) {
   size_t n = strlen(s);
-  if (n > (SIZE_MAX - 8) / 6)
+  if (n > (SIZE_MAX - 8) / 6) {
+    j->b->oom = 1; /* cannot be sized: fail like out of memory */
     return;
+  }
   char *p = jbegin(j, 6 * n + 3);
   if (p == NULL)
     return;
