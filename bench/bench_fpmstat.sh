@@ -6,7 +6,13 @@
 #   - wall time per run (hyperfine when installed, else a loop of RUNS runs)
 # fpmstat does more than cgi-fcgi: it parses the JSON, computes the model
 # (self-exclusion, statistics) and writes normalised JSON; cgi-fcgi only
-# copies the bytes. Prints a table and the ratios. Default RUNS: 200.
+# copies the bytes. Prints a table, the ratios and where fpmstat's
+# instructions go (callgrind_annotate, inclusive). Default RUNS: 200.
+# Both run with the same environment (env -i and the four CGI variables
+# cgi-fcgi needs): the dynamic loader's start-up work grows with the size of
+# the environment (~500 instructions per variable in glibc 2.36's tunables
+# parsing), which would otherwise be charged to whichever runs with more.
+# FPMT_BENCH_KEEP=DIR keeps the callgrind files there.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-${FPMT_BUILD_DIR:-$top/build}}
@@ -25,9 +31,11 @@ SOCK=$FPMT_WWW_SOCK
 CGI=$(command -v cgi-fcgi)
 VG=$(command -v valgrind)
 
-cgi() { env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET \
-  QUERY_STRING='json&full' "$@" -bind -connect "$SOCK"; }
-fpmstat_run() { "$B" --format json "$SOCK"; }
+ENV=(env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET
+  QUERY_STRING='json&full')
+cgi() { "${ENV[@]}" "$@" -bind -connect "$SOCK"; }
+fpm() { "${ENV[@]}" "$@" --format json "$SOCK"; }
+fpmstat_run() { fpm "$B"; }
 cgi_run() { cgi "$CGI"; }
 
 # sanity: both fetch the status page
@@ -36,7 +44,7 @@ cgi_run | grep -q '"pool":"www"' || { echo "bench_fpmstat: cgi-fcgi failed" >&2;
 
 # instructions, whole process (start-up, connect, parse, output)
 ir() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
-"$VG" --tool=callgrind --callgrind-out-file="$dir/cg.fpmstat" "$B" --format json "$SOCK" \
+fpm "$VG" --tool=callgrind --callgrind-out-file="$dir/cg.fpmstat" "$B" \
   >/dev/null 2>"$dir/vg.fpmstat" || { cat "$dir/vg.fpmstat" >&2; exit 1; }
 cgi "$VG" --tool=callgrind --callgrind-out-file="$dir/cg.cgi" "$CGI" \
   >/dev/null 2>"$dir/vg.cgi" || { cat "$dir/vg.cgi" >&2; exit 1; }
@@ -46,7 +54,7 @@ ir_c=$(ir "$dir/cg.cgi")
 # wall time per run, in microseconds
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 20 --runs "$runs" --export-json "$dir/h.json" \
-    "$B --format json $SOCK" >/dev/null 2>&1
+    "env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET QUERY_STRING=json&full $B --format json $SOCK" >/dev/null 2>&1
   us_f=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["results"][0]["mean"]*1e6))' "$dir/h.json")
   hyperfine -N --warmup 20 --runs "$runs" --export-json "$dir/h2.json" \
     "env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET QUERY_STRING=json&full $CGI -bind -connect $SOCK" >/dev/null 2>&1
@@ -84,3 +92,23 @@ f, c, uf, uc = map(float, sys.argv[1:])
 print(f"ratio fpmstat/cgi-fcgi: instructions {f / c:.2f}x, wall time {uf / uc:.2f}x")
 PY
 echo "(wall time: $how)"
+
+# where fpmstat's instructions go: inclusive counts of the main parts
+if command -v callgrind_annotate >/dev/null; then
+  callgrind_annotate --inclusive=yes "$dir/cg.fpmstat" 2>/dev/null >"$dir/ann"
+  part() { # LABEL REGEX: the first (largest) inclusive line that matches
+    awk -v re="$2" -v l="$1" '$0 ~ re { gsub(",", "", $1); printf "  %-44s %9s\n", l, $1; exit }' "$dir/ann"
+  }
+  echo "fpmstat, inclusive instructions by part:"
+  part "dynamic loader start-up (_dl_start)" ':_dl_start '
+  part "lazy symbol binding (_dl_runtime_resolve)" ':_dl_runtime_resolve'
+  part "main" 'fpmstat.c:main '
+  part "  fetch (fpm_fetch_many)" 'fpm_fetch_many '
+  part "    JSON parse (yajl_parse)" ':yajl_parse '
+  part "  model (fpm_model_compute)" 'fpm_model_compute '
+  part "  output (fpm_output_render)" 'fpm_output_render '
+fi
+if [ -n "${FPMT_BENCH_KEEP:-}" ]; then
+  mkdir -p "$FPMT_BENCH_KEEP" && cp "$dir"/cg.* "$FPMT_BENCH_KEEP"/ &&
+    echo "(callgrind files kept in $FPMT_BENCH_KEEP)"
+fi

@@ -26,7 +26,7 @@ void fpm_buf_reset(struct fpm_buf *b) {
     b->data[0] = '\0';
 }
 
-static int buf_reserve(struct fpm_buf *b, size_t more) {
+int fpm_buf_reserve(struct fpm_buf *b, size_t more) {
   if (b->oom)
     return -1;
   if (b->len + more + 1 <= b->cap)
@@ -52,7 +52,7 @@ static int buf_reserve(struct fpm_buf *b, size_t more) {
 void fpm_buf_add(struct fpm_buf *b, const char *s, size_t n) {
   /* the common case, room left, without the call: yajl_gen prints token by
    * token, hundreds of times per document */
-  if (b->oom || (b->len + n + 1 > b->cap && buf_reserve(b, n) != 0))
+  if (b->oom || (b->len + n + 1 > b->cap && fpm_buf_reserve(b, n) != 0))
     return;
   memcpy(b->data + b->len, s, n);
   b->len += n;
@@ -79,7 +79,7 @@ void fpm_buf_printf(struct fpm_buf *b, const char *fmt, ...) {
     fpm_buf_add(b, small, (size_t)n);
     return;
   }
-  if (buf_reserve(b, (size_t)n) != 0)
+  if (fpm_buf_reserve(b, (size_t)n) != 0)
     return;
   va_start(ap, fmt);
   vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -153,6 +153,87 @@ void fpm_out_utf8(struct fpm_buf *b, const char *s, size_t n) {
       i += k;
     }
   }
+}
+
+/* How yajl_gen escapes a byte below 0x80 inside a string (yajl_encode.c,
+ * solidus not escaped): 0 copies it, 'u' means \u00XX with upper-case hex,
+ * anything else is the letter after the backslash. DEL (0x7f) is copied. */
+static const char json_esc[128] = {
+    ['\0'] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u',  [0x04] = 'u',
+    [0x05] = 'u', [0x06] = 'u', [0x07] = 'u', ['\b'] = 'b',  ['\t'] = 't',
+    ['\n'] = 'n', [0x0b] = 'u', ['\f'] = 'f', ['\r'] = 'r',  [0x0e] = 'u',
+    [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u', [0x12] = 'u',  [0x13] = 'u',
+    [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u',  [0x18] = 'u',
+    [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u',  [0x1d] = 'u',
+    [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
+};
+
+/* Nonzero when one of the 8 bytes of w needs more than a copy: below 0x20,
+ * '"', '\\' or 0x80 and above (exact for "any", the classic haszero and
+ * hasless(w, 0x20) tests). */
+static uint64_t json_word_special(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) |
+          w) &
+         high;
+}
+
+char *fpm_out_json_body(char *p, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s, *end = u + n;
+  while (u < end) {
+    uint64_t w;
+    /* eight plain bytes at a time, the usual case */
+    if (end - u >= 8 && (memcpy(&w, u, 8), json_word_special(w) == 0)) {
+      memcpy(p, &w, 8);
+      p += 8;
+      u += 8;
+      continue;
+    }
+    unsigned char c = *u;
+    if (c < 0x80) {
+      char e = json_esc[c];
+      u++;
+      if (e == 0) {
+        *p++ = (char)c;
+        continue;
+      }
+      *p++ = '\\';
+      *p++ = e;
+      if (e == 'u') {
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = "0123456789ABCDEF"[c >> 4];
+        *p++ = "0123456789ABCDEF"[c & 15];
+      }
+      continue;
+    }
+    size_t k = utf8_len(u, (size_t)(end - u));
+    if (k == 0) { /* as fpm_out_utf8: each invalid byte becomes U+FFFD */
+      memcpy(p, "\xef\xbf\xbd", 3);
+      p += 3;
+      u++;
+    } else {
+      memcpy(p, u, k);
+      p += k;
+      u += k;
+    }
+  }
+  return p;
+}
+
+void fpm_out_json_str(struct fpm_buf *b, const char *s, size_t n) {
+  /* worst case 6 bytes out per byte in (\u00XX), plus the quotes */
+  if (n > (SIZE_MAX - 3) / 6)
+    b->oom = 1; /* cannot be sized: fail like out of memory */
+  if (b->oom || fpm_buf_reserve(b, 6 * n + 2) != 0)
+    return;
+  char *p = b->data + b->len;
+  *p++ = '"';
+  p = fpm_out_json_body(p, s, n);
+  *p++ = '"';
+  *p = '\0';
+  b->len = (size_t)(p - b->data);
 }
 
 /* Walk s as UTF-8: calls fn for each ASCII byte and for each byte of an
@@ -317,29 +398,115 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
-/* "%.15g" of v by hand when that is v with at most 6 decimals (durations
- * from microseconds, most percentages): the candidate has at most 15
- * significant digits and parses back to v, so it is the 15-digit rounding
- * of v that printf would print. Returns 0 (no answer) otherwise. */
-static size_t num_fixed6(char *buf, double v) {
+/* The powers of ten that are exact doubles. */
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* 10^14: 15-digit mantissas are in [P14, 10 P14) */
+#define P14 100000000000000ull
+
+/* a * p exactly, as hi + lo (Dekker's product: both split into 26-bit
+ * halves, so every partial product is exact; a fused multiply-add, if the
+ * compiler made one, computes the same). */
+static void two_prod(double a, double p, double *hi, double *lo) {
+  const double split = 134217729.0; /* 2^27 + 1 */
+  double ca = split * a, ah = ca - (ca - a), al = a - ah;
+  double cp = split * p, ph = cp - (cp - p), pl = p - ph;
+  *hi = a * p;
+  *lo = ((ah * ph - *hi) + ah * pl + al * ph) + al * pl;
+}
+
+/* The 15 significant digits of a (in [1e-8, 1e22)) as m in [10^14, 10^15)
+ * and the decimal exponent e of the first one, rounded as printf rounds
+ * (to nearest, ties to even); 0 when the exponent was misjudged. With
+ * z = a * 10^k exact and y its rounding (|y - z| < 1/8 at this size), the
+ * answer is u = floor(y) or u + 1: z is compared with u + 1/2 exactly,
+ * through Dekker's product and Sterbenz-exact differences. */
+static int digits15(double a, uint64_t *m, int *e) {
+  int x = 0; /* 10^x <= a < 10^(x+1), give or take one near the bounds */
+  if (a >= 1) {
+    while (x < 21 && a >= pow10_exact[x + 1])
+      x++;
+  } else {
+    while (x > -8 && a * pow10_exact[-x] < 1)
+      x--;
+  }
+  int k = 14 - x; /* in [-7, 22] */
+  double y = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
+  if (!(y >= (double)P14 - 1 && y < 10.0 * (double)P14))
+    return 0;
+  uint64_t u = (uint64_t)y;
+  double c = (double)u + 0.5, hi, lo, d; /* d: the sign of z - c */
+  if (k >= 0) {
+    two_prod(a, pow10_exact[k], &hi, &lo); /* hi == y */
+    d = (hi - c) + lo;
+  } else {
+    two_prod(c, pow10_exact[-k], &hi, &lo); /* c * 10^-k vs a */
+    d = (a - hi) - lo;
+  }
+  if (d > 0 || (d == 0 && (u & 1)))
+    u++;
+  if (u == 10 * P14) { /* rounded up to the next power of ten */
+    u = P14;
+    x++;
+  }
+  if (u < P14 || u >= 10 * P14)
+    return 0;
+  *m = u;
+  *e = x;
+  return 1;
+}
+
+/* "%.15g" of v by hand (see digits15); returns 0 (no answer: printf
+ * decides) when v is outside [1e-8, 1e22). */
+static size_t num_g15(char *buf, double v) {
   double a = fabs(v);
-  if (!(a >= 1e-4 && a < 1e9))
-    return 0; /* outside these, %g may choose the exponent form */
-  uint64_t u = (uint64_t)(a * 1e6 + 0.5);
+  uint64_t m;
+  int e;
+  if (!(a >= 1e-8 && a < 1e22) || !digits15(a, &m, &e))
+    return 0;
+  char d[15];
+  for (int i = 14; i >= 0; i--) {
+    d[i] = (char)('0' + m % 10);
+    m /= 10;
+  }
+  int nd = 15; /* significant digits without the trailing zeros */
+  while (nd > 1 && d[nd - 1] == '0')
+    nd--;
   size_t o = 0;
   if (v < 0)
     buf[o++] = '-';
-  o += fpm_out_u64(buf + o, 32 - o, u / 1000000);
-  unsigned frac = (unsigned)(u % 1000000);
-  if (frac != 0) {
-    buf[o++] = '.';
-    for (unsigned d = 100000; d > 0 && frac != 0; d /= 10) {
-      buf[o++] = (char)('0' + frac / d);
-      frac %= d;
+  if (e < -4 || e >= 15) { /* d.ddde+XX */
+    buf[o++] = d[0];
+    if (nd > 1) {
+      buf[o++] = '.';
+      for (int i = 1; i < nd; i++)
+        buf[o++] = d[i];
     }
+    buf[o++] = 'e';
+    buf[o++] = e < 0 ? '-' : '+';
+    int ae = e < 0 ? -e : e;
+    buf[o++] = (char)('0' + ae / 10);
+    buf[o++] = (char)('0' + ae % 10);
+  } else if (e >= 0) { /* ddd.ddd */
+    for (int i = 0; i <= e; i++)
+      buf[o++] = d[i];
+    if (nd > e + 1) {
+      buf[o++] = '.';
+      for (int i = e + 1; i < nd; i++)
+        buf[o++] = d[i];
+    }
+  } else { /* 0.000ddd */
+    buf[o++] = '0';
+    buf[o++] = '.';
+    for (int i = -1; i > e; i--)
+      buf[o++] = '0';
+    for (int i = 0; i < nd; i++)
+      buf[o++] = d[i];
   }
   buf[o] = '\0';
-  return strtod(buf, NULL) == v ? o : 0;
+  return o;
 }
 
 size_t fpm_out_num(char *buf, size_t cap, double v) {
@@ -349,7 +516,7 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
     return 0;
   }
   if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
-    size_t k = num_fixed6(buf, v);
+    size_t k = num_g15(buf, v);
     if (k > 0)
       return k;
     int n = snprintf(buf, cap, "%.15g", v);

@@ -41,6 +41,9 @@ void fpm_buf_init(struct fpm_buf *b);
 void fpm_buf_free(struct fpm_buf *b);
 void fpm_buf_reset(struct fpm_buf *b); /* empty, keeps the memory */
 void fpm_buf_add(struct fpm_buf *b, const char *s, size_t n);
+/* Room for more bytes (and the NUL) after len: 0, or -1 with oom set. Lets a
+ * writer fill data + len directly, then advance len and write the NUL. */
+int fpm_buf_reserve(struct fpm_buf *b, size_t more);
 void fpm_buf_puts(struct fpm_buf *b, const char *s);
 void fpm_buf_putc(struct fpm_buf *b, char c);
 __attribute__((format(printf, 2, 3))) void fpm_buf_printf(struct fpm_buf *b,
@@ -95,6 +98,15 @@ int fpm_output_render(const struct fpm_output_opts *o,
 /* Append s as valid UTF-8: every byte of an invalid or cut sequence becomes
  * U+FFFD. Control characters are kept (callers escape them). */
 void fpm_out_utf8(struct fpm_buf *b, const char *s, size_t n);
+
+/* A JSON string, quotes included, byte for byte as yajl_gen writes the
+ * fpm_out_utf8 cleaning of s[0..n): '"' '\\' \b \f \n \r \t escaped with a
+ * backslash, other bytes below 0x20 as \u00XX (upper-case hex), '/' and DEL
+ * as they are, every byte of an invalid UTF-8 sequence as U+FFFD. */
+void fpm_out_json_str(struct fpm_buf *b, const char *s, size_t n);
+/* The same without the quotes, written at p, which must have room for 6 * n
+ * bytes (the worst case, \u00XX per byte); returns the end (no NUL). */
+char *fpm_out_json_body(char *p, const char *s, size_t n);
 
 /* A collectd identifier part (host, plugin instance, type instance): no
  * '/', '"', '\\', control characters or invalid UTF-8 (each becomes '_'),

@@ -230,8 +230,10 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
 }
 
 /* Host and interval defaults: what collectd's exec plugin hands its
- * children, else the host name. */
+ * children, else the host name. Only putval and graphite print them. */
 static void defaults_from_env(struct cli *c) {
+  if (c->out.format != FPM_OUT_PUTVAL && c->out.format != FPM_OUT_GRAPHITE)
+    return;
   if (c->out.host == NULL) {
     const char *h = getenv("COLLECTD_HOSTNAME");
     if (h != NULL && h[0] != '\0') {
@@ -339,7 +341,8 @@ static void compute(const struct cli *c, struct tgt *t,
 /* Fetch every target once, print, and return the exit status. */
 static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
   fpm_fetcher **fs = calloc(n, sizeof *fs);
-  struct fpm_result *res = calloc(n, sizeof *res);
+  /* each result is initialised below before use: no zeroing here */
+  struct fpm_result *res = malloc(n * sizeof *res);
   struct fpm_output_item *items = calloc(n, sizeof *items);
   if (fs == NULL || res == NULL || items == NULL) {
     fprintf(stderr, "fpmstat: out of memory\n");

@@ -9,6 +9,7 @@
  * accept the Prometheus text with exit status 0.
  */
 #include "fpm_model.h"
+#include "fpm_num.h"
 #include "fpm_output.h"
 
 #include <ctype.h>
@@ -701,6 +702,120 @@ static void test_json_error(void **state) {
   fpm_result_clear(&r);
 }
 
+/* The exact bytes: the writer is hand-made, so its spelling is pinned here
+ * (yajl_gen's: no spaces, \b \f \n \r \t, \u00XX in upper case, '/' and DEL
+ * as they are). A worker object and an error object, whole. */
+static void test_json_exact(void **state) {
+  (void)state;
+  struct fix f;
+  fix_build(&f, "www", 1);
+  const char *out = render(&f, FPM_OUT_JSON, 1);
+  assert_non_null(strstr(
+      out, "{\"slot\":0,\"self\":false,\"pid\":101,\"state\":\"Idle\","
+           "\"start_time\":1795870000,\"start_since\":3000,\"requests\":4,"
+           "\"request_duration_us\":15000,\"content_length\":0,"
+           "\"last_request_memory\":2097152,\"last_request_cpu\":12.5,"
+           "\"request_method\":\"GET\",\"request_uri\":\"/index.php\","
+           "\"user\":\"us\\\"er\\\\ name,=\\n\","
+           "\"script\":\"/var/www/\\\"quoted\\\" dir\\\\x\\n.php\","
+           "\"repaired\":false},"));
+  assert_non_null(strstr(out, "\"pool\":\"www\",\"process_manager\":\"static\","
+                              "\"start_time\":1795870000,\"metrics\":{\"up\":1,"
+                              "\"accepted_conn\":12345,"));
+  assert_int_equal(out[strlen(out) - 1], '\n');
+  fix_free(&f);
+
+  struct fpm_result r;
+  fpm_result_init(&r);
+  r.err = FPM_ETIMEOUT;
+  r.fcgi = FCGI_ETIMEDOUT;
+  snprintf(r.message, sizeof r.message, "t\x01\x7f/\xff");
+  struct fpm_output_item it = {"unix:/x", &r, NULL};
+  struct fpm_output_opts o = {.format = FPM_OUT_JSON};
+  struct fpm_buf b, want;
+  fpm_buf_init(&b);
+  fpm_buf_init(&want);
+  assert_int_equal(fpm_output_render(&o, &it, 1, &b), 0);
+  fpm_buf_printf(&want,
+                 "{\"target\":\"unix:/x\",\"ok\":false,\"error\":{\"code\":3,"
+                 "\"class\":\"%s\",\"message\":\"t\\u0001\x7f/\xef\xbf\xbd\","
+                 "\"fcgi\":\"%s\",\"http_status\":null,\"stderr\":null}}\n",
+                 fpm_strerror(FPM_ETIMEOUT), fcgi_err_name(FCGI_ETIMEDOUT));
+  assert_string_equal(b.data, want.data);
+  fpm_buf_free(&b);
+  fpm_buf_free(&want);
+  fpm_result_clear(&r);
+}
+
+/* How the JSON grammar spells byte c inside a string, as yajl_gen does. */
+static void json_spelling(struct fpm_buf *b, unsigned c) {
+  const char *sp = c == '\b'   ? "\\b"
+                   : c == '\f' ? "\\f"
+                   : c == '\n' ? "\\n"
+                   : c == '\r' ? "\\r"
+                   : c == '\t' ? "\\t"
+                   : c == '"'  ? "\\\""
+                   : c == '\\' ? "\\\\"
+                               : NULL;
+  if (sp != NULL)
+    fpm_buf_puts(b, sp);
+  else if (c < 0x20)
+    fpm_buf_printf(b, "\\u%04X", c);
+  else if (c < 0x80)
+    fpm_buf_putc(b, (char)c);
+  else
+    fpm_buf_puts(b, "\xef\xbf\xbd"); /* alone, never valid UTF-8 */
+}
+
+/* Every byte at every position of a 20-byte string (the writer copies 8
+ * plain bytes at a time): the string reads back (yajl_tree) as the UTF-8
+ * cleaning of the input, and is spelt exactly as yajl_gen spelt it. */
+static void test_json_every_byte(void **state) {
+  (void)state;
+  struct fpm_buf b, clean, doc, want;
+  fpm_buf_init(&b);
+  fpm_buf_init(&clean);
+  fpm_buf_init(&doc);
+  fpm_buf_init(&want);
+  for (unsigned c = 1; c < 256; c++)
+    for (size_t k = 0; k < 20; k++) {
+      char in[21];
+      for (size_t i = 0; i < 20; i++)
+        in[i] = (char)('a' + i);
+      in[k] = (char)c;
+      in[20] = '\0';
+      fpm_buf_reset(&b);
+      fpm_out_json_str(&b, in, 20);
+      fpm_buf_reset(&want);
+      fpm_buf_putc(&want, '"');
+      fpm_buf_add(&want, in, k);
+      json_spelling(&want, c);
+      fpm_buf_add(&want, in + k + 1, 19 - k);
+      fpm_buf_putc(&want, '"');
+      if (strcmp(b.data, want.data) != 0)
+        fail_msg("byte 0x%02x at %zu: %s, not %s", c, k, b.data, want.data);
+      fpm_buf_reset(&clean);
+      fpm_out_utf8(&clean, in, 20);
+      fpm_buf_reset(&doc);
+      fpm_buf_printf(&doc, "{\"k\":%s}", b.data);
+      char err[128];
+      yajl_val root = yajl_tree_parse(doc.data, err, sizeof err);
+      if (root == NULL)
+        fail_msg("byte 0x%02x: not JSON (%s): %s", c, err, doc.data);
+      assert_string_equal(YAJL_GET_STRING(jget(root, "k", NULL)), clean.data);
+      yajl_tree_free(root);
+    }
+  /* valid sequences pass, a cut one becomes one U+FFFD per byte */
+  fpm_buf_reset(&b);
+  fpm_out_json_str(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xe2\x82", 11);
+  assert_string_equal(b.data, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                              "\xef\xbf\xbd\xef\xbf\xbd\"");
+  fpm_buf_free(&b);
+  fpm_buf_free(&clean);
+  fpm_buf_free(&doc);
+  fpm_buf_free(&want);
+}
+
 /* --------------------------------------------------------------- text */
 
 static void test_text_hostile(void **state) {
@@ -790,13 +905,97 @@ static void test_numbers(void **state) {
                {0.00012, "0.00012"},
                {9007199254740991.0, "9007199254740991"},
                {9007199254740992.0, "9.00719925474099e+15"},
-               {1e300, "1e+300"}};
+               {1e300, "1e+300"},
+               {1.8e-05, "1.8e-05"},
+               {-0.000123, "-0.000123"},
+               {2.001094 / 7, "0.285870571428571"},
+               {1e20, "1e+20"},
+               {123456.789012345, "123456.789012345"},
+               {0.1 + 1.4e-17, "0.1"},
+               {100.0 / 3, "33.3333333333333"},
+               /* exact ties at the 16th digit: to even, as printf */
+               {123456789012345.5, "123456789012346"},
+               {123456789012344.5, "123456789012344"},
+               {999999999999999.5, "1e+15"}};
   char b[32];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     size_t n = fpm_out_num(b, sizeof b, cases[i].v);
     assert_string_equal(b, cases[i].want);
     assert_int_equal(n, strlen(cases[i].want));
   }
+}
+
+/* fpm_out_num against printf's "%.15g" itself, on values like the model's
+ * (averages, percentiles, microsecond durations), powers of ten and their
+ * neighbours, and random bit patterns; integral values take the integer
+ * path (test_numbers). */
+static void test_numbers_like_printf(void **state) {
+  (void)state;
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  char got[32], want[32];
+  size_t compared = 0;
+  for (int i = 0; i < 40000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    switch (i % 5) {
+    case 0:
+      memcpy(&v, &x, sizeof v);
+      break;
+    case 1:
+      v = (double)(x % 100000000) / 1e6 / (double)(1 + (x >> 40) % 64);
+      break;
+    case 2:
+      v = (double)(x % 1000000000000000u) / pow(10, (double)((x >> 50) % 30));
+      break;
+    case 3:
+      v = pow(10, (double)((int)(x % 61) - 30));
+      v = (x >> 32) & 1 ? nextafter(v, 0) : v;
+      break;
+    default:
+      v = -(double)(x % 100000) / (double)(1 + (x >> 30) % 1000);
+      break;
+    }
+    if (!isfinite(v) || (v == floor(v) && fabs(v) < 9007199254740992.0))
+      continue;
+    fpm_out_num(got, sizeof got, v);
+    snprintf(want, sizeof want, "%.15g", v);
+    if (strcmp(got, want) != 0)
+      fail_msg("%.17g: %s, printf says %s", v, got, want);
+    compared++;
+  }
+  assert_true(compared > 30000);
+}
+
+/* fpm_round_u64 against llround below 2^63, exact above. */
+static void test_round(void **state) {
+  (void)state;
+  static const double v[] = {0.5,
+                             1.5,
+                             2.5,
+                             0.49999999999999994,
+                             4503599627370495.5,
+                             4503599627370497.0,
+                             9007199254740993.0,
+                             1e-300,
+                             123456.4999999,
+                             9.2e18};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    assert_true(fpm_round_u64(v[i]) == (uint64_t)llround(v[i]));
+  uint64_t x = 88172645463325252u;
+  for (int i = 0; i < 100000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double d = ldexp((double)(x >> 11), (int)(x % 70) - 60);
+    if (d < 9.2e18)
+      assert_true(fpm_round_u64(d) == (uint64_t)llround(d));
+  }
+  assert_true(fpm_round_u64(1e19) == 10000000000000000000u);
+  assert_true(fpm_round_u64(1e30) == UINT64_MAX);
+  assert_true(fpm_round_u64(-3.5) == 0);
+  assert_true(fpm_round_u64(NAN) == 0);
 }
 
 static void test_formats_by_name(void **state) {
@@ -820,9 +1019,13 @@ int main(void) {
       cmocka_unit_test(test_json_hostile),
       cmocka_unit_test(test_json_same_keys_without_list),
       cmocka_unit_test(test_json_error),
+      cmocka_unit_test(test_json_exact),
+      cmocka_unit_test(test_json_every_byte),
       cmocka_unit_test(test_text_hostile),
       cmocka_unit_test(test_escaping),
       cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_numbers_like_printf),
+      cmocka_unit_test(test_round),
       cmocka_unit_test(test_formats_by_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
