@@ -115,7 +115,7 @@ struct fz_image {
 
 static void check_image(const uint8_t *img, size_t len,
                         const struct fz_image *want, unsigned id) {
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   FZ_CHECK(d != NULL, "out of memory");
   fcgi_decoder_init(d);
   size_t off = 0, pdone = 0, bdone = 0;
@@ -167,7 +167,7 @@ static void check_image(const uint8_t *img, size_t len,
   FZ_CHECK(stage == 3 && pdone == want->pairs_len && bdone == want->body_len,
            "image incomplete: stage %d, %zu/%zu params, %zu/%zu body", stage,
            pdone, want->pairs_len, bdone, want->body_len);
-  free(d);
+  fcgi_decoder_free(d);
 }
 
 static void check_wire(const struct fz_pairs *ps, size_t rep,

@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct fz_split s;
   if (fz_split_init(&s, data, size))
     return 0;
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   FZ_CHECK(d != NULL, "out of memory");
   struct fz_log whole = {0}, chunked = {0};
 
@@ -116,6 +116,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
            whole.tail, chunked.tail);
   free(whole.buf);
   free(chunked.buf);
-  free(d);
+  fcgi_decoder_free(d);
   return 0;
 }

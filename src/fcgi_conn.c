@@ -17,7 +17,8 @@
 #define DEFAULT_MAX_STDOUT ((size_t)16 << 20)
 #define DEFAULT_MAX_STDERR ((size_t)64 << 10)
 #define DEFAULT_MAX_HEADERS ((size_t)16 << 10)
-#define RECV_CHUNK 65536
+#define RECV_CHUNK                                                             \
+  16384 /* on the stack: deeper frames (the streaming parser) run below it */
 #define RECV_ROUNDS 4 /* reads per step, so one flood cannot starve others */
 
 static fcgi_phase state_phase(enum fcgi_conn_state s) {
@@ -241,7 +242,7 @@ static int feed(struct fcgi_conn *c, const uint8_t *p, size_t n, int64_t now) {
     p += used;
     n -= used;
     if (rc < 0)
-      return finish(c, FCGI_EPROTO, now, "%s: %s", c->ep->text, c->dec->errmsg);
+      return finish(c, c->dec->err, now, "%s: %s", c->ep->text, c->dec->errmsg);
     if (rc == 1 && on_record(c, &rec, now))
       return 1; /* anything after END_REQUEST is ignored */
   }
@@ -391,13 +392,12 @@ fcgi_err fcgi_conn_setup(struct fcgi_conn *c, const fcgi_endpoint *ep,
   c->t_start = now;
   c->addr_until = FCGI_NO_DEADLINE;
   fcgi_cgi_init(&c->cgi, c->opts.max_headers);
-  c->dec = malloc(sizeof *c->dec);
+  c->dec = fcgi_decoder_new();
   if (!c->dec)
     return FCGI_ENOMEM;
-  fcgi_decoder_init(c->dec);
   fcgi_err err = build_wire(c, rq, traceparent);
   if (err != FCGI_OK) {
-    free(c->dec);
+    fcgi_decoder_free(c->dec);
     c->dec = NULL;
     return err;
   }
@@ -554,6 +554,6 @@ void fcgi_conn_cleanup(struct fcgi_conn *c) {
   c->fd = -1;
   free(c->wire);
   c->wire = NULL;
-  free(c->dec);
+  fcgi_decoder_free(c->dec);
   c->dec = NULL;
 }

@@ -119,12 +119,11 @@ static struct link *link_new(fcgi_multi *m, const fcgi_endpoint *ep) {
   struct link *l = calloc(1, sizeof *l);
   if (!l)
     return NULL;
-  l->dec = malloc(sizeof *l->dec);
+  l->dec = fcgi_decoder_new();
   if (!l->dec) {
     free(l);
     return NULL;
   }
-  fcgi_decoder_init(l->dec);
   l->ep = ep;
   l->fd = -1;
   l->next_id = 1;
@@ -142,7 +141,7 @@ static void link_free(fcgi_multi *m, struct link *l) {
     }
   fcgi_net_close(l->fd);
   free(l->out);
-  free(l->dec);
+  fcgi_decoder_free(l->dec);
   fcgi_nvstream_clear(&l->nv);
   free(l->reqs);
   free(l->zombies);
@@ -843,7 +842,7 @@ static int link_recv(fcgi_multi *m, struct link *l, int64_t now) {
       p += used;
       got -= used;
       if (d < 0) {
-        link_close_all(m, l, FCGI_EPROTO, l->dec->errmsg, now);
+        link_close_all(m, l, l->dec->err, l->dec->errmsg, now);
         gone = 1;
       } else if (d == 1 && route(m, l, &rec, now) != 0) {
         gone = 1;

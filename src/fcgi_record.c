@@ -102,7 +102,22 @@ fcgi_err fcgi_wire_build(unsigned request_id, unsigned role, unsigned flags,
   return FCGI_OK;
 }
 
+struct fcgi_decoder *fcgi_decoder_new(void) {
+  struct fcgi_decoder *d = calloc(1, sizeof *d);
+  if (d != NULL)
+    fcgi_decoder_init(d);
+  return d;
+}
+
+void fcgi_decoder_free(struct fcgi_decoder *d) {
+  if (d == NULL)
+    return;
+  free(d->content);
+  free(d);
+}
+
 void fcgi_decoder_init(struct fcgi_decoder *d) {
+  d->rec_content = NULL;
   d->state = ST_HEADER;
   d->have = 0;
   memset(d->header, 0, sizeof d->header);
@@ -112,11 +127,28 @@ void fcgi_decoder_init(struct fcgi_decoder *d) {
   d->records = 0;
 }
 
-static int fail(struct fcgi_decoder *d, const char *what) {
+static int fail_as(struct fcgi_decoder *d, fcgi_err err, const char *what) {
   d->state = ST_ERROR;
-  d->err = FCGI_EPROTO;
+  d->err = err;
   snprintf(d->errmsg, sizeof d->errmsg, "%s", what);
   return -1;
+}
+
+static int fail(struct fcgi_decoder *d, const char *what) {
+  return fail_as(d, FCGI_EPROTO, what);
+}
+
+/* Room for the whole content of the current record in d->content. */
+static int reserve_content(struct fcgi_decoder *d) {
+  if (d->content_cap >= d->content_len)
+    return 0;
+  size_t cap = d->content_len < 4096 ? 4096 : FCGI_MAX_CONTENT;
+  uint8_t *p = realloc(d->content, cap);
+  if (p == NULL)
+    return fail_as(d, FCGI_ENOMEM, "out of memory for a record");
+  d->content = p;
+  d->content_cap = cap;
+  return 0;
 }
 
 /* A complete header is in d->header: validate it and pick the next state. */
@@ -135,6 +167,7 @@ static int header_done(struct fcgi_decoder *d) {
   d->content_len = ((size_t)h[4] << 8) | h[5];
   d->padding_len = h[6];
   d->have = 0;
+  d->rec_content = d->header; /* an empty record: a valid, unread pointer */
   d->state =
       d->content_len ? ST_CONTENT : (d->padding_len ? ST_PADDING : ST_HEADER);
   return d->state == ST_HEADER;
@@ -143,7 +176,7 @@ static int header_done(struct fcgi_decoder *d) {
 static void fill_record(struct fcgi_decoder *d, struct fcgi_record *rec) {
   rec->type = d->header[1];
   rec->request_id = ((unsigned)d->header[2] << 8) | d->header[3];
-  rec->content = d->content;
+  rec->content = d->rec_content;
   rec->content_len = d->content_len;
   rec->padding_len = d->padding_len;
   d->records++;
@@ -170,6 +203,18 @@ int fcgi_decoder_feed(struct fcgi_decoder *d, const uint8_t *buf, size_t len,
         rc = header_done(d);
       break;
     case ST_CONTENT:
+      if (d->have == 0 && len - i >= d->content_len + d->padding_len) {
+        d->rec_content = buf + i; /* whole in this buffer: no copy */
+        i += d->content_len + d->padding_len;
+        d->state = ST_HEADER;
+        rc = 1;
+        break;
+      }
+      if (d->have == 0 && reserve_content(d) != 0) {
+        rc = -1;
+        break;
+      }
+      d->rec_content = d->content;
       n = d->content_len - d->have;
       n = n < len - i ? n : len - i;
       memcpy(d->content + d->have, buf + i, n);

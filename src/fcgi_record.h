@@ -104,22 +104,35 @@ fcgi_err fcgi_wire_build(unsigned request_id, unsigned role, unsigned flags,
 struct fcgi_record {
   unsigned type;
   unsigned request_id;
-  const uint8_t *content; /* valid until the next fcgi_decoder_feed */
+  /* Valid until the next fcgi_decoder_feed, and while the buffer passed to
+   * this feed is unchanged: a record that arrived whole in one buffer points
+   * into that buffer (no copy); one split across feeds into the decoder. */
+  const uint8_t *content;
   size_t content_len;
   size_t padding_len;
 };
 
+/* A record decoder. Records split across feeds are gathered in a buffer
+ * grown to the record's size (at most FCGI_MAX_CONTENT) on first need, so
+ * a decoder that only ever sees whole records allocates nothing: a status
+ * scrape's heap peak stays small in every thread that runs one. */
 struct fcgi_decoder {
   int state; /* private */
   size_t have;
   size_t content_len, padding_len;
   uint8_t header[FCGI_HEADER_LEN];
-  fcgi_err err; /* sticky: FCGI_OK or FCGI_EPROTO */
+  fcgi_err err; /* sticky: FCGI_OK, FCGI_EPROTO or FCGI_ENOMEM */
   char errmsg[160];
-  uint64_t records; /* complete records decoded */
-  uint8_t content[FCGI_MAX_CONTENT];
+  uint64_t records;           /* complete records decoded */
+  const uint8_t *rec_content; /* private: the record being delivered */
+  uint8_t *content;           /* private: split records, content_cap bytes */
+  size_t content_cap;
 };
 
+/* A new decoder (owned by the caller, fcgi_decoder_free), or NULL. */
+struct fcgi_decoder *fcgi_decoder_new(void);
+void fcgi_decoder_free(struct fcgi_decoder *d);
+/* Back to the start of a stream; keeps the buffer for split records. */
 void fcgi_decoder_init(struct fcgi_decoder *d);
 /*
  * Push bytes. Consumes from buf until one record is complete or buf is

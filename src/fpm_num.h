@@ -1,8 +1,8 @@
 /* fpm_num.h: small numeric helpers shared by the model, the outputs and
- * fpmstat, written so that fpmcore needs nothing from libm (the collectd
- * plugin would otherwise be the first thing to load libm into collectd:
- * about 330 KiB of resident memory, and fpmstat would pay the loader for
- * it on every run). Private header. */
+ * fpmstat, written so that optimised builds need nothing from libm (the
+ * collectd plugin would otherwise be the first thing to load libm into
+ * collectd: about 330 KiB of resident memory, and fpmstat would pay the loader
+ * for it on every run). Private header. */
 #ifndef FPM_NUM_H
 #define FPM_NUM_H
 

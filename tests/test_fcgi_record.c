@@ -108,7 +108,7 @@ static size_t expected_records(const char *name, struct rec_copy *exp) {
 
 static void test_decode_fixtures(void **state) {
   (void)state;
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   struct rec_list *whole = malloc(sizeof *whole),
                   *bytes = malloc(sizeof *bytes);
   assert_non_null(d);
@@ -134,7 +134,7 @@ static void test_decode_fixtures(void **state) {
     assert_memory_equal(bytes->r, whole->r, whole->n * sizeof whole->r[0]);
     free(buf);
   }
-  free(d);
+  fcgi_decoder_free(d);
   free(whole);
   free(bytes);
 }
@@ -145,7 +145,7 @@ static void test_decode_every_split(void **state) {
   static const char *const few[] = {"php82_wire_stdout_stderr_interleaved",
                                     "php82_wire_status_json",
                                     "php82_wire_404_primary_script_unknown"};
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   struct rec_list whole, split;
   for (size_t f = 0; f < 3; f++) {
     char rel[128];
@@ -181,7 +181,7 @@ static void test_decode_every_split(void **state) {
     }
     free(buf);
   }
-  free(d);
+  fcgi_decoder_free(d);
 }
 
 /* Decode a captured request, re-encode its params and body with our
@@ -192,7 +192,7 @@ static void check_reencode(const char *name) {
   snprintf(rel, sizeof rel, "wire/%s.request.fcgi", name);
   uint8_t *buf = fcgit_read_fixture(rel, &len);
   assert_non_null(buf);
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   fcgi_decoder_init(d);
   struct fcgi_nvstream nv = {0};
   uint8_t *pairs = malloc(len);
@@ -235,7 +235,7 @@ static void check_reencode(const char *name) {
   free(wire);
   free(pairs);
   fcgi_nvstream_clear(&nv);
-  free(d);
+  fcgi_decoder_free(d);
   free(buf);
 }
 
@@ -419,7 +419,7 @@ static int feed_all(struct fcgi_decoder *d, const uint8_t *b, size_t n,
 
 static void test_decode_padding_and_max_content(void **state) {
   (void)state;
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   struct rec_list out;
   size_t n = 8 + 65535 + 255 + 8 + 0 + 255;
   uint8_t *b = calloc(1, n);
@@ -435,12 +435,12 @@ static void test_decode_padding_and_max_content(void **state) {
   assert_int_equal(out.r[1].plen, 255);
   assert_true(fcgi_decoder_idle(d));
   free(b);
-  free(d);
+  fcgi_decoder_free(d);
 }
 
 static void test_decode_errors(void **state) {
   (void)state;
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   struct rec_list out;
   uint8_t b[32];
   char what[160];
@@ -484,7 +484,7 @@ static void test_decode_errors(void **state) {
   assert_int_equal(out.r[0].id, 7);
   assert_int_equal(out.r[1].clen, 4);
   assert_string_equal(fcgi_type_name(99), "unknown");
-  free(d);
+  fcgi_decoder_free(d);
 }
 
 static void test_get_values_result(void **state) {
@@ -493,7 +493,7 @@ static void test_get_values_result(void **state) {
   uint8_t *buf =
       fcgit_read_fixture("wire/php82_wire_get_values.response.fcgi", &len);
   assert_non_null(buf);
-  struct fcgi_decoder *d = malloc(sizeof *d);
+  struct fcgi_decoder *d = fcgi_decoder_new();
   fcgi_decoder_init(d);
   struct fcgi_nvstream nv = {0};
   /* feed it a byte at a time; reassemble the pairs */
@@ -523,8 +523,46 @@ static void test_get_values_result(void **state) {
   assert_int_equal(fcgi_nvstream_append(&nv, (const uint8_t *)"x", 1),
                    FCGI_ETOOBIG);
   fcgi_nvstream_clear(&nv);
-  free(d);
+  fcgi_decoder_free(d);
   free(buf);
+}
+
+/* Whole records in one buffer are delivered in place (no copy, nothing
+ * allocated); a record split across feeds is gathered in the decoder's
+ * buffer, sized on first need, and delivered intact. */
+static void test_decode_in_place_and_split(void **state) {
+  (void)state;
+  uint8_t wire[2 * (FCGI_HEADER_LEN + 16)];
+  for (int k = 0; k < 2; k++) {
+    uint8_t *h = wire + k * (FCGI_HEADER_LEN + 16);
+    const uint8_t hdr[FCGI_HEADER_LEN] = {1, FCGI_TYPE_STDOUT, 0, 1, 0, 13, 3,
+                                          0};
+    memcpy(h, hdr, sizeof hdr);
+    memcpy(h + FCGI_HEADER_LEN, k ? "second record" : "first record!", 13);
+    memset(h + FCGI_HEADER_LEN + 13, 0, 3);
+  }
+  struct fcgi_decoder *d = fcgi_decoder_new();
+  assert_non_null(d);
+  struct fcgi_record rec;
+  size_t used;
+  assert_int_equal(fcgi_decoder_feed(d, wire, sizeof wire, &used, &rec), 1);
+  assert_int_equal(used, FCGI_HEADER_LEN + 16);
+  assert_ptr_equal(rec.content, wire + FCGI_HEADER_LEN);
+  assert_null(d->content); /* nothing allocated */
+  /* the second record split in the middle of its content */
+  const uint8_t *second = wire + used;
+  size_t cut = FCGI_HEADER_LEN + 5;
+  assert_int_equal(fcgi_decoder_feed(d, second, cut, &used, &rec), 0);
+  assert_int_equal(used, cut);
+  uint8_t tail[16 - 5];
+  memcpy(tail, second + cut, sizeof tail);
+  assert_int_equal(fcgi_decoder_feed(d, tail, sizeof tail, &used, &rec), 1);
+  assert_non_null(d->content);
+  assert_true(d->content_cap >= 13);
+  assert_int_equal(rec.content_len, 13);
+  assert_memory_equal(rec.content, "second record", 13);
+  assert_true(fcgi_decoder_idle(d));
+  fcgi_decoder_free(d);
 }
 
 int main(void) {
@@ -539,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_decode_padding_and_max_content),
       cmocka_unit_test(test_decode_errors),
       cmocka_unit_test(test_get_values_result),
+      cmocka_unit_test(test_decode_in_place_and_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
