@@ -71,10 +71,9 @@ static int cb_fatal(struct fpm_json *j, fpm_perr code, const char *msg) {
  * ends only before the continuation FPM prints next, a pool name is raw,
  * a string longer than FPM can print has a missed end. So that both paths
  * give the same snapshot, the fast path hands over (need_slow) wherever
- * they could differ: a key with escapes (the pre-lexer reads keys raw), a
- * pool name with escapes, a string over its cap, a worker string not
- * followed by its exact continuation. Offsets are raw: yajl's consumed
- * count after a token plus the start of the buffer it is parsing.
+ * they could differ: a pool name with escapes, a string over its cap, a worker
+ * string not followed by its exact continuation. Offsets are raw: yajl's
+ * consumed count after a token plus the start of the buffer it is parsing.
  */
 static uint64_t fast_end(const struct fpm_json *j) {
   return j->fast_base + yajl_get_bytes_consumed(j->h);
@@ -129,19 +128,47 @@ static int fast_value(struct fpm_json *j) {
   return 0;
 }
 
+/* The kind the pre-lexer gives the string value now being parsed, from
+ * its key (a key with escapes counts as FPM's when decoded: that only makes
+ * the fast path stricter than the pre-lexer, which reads it as another). */
+static int fast_kind(const struct fpm_json *j) {
+  if (j->cb_depth == 1)
+    return j->cb_key == FPM_F_POOL              ? R_POOL
+           : j->cb_key == FPM_F_PROCESS_MANAGER ? R_PM
+                                                : R_OTHER;
+  if (j->cb_depth != 3 || !j->cb_in_worker)
+    return R_OTHER;
+  switch (j->cb_key) {
+  case FPM_W_STATE:
+    return R_STATE;
+  case FPM_W_REQUEST_METHOD:
+    return R_METHOD;
+  case FPM_W_REQUEST_URI:
+    return R_URI;
+  case FPM_W_USER:
+    return R_USER;
+  case FPM_W_SCRIPT:
+    return R_SCRIPT;
+  default:
+    return R_OTHER;
+  }
+}
+
 /* The fast path's view of a string value: 1 to go on, 0 to hand over. */
 static int fast_string(struct fpm_json *j, size_t n) {
-  int kind =
-      fpm_repair_kind_at(j->cb_kind, (unsigned)j->cb_depth, j->cb_in_worker);
-  uint64_t end = fast_end(j);
+  int kind = fast_kind(j);
   size_t cap = fpm_repair_kind_cap(kind);
+  int conts = fpm_repair_kind_has_conts(kind);
+  if (n <= cap / 6 && kind != R_POOL && !conts)
+    return 1; /* 6 raw bytes at most per decoded byte */
+  uint64_t end = fast_end(j);
   int plain = fast_plain(j, end, n);
   if ((kind == R_POOL && !plain) ||
       (plain ? n > cap : (n > cap / 6 && fast_raw_len(j, end, cap) > cap))) {
     j->need_slow = 1;
     return 0;
   }
-  if (fpm_repair_kind_has_conts(kind)) {
+  if (conts) {
     j->cont_off = end;
     j->cont_kind = kind;
   }
@@ -257,20 +284,18 @@ static int cb_end_array(void *ctx) {
 static int cb_map_key(void *ctx, const unsigned char *k, size_t len) {
   struct fpm_json *j = ctx;
   const char *key = (const char *)k;
-  if (j->fast && !j->replay) {
-    j->key_end = fast_end(j);
-    if (!fast_plain(j, j->key_end, len)) {
-      j->need_slow = 1; /* the pre-lexer reads keys raw */
-      return 0;
-    }
-    j->cb_kind = fpm_repair_key_kind(key, len);
-  }
+  if (j->cont_off != 0)
+    j->key_end = fast_end(j); /* checked with the value (fast_value) */
   if (j->cb_depth == 1) {
     int f = fpm_pool_field_lookup(key, len);
     if (f >= 0) {
       j->cb_key = f;
     } else if (len == 9 && memcmp(key, "processes", 9) == 0) {
       j->cb_key = KEY_PROCESSES;
+      if (j->fast && !j->replay && !fast_plain(j, fast_end(j), len)) {
+        j->need_slow = 1; /* the pre-lexer knows only the raw key */
+        return 0;
+      }
     } else {
       j->cb_key = KEY_UNKNOWN;
       j->cb_keylen = len < sizeof j->cb_keybuf ? len : sizeof j->cb_keybuf;

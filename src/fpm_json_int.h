@@ -81,8 +81,8 @@ struct fpm_json {
   int cb_drop;       /* a callback asks to drop the current entry */
   int yfail;         /* yajl failed inside "processes": the entry is dropped
                         at the next unit boundary (fpm_repair.c) */
-  int cb_kind;       /* kind of the last key, context aside (R_*) */
-  uint64_t key_end;  /* fast path: raw offset just past the last key */
+  uint64_t key_end;  /* fast path: end of the key after a string with a
+                        continuation (checked with the next value) */
   uint64_t cont_off; /* fast path: end of a string FPM follows with a
                         fixed continuation, 0 when none is pending */
   int cont_kind;     /* ... and its kind */
@@ -106,15 +106,33 @@ int fpm_repair_key_kind(const char *k, size_t len);
 /* The kind in context: pool fields count at depth 1, worker fields at depth
  * 3 inside a worker entry; elsewhere R_OTHER. */
 int fpm_repair_kind_at(int kind, unsigned depth, int in_entry);
-/* Raw bytes FPM can print for a string of this kind (escaped, with slack):
- * a longer one means its end was missed. */
-size_t fpm_repair_kind_cap(int kind);
+/* Raw bytes FPM can print for a string of this kind (escaped 6x, plus
+ * slack): a longer one means its end was missed. */
+static inline size_t fpm_repair_kind_cap(int kind) {
+  switch (kind) {
+  case R_POOL:
+    return 1024;
+  case R_PM:
+  case R_STATE:
+  case R_METHOD:
+  case R_USER:
+    return 256;
+  case R_URI:
+    return 4096;
+  case R_SCRIPT:
+    return 2048;
+  default:
+    return 65536;
+  }
+}
 /* 1 when s[0..n) is exactly one of the continuations FPM prints after a
  * string of this kind (`,"request uri":` after the method, ...); 0 also for
  * kinds that have none. */
 int fpm_repair_cont_is(int kind, const char *s, size_t n);
 /* 1 when this kind's strings end only before a continuation. */
-int fpm_repair_kind_has_conts(int kind);
+static inline int fpm_repair_kind_has_conts(int kind) {
+  return kind >= R_METHOD && kind <= R_SCRIPT;
+}
 
 /* yajl side, used by the pre-lexer: feed a range of input or a repair
  * literal standing for the byte at raw_off. 0: fed, or yajl failed inside

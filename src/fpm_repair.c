@@ -45,17 +45,16 @@ static const struct cont conts_script[] = {
 
 static const struct kind_def {
   const char *name;
-  size_t cap; /* raw bytes FPM can print, escaped 6x, plus slack */
   const struct cont *conts; /* NULL: the first unescaped quote ends it */
 } kinds[R__COUNT] = {
-    [R_OTHER] = {"", 65536, NULL},
-    [R_POOL] = {"pool", 1024, NULL},
-    [R_PM] = {"process manager", 256, NULL},
-    [R_STATE] = {"state", 256, NULL},
-    [R_METHOD] = {"request method", 256, conts_method},
-    [R_URI] = {"request uri", 4096, conts_uri},
-    [R_USER] = {"user", 256, conts_user},
-    [R_SCRIPT] = {"script", 2048, conts_script},
+    [R_OTHER] = {"", NULL},
+    [R_POOL] = {"pool", NULL},
+    [R_PM] = {"process manager", NULL},
+    [R_STATE] = {"state", NULL},
+    [R_METHOD] = {"request method", conts_method},
+    [R_URI] = {"request uri", conts_uri},
+    [R_USER] = {"user", conts_user},
+    [R_SCRIPT] = {"script", conts_script},
 };
 
 #define KEY_IS(k, lit) (memcmp((k), lit, sizeof lit - 1) == 0)
@@ -85,14 +84,6 @@ int fpm_repair_kind_at(int kind, unsigned depth, int in_entry) {
   if (kind != R_OTHER && !(in_entry && depth == 3))
     return R_OTHER;
   return kind;
-}
-
-size_t fpm_repair_kind_cap(int kind) {
-  return kinds[kind].cap;
-}
-
-int fpm_repair_kind_has_conts(int kind) {
-  return kinds[kind].conts != NULL;
 }
 
 int fpm_repair_cont_is(int kind, const char *s, size_t n) {
@@ -154,10 +145,10 @@ static int out_lit(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
 }
 
 /*
- * yajl failing inside "processes" is acted on only at the end of a token
- * (a string, a bracket, a run of other bytes between them; bytes of two
- * tokens never go to yajl in one call), at a recognised entry start inside
- * a string, at a runaway string and at the end of the body. Where yajl
+ * yajl failing inside "processes" is acted on only at the end of a unit
+ * (a string value with the keys and other bytes before it, or a bracket;
+ * bytes of two units never go to yajl in one call), at a recognised entry start
+ * inside a string, at a runaway string and at the end of the body. Where yajl
  * reports the failing byte depends on the split (it counts from the start
  * of the call, or of a token it held across calls); the token holding it
  * does not. 1: the entry was dropped and yajl restarted after it; 0:
@@ -178,8 +169,8 @@ static void resync(struct fpm_repair *lx) {
   lx->span_len = 0;
 }
 
-/* A token ended just before raw offset off: a failure in it drops the
- * entry and the pre-lexer skips on from here. LX_OK or LX_STOP. */
+/* A unit (see settle) ends here: a failure in it drops the entry and the
+ * pre-lexer skips on from here. LX_OK or LX_STOP. */
 static int token_end(struct fpm_json *j) {
   int s = settle(j);
   if (s < 0)
@@ -434,11 +425,7 @@ run_done:
     return lex_struct(j, d, ip, base + i);
   if (i == n)
     return LX_OK; /* the run may go on in the next chunk */
-  /* a quote: the run before it was a token */
-  if (token_end(j) != LX_OK)
-    return LX_STOP;
-  if (lx->state == L_SKIP)
-    return LX_OK;
+  /* a quote: the run goes with the string it opens */
   string_start(lx);
   *ip = i + 1;
   return out_span(j, d + i, 1, base + i) != 0 ? LX_STOP : LX_OK;
@@ -471,8 +458,7 @@ static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   } else {
     lx->key_len = sizeof lx->key + 1; /* too long for any key we know */
   }
-  int closed = i < n && !more;
-  if (closed) {
+  if (i < n && !more) {
     lx->state = L_OUT; /* the key is looked at when a string value or an
                           array follows it */
     i++;               /* the closing quote */
@@ -480,8 +466,6 @@ static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   *ip = i;
   if (i > s && out_span(j, d + s, i - s, base + s) != 0)
     return LX_STOP;
-  if (closed)
-    return token_end(j);
   return more ? LX_MORE : LX_OK;
 }
 
@@ -655,7 +639,8 @@ static int runaway(struct fpm_json *j, uint64_t off) {
                   "the %s%s%sstring does not end where FPM's grammar says "
                   "it must (longer than %zu bytes)",
                   lx->vkey != R_OTHER ? "\"" : "", kinds[lx->vkey].name,
-                  lx->vkey != R_OTHER ? "\" " : "", kinds[lx->vkey].cap);
+                  lx->vkey != R_OTHER ? "\" " : "",
+                  fpm_repair_kind_cap(lx->vkey));
   return LX_STOP;
 }
 
@@ -668,7 +653,7 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   size_t s = i;
-  size_t cap = kinds[lx->vkey].cap;
+  size_t cap = fpm_repair_kind_cap(lx->vkey);
   if (lx->vlen > cap) /* an escape took it over */
     return runaway(j, base + i);
   /* the run stops at the cap's first byte over, wherever the input was
