@@ -554,7 +554,9 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
 }
 
 /* A worker entry's head (`},{"pid":` and the rest of entry_head) inside a
- * value: the value's end was missed and the next entry starts here. Drop
+ * string: the value's end was missed and the next entry starts here. A
+ * forged `},{"pid":` followed by anything but FPM's key sequence is the
+ * string's content. Drop
  * the broken entry (once, also when yajl already failed in it) and restart
  * at this boundary, so the next entry survives. The quote at *ip is the
  * one of "pid". */
@@ -573,16 +575,6 @@ static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
   return LX_OK;
 }
 
-/* 1: the content quote at d[q] is the `"` of a worker entry's head after
- * `},{`; -1: need more. A forged `},{"pid":` followed by anything but
- * FPM's key sequence is the string's content. */
-static int entry_boundary(const struct fpm_repair *lx, const char *d, size_t n,
-                          size_t q, int eof) {
-  if (!lx->in_entry || memcmp(lx->vprev, "},{", 3) != 0)
-    return 0;
-  return entry_head(d, n, q, eof);
-}
-
 static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
                      size_t *ip, int eof) {
   struct fpm_repair *lx = &j->lx;
@@ -599,11 +591,6 @@ static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
       return LX_STOP;
     return token_end(j);
   } else {
-    int b = entry_boundary(lx, d, n, q, eof);
-    if (b < 0)
-      return LX_MORE;
-    if (b > 0)
-      return restart_at_boundary(j, base + q);
     mark_repaired(lx);
     vprev_push(lx, "\"", 1);
     rc = out_lit(j, "\\\"", 2, base + q);
@@ -670,6 +657,19 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   }
   size_t run = i - s;
   int ends = 0;
+  if (i < n && d[i] == '"' && lx->in_entry &&
+      memcmp(lx->vprev, "},{", 3) == 0) {
+    /* `},{` + FPM's entry head: in valid JSON no string ends before
+     * `pid":`, so whatever the quote would be, the value's end was missed
+     * (or a stray quote opened it) and the next entry starts here */
+    int h = entry_head(d, n, i, eof);
+    if (h != 0) {
+      *ip = i;
+      if (run > 0 && out_span(j, d + s, run, base + s) != 0)
+        return LX_STOP;
+      return h < 0 ? LX_MORE : restart_at_boundary(j, base + i);
+    }
+  }
   if (i < n && d[i] == '"') {
     ends = quote_ends(lx, d, n, i, eof);
     if (ends > 0)

@@ -521,7 +521,7 @@ static void test_mutations(void **state) {
     struct fpm_status st;
     struct fpm_parse_error err;
     fpm_status_init(&st);
-    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 0);
+    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 1);
     assert_true(r == FPM_P_OK || r == FPM_P_ETRUNCATED || r == FPM_P_ESYNTAX);
     if (r != FPM_P_ESYNTAX) {
       assert_int_equal(st.v[FPM_F_ACCEPTED_CONN], 89);
@@ -575,7 +575,7 @@ static void test_mutations_raw(void **state) {
     struct fpm_status st;
     struct fpm_parse_error err;
     fpm_status_init(&st);
-    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 0);
+    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 1);
     assert_true(r == FPM_P_OK || r == FPM_P_ETRUNCATED || r == FPM_P_ESYNTAX);
     if (r != FPM_P_ESYNTAX) {
       assert_string_equal(st.pool, "p\\ool");
