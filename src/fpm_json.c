@@ -554,6 +554,7 @@ void fpm_json_free(fpm_parser *p) {
   if (j->h != NULL)
     yajl_free(j->h);
   free(j->keep);
+  free(j->obuf);
   free(j);
   p->json = NULL;
 }
@@ -566,6 +567,9 @@ void fpm_json_free(fpm_parser *p) {
  * again through the repairing pre-lexer, which then takes the rest. Either
  * way the result depends only on the bytes, not on how they were split.
  */
+/* Bytes the fast path gathers before it parses on (see fpm_json_feed). */
+#define FPM_JSON_BATCH 512
+
 static int keep_input(struct fpm_json *j, const char *buf, size_t len) {
   if (j->keep_cap - j->keep_len < len) {
     size_t cap = j->keep_cap ? j->keep_cap : 16384;
@@ -684,6 +688,11 @@ fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
   if (keep_input(j, buf, len) != 0)
     return fpm_parser_fail(p, FPM_P_ENOMEM, j->keep_len, NULL, 0, 0,
                            "out of memory buffering the status body");
+  /* small feeds wait in the kept input: yajl scans a token it holds across
+   * calls again on each call, so a long string fed a few bytes at a time
+   * would cost its length squared */
+  if (j->keep_len - j->done_off < FPM_JSON_BATCH)
+    return p->code;
   return run(p);
 }
 
@@ -700,6 +709,8 @@ static fpm_perr schema_check(fpm_parser *p) {
 
 fpm_perr fpm_json_finish(fpm_parser *p) {
   struct fpm_json *j = p->json;
+  if (j->resumable && run(p) != FPM_P_OK)
+    return p->code;
   if (j->fast) {
     yajl_status ys = yajl_complete_parse(j->h);
     if (!fast_failed(j, ys) && j->cb_root && j->keep_len > 0)

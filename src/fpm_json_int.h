@@ -14,6 +14,9 @@
  * quote, a backslash or a `},{` means (the longest lookahead is the start
  * of a worker entry up to its request method, at most 240 bytes). */
 #define FPM_REPAIR_HOLD 512
+/* Feeds smaller than this gather in the hold buffer before they are lexed
+ * (with what lookahead leaves there, it stays under FPM_REPAIR_HOLD). */
+#define FPM_REPAIR_BATCH 256
 
 /* Kinds of string value, from the key before it and where it stands (the
  * pool fields in the top object, the worker fields in an entry of
@@ -46,6 +49,9 @@ struct fpm_repair {
   uint64_t pos;       /* raw offset of the next byte to lex */
   char hold[FPM_REPAIR_HOLD];
   size_t hold_len;
+  size_t olen; /* pending bytes for yajl in fpm_json.obuf (input
+                  copied around repair literals) */
+  uint64_t ooff;
   const char *span; /* pending bytes for yajl (borrowed from input) */
   size_t span_len;
   uint64_t span_off;
@@ -60,7 +66,9 @@ struct fpm_json {
   int resumable; /* the fast path is on (not always_repair) */
   int fast;      /* input goes straight to yajl just now */
   int need_slow; /* a callback saw what only the repairing path handles */
-  char *keep;    /* the whole input so far (when resumable) */
+  char *obuf;    /* the pre-lexer's output around repairs (lx.olen) */
+  size_t ocap;
+  char *keep; /* the whole input so far (when resumable) */
   size_t keep_len, keep_cap;
   uint64_t done_off;   /* kept input handed to the current path */
   uint64_t fast_base;  /* raw offset of the current yajl_parse buffer */

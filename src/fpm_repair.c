@@ -7,23 +7,34 @@
  * the pool name raw, so a value can hold `"`, `\` and control bytes (A.10).
  * This small state machine tracks keys and nesting and, inside a string
  * value, decides from that grammar:
- *   - a `"` ends the value only when the exact continuation FPM prints next
- *     follows (`,"request uri":` after "request method", ...); otherwise it
- *     is content and goes to yajl as `\"`. `\"` followed by that
- *     continuation is a raw backslash that ended the value.
+ *   - in a worker entry of "processes", a `"` ends the request method, uri,
+ *     user or script only when the exact continuation FPM prints next
+ *     follows (`,"request uri":` after the method, ...); otherwise it is
+ *     content and goes to yajl as `\"`. `\"` followed by that continuation
+ *     is a raw backslash that ended the value. Elsewhere (and for the other
+ *     keys) strings are plain JSON strings.
  *   - a `\` not starting a valid JSON escape is content (sent as `\\`); in
  *     the pool name every `\` is content (FPM never escapes it, and the INI
  *     parser forbids `"` there, so its first quote ends it).
  *   - control bytes are sent as \u00XX. Bytes >= 0x80 pass unchanged (yajl
  *     runs with yajl_dont_validate_strings: invalid or cut UTF-8 is kept).
- * A decision needs at most 23 bytes of lookahead, held back across feeds. A
+ *   - `},{` followed by the head FPM prints for every entry (`"pid":`, its
+ *     keys in FPM's order up to the request method, digits and a state name
+ *     where they go; entry_head) starts the next entry even inside a string:
+ *     the value's end was missed. A forged `},{"pid":` followed by anything
+ *     else is the string's content.
+ * A decision needs at most 240 bytes of lookahead, held back across feeds. A
  * string longer than FPM can print for its key means the end was missed:
- * the worker entry is dropped and lexing resumes at the next `},{"pid":`.
+ * the worker entry is dropped and lexing resumes at the next entry head.
+ * When yajl fails inside "processes" the entry is dropped at the end of the
+ * unit that holds the failure (settle), never where the failing byte
+ * happened to be fed, so the result does not depend on the split.
  * When fpm_json.c's fast path handed over after a yajl error, the first
  * entry end past that error hands back (lx->yield).
  */
 #include "fpm_json_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { L_START = 0, L_OUT, L_KEY, L_VAL, L_SKIP };
@@ -111,6 +122,11 @@ void fpm_repair_resume(struct fpm_repair *lx, uint64_t off) {
 
 static int flush(struct fpm_json *j) {
   struct fpm_repair *lx = &j->lx;
+  if (lx->olen > 0) {
+    size_t n = lx->olen;
+    lx->olen = 0;
+    return fpm_json_yajl(j, j->obuf, n, lx->ooff);
+  }
   if (lx->span_len == 0)
     return 0;
   const char *s = lx->span;
@@ -119,10 +135,37 @@ static int flush(struct fpm_json *j) {
   return fpm_json_yajl(j, s, n, lx->span_off);
 }
 
-/* Input bytes for yajl; contiguous ones are merged into one call. 0, or -1
- * on a fatal error. */
+/* Appends to the gathered output (the first bytes stand at raw off). 0 or
+ * -1 on out of memory (recorded). */
+static int gather(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
+  struct fpm_repair *lx = &j->lx;
+  if (j->ocap - lx->olen < n) {
+    size_t cap = j->ocap ? j->ocap : 1024;
+    while (cap - lx->olen < n && cap <= SIZE_MAX / 2)
+      cap *= 2;
+    char *b = cap - lx->olen < n ? NULL : realloc(j->obuf, cap);
+    if (b == NULL) {
+      fpm_parser_fail(j->p, FPM_P_ENOMEM, off, NULL, 0, 0,
+                      "out of memory repairing the status JSON");
+      return -1;
+    }
+    j->obuf = b;
+    j->ocap = cap;
+  }
+  if (lx->olen == 0)
+    lx->ooff = off;
+  memcpy(j->obuf + lx->olen, s, n);
+  lx->olen += n;
+  return 0;
+}
+
+/* Input bytes for yajl; contiguous ones are merged into one call, and
+ * after a repair literal they are gathered with it. 0, or -1 on a fatal
+ * error. */
 static int out_span(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
   struct fpm_repair *lx = &j->lx;
+  if (lx->olen > 0)
+    return gather(j, s, n, off);
   if (lx->span_len > 0 && lx->span + lx->span_len == s) {
     lx->span_len += n;
     return 0;
@@ -136,12 +179,18 @@ static int out_span(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
   return 0;
 }
 
-/* Repair bytes for yajl, standing for the raw byte at off. */
+/* Repair bytes for yajl, standing for the raw byte at off: gathered with
+ * the bytes around them, so that yajl sees a repaired string in one call
+ * (it scans a token held across calls again on each call). */
 static int out_lit(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
-  int rc = flush(j);
-  if (rc != 0)
-    return rc;
-  return fpm_json_yajl(j, s, n, off);
+  struct fpm_repair *lx = &j->lx;
+  if (lx->span_len > 0) {
+    size_t m = lx->span_len;
+    lx->span_len = 0;
+    if (gather(j, lx->span, m, lx->span_off) != 0)
+      return -1;
+  }
+  return gather(j, s, n, off);
 }
 
 /*
@@ -167,6 +216,7 @@ static void resync(struct fpm_repair *lx) {
   lx->state = L_SKIP;
   lx->in_entry = 0;
   lx->span_len = 0;
+  lx->olen = 0;
 }
 
 /* A unit (see settle) ends here: a failure in it drops the entry and the
@@ -622,12 +672,12 @@ static int runaway(struct fpm_json *j, uint64_t off) {
     resync(lx);
     return LX_OK;
   }
+  int named = lx->vkey > R_OTHER && lx->vkey < R__COUNT;
   fpm_parser_fail(j->p, FPM_P_ESYNTAX, off, NULL, 0, 0,
                   "the %s%s%sstring does not end where FPM's grammar says "
                   "it must (longer than %zu bytes)",
-                  lx->vkey != R_OTHER ? "\"" : "", kinds[lx->vkey].name,
-                  lx->vkey != R_OTHER ? "\" " : "",
-                  fpm_repair_kind_cap(lx->vkey));
+                  named ? "\"" : "", named ? kinds[lx->vkey].name : "",
+                  named ? "\" " : "", fpm_repair_kind_cap(lx->vkey));
   return LX_STOP;
 }
 
@@ -772,6 +822,13 @@ static size_t lex(struct fpm_json *j, const char *d, size_t n, int eof) {
 
 void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
   struct fpm_repair *lx = &j->lx;
+  if (lx->hold_len + len < FPM_REPAIR_BATCH) {
+    /* small feeds gather first: yajl scans a token it holds across calls
+     * again on each call (a long string a byte at a time: length squared) */
+    memcpy(lx->hold + lx->hold_len, buf, len);
+    lx->hold_len += len;
+    return;
+  }
   while (lx->hold_len > 0 && len > 0 && j->p->code == FPM_P_OK) {
     size_t old = lx->hold_len;
     size_t take = len < FPM_REPAIR_HOLD - old ? len : FPM_REPAIR_HOLD - old;
@@ -808,6 +865,7 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
 int fpm_repair_finish(struct fpm_json *j) {
   struct fpm_repair *lx = &j->lx;
   fpm_parser *p = j->p;
+  j->slow_until_end = 1; /* no hand-back to the fast path at the end */
   if (p->code == FPM_P_OK && lx->hold_len > 0) {
     size_t n = lx->hold_len;
     lex(j, lx->hold, n, 1);
