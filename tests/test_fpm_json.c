@@ -483,9 +483,9 @@ static void test_arena_growth(void **state) {
 
 /* Deterministic mutations of a real capture (quotes, backslashes, control
  * bytes, braces, cuts): never a crash, the pool figures survive (the pool
- * part is untouched), and every split gives the same result on each path
- * (checked inside parse_all_splits_ex). A mutation can make valid JSON that
- * breaks FPM's key order, which only the fast path accepts. */
+ * part is untouched), every split gives the same result, and the fast path
+ * and the repairing path agree (checked inside parse_all_splits_ex): valid
+ * JSON off FPM's grammar is handed over to the repairing path. */
 static void test_mutations(void **state) {
   (void)state;
   size_t n;
