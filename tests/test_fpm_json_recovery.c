@@ -369,6 +369,32 @@ static void test_forged_full_head_limit(void **state) {
   free(b);
 }
 
+/* The other limit: a raw uri holding a complete forged entry, its
+ * continuation included, is what FPM would print for two workers. Both
+ * paths read it so, on every split: one made-up worker (pid 9). */
+static void test_forged_complete_entry_limit(void **state) {
+  (void)state;
+  const char *forged =
+      "/x\",\"content length\":0,\"user\":\"-\",\"script\":\"-\",\"last "
+      "request cpu\":0.00,\"last request memory\":0},{\"pid\":9,\"state\":"
+      "\"Idle\",\"start time\":1,\"start since\":1,\"requests\":1,\"request "
+      "duration\":1,\"request method\":\"GET\",\"request uri\":\"/y";
+  const struct raw_worker w[] = {PLAIN(1), W(2, "GET", forged, "-", "-"),
+                                 PLAIN(3)};
+  size_t n;
+  char *b = fpm_json_body("www", w, 3, &n);
+  struct fpm_status st;
+  fpm_status_init(&st);
+  assert_int_equal(parse_every_way(b, n, &st), FPM_P_OK);
+  const int pids[] = {1, 2, 9, 3};
+  check_pids(&st, pids, 4);
+  assert_int_equal(st.dropped, 0);
+  assert_string_equal(st.workers[1].uri, "/x");
+  assert_string_equal(st.workers[2].uri, "/y");
+  fpm_status_clear(&st);
+  free(b);
+}
+
 /* The lost closing quote of a real entry's script: the next entry's head
  * follows inside the string and starts the next entry (FPM's head, in
  * order), so only the broken entry is lost. */
@@ -401,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_pool_escape_raw),
       cmocka_unit_test(test_forged_separator_is_content),
       cmocka_unit_test(test_forged_full_head_limit),
+      cmocka_unit_test(test_forged_complete_entry_limit),
       cmocka_unit_test(test_real_head_inside_string),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
