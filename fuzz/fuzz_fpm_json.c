@@ -2,12 +2,11 @@
  * (src/fpm_status.h). The payload is parsed whole, in chunks whose sizes come
  * from the input, and whole through the repairing pre-lexer alone
  * (always_repair). Each must end without a sanitizer report and leave a
- * snapshot usable as documented, and the model runs over it. With
- * FPMT_FUZZ_STRICT=1 all three must also give the same code and the same
- * snapshot (fpm_status_diff), as fpm_status.h promises: that mode still
- * finds open differences (seeds open_* in the corpus,
- * README.md, "Reliability"). The snapshot must be usable
- * as documented, and the metric model runs over it. */
+ * snapshot usable as documented, and the metric model runs over it. All
+ * three must also give the same code and the same snapshot
+ * (fpm_status_diff), as fpm_status.h promises (strict mode, the default;
+ * FPMT_FUZZ_STRICT=0 turns it off while a finding is open: seeds open_* in
+ * the corpus, README.md, "Reliability"). */
 #include "fuzz_status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

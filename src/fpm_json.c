@@ -65,19 +65,129 @@ static int cb_fatal(struct fpm_json *j, fpm_perr code, const char *msg) {
   return 0;
 }
 
-static int cb_null(void *ctx) {
-  (void)ctx;
+/*
+ * Fast-path guards. yajl takes valid JSON; the repairing path reads some
+ * valid JSON otherwise, by FPM's grammar (fpm_repair.c): a worker string
+ * ends only before the continuation FPM prints next, a pool name is raw,
+ * a string longer than FPM can print has a missed end. So that both paths
+ * give the same snapshot, the fast path hands over (need_slow) wherever
+ * they could differ: a pool name with escapes, a string over its cap, a worker
+ * string not followed by its exact continuation. Offsets are raw: yajl's
+ * consumed count after a token plus the start of the buffer it is parsing.
+ */
+static uint64_t fast_end(const struct fpm_json *j) {
+  return j->fast_base + yajl_get_bytes_consumed(j->h);
+}
+
+/* The raw token ending at end (just past its closing quote) decodes to n
+ * bytes: 1 when it holds no escape (it is then n + 2 bytes long). In valid
+ * JSON a quote inside a string is escaped, so the byte n + 2 back is the
+ * opening quote exactly when nothing was escaped. */
+static int fast_plain(const struct fpm_json *j, uint64_t end, size_t n) {
+  if (end < (uint64_t)n + 3 || end > j->keep_len)
+    return 0;
+  const char *q = j->keep + (end - n - 2);
+  return q[0] == '"' && q[-1] != '\\';
+}
+
+/* Raw content length of the valid JSON string ending at end, when it is at
+ * most cap; cap + 1 when it is longer. */
+static size_t fast_raw_len(const struct fpm_json *j, uint64_t end, size_t cap) {
+  const char *k = j->keep;
+  uint64_t p = end - 1; /* the closing quote */
+  size_t len = 0;
+  while (p > 0 && len <= cap) {
+    p--;
+    if (k[p] == '"') {
+      uint64_t b = p;
+      while (b > 0 && k[b - 1] == '\\')
+        b--;
+      if (((p - b) & 1u) == 0)
+        return len; /* an unescaped quote: the opening one */
+    }
+    len++;
+  }
+  return cap + 1;
+}
+
+/* A worker string's continuation is pending: the next key and its `:`
+ * must be exactly what FPM prints after it. 1 when fine. */
+static int fast_cont_ok(struct fpm_json *j) {
+  uint64_t from = j->cont_off, to = j->key_end + 1;
+  j->cont_off = 0;
+  if (j->key_end < from || to > j->keep_len)
+    return 0;
+  return fpm_repair_cont_is(j->cont_kind, j->keep + from, (size_t)(to - from));
+}
+
+/* Called first by every value callback: 1 to go on, 0 to hand over. */
+static int fast_value(struct fpm_json *j) {
+  if (j->cont_off == 0 || fast_cont_ok(j))
+    return 1;
+  j->need_slow = 1;
+  return 0;
+}
+
+/* The kind the pre-lexer gives the string value now being parsed, from
+ * its key (a key with escapes counts as FPM's when decoded: that only makes
+ * the fast path stricter than the pre-lexer, which reads it as another). */
+static int fast_kind(const struct fpm_json *j) {
+  if (j->cb_depth == 1)
+    return j->cb_key == FPM_F_POOL              ? R_POOL
+           : j->cb_key == FPM_F_PROCESS_MANAGER ? R_PM
+                                                : R_OTHER;
+  if (j->cb_depth != 3 || !j->cb_in_worker)
+    return R_OTHER;
+  switch (j->cb_key) {
+  case FPM_W_STATE:
+    return R_STATE;
+  case FPM_W_REQUEST_METHOD:
+    return R_METHOD;
+  case FPM_W_REQUEST_URI:
+    return R_URI;
+  case FPM_W_USER:
+    return R_USER;
+  case FPM_W_SCRIPT:
+    return R_SCRIPT;
+  default:
+    return R_OTHER;
+  }
+}
+
+/* The fast path's view of a string value: 1 to go on, 0 to hand over. */
+static int fast_string(struct fpm_json *j, size_t n) {
+  int kind = fast_kind(j);
+  size_t cap = fpm_repair_kind_cap(kind);
+  int conts = fpm_repair_kind_has_conts(kind);
+  if (n <= cap / 6 && kind != R_POOL && !conts)
+    return 1; /* 6 raw bytes at most per decoded byte */
+  uint64_t end = fast_end(j);
+  int plain = fast_plain(j, end, n);
+  if ((kind == R_POOL && !plain) ||
+      (plain ? n > cap : (n > cap / 6 && fast_raw_len(j, end, cap) > cap))) {
+    j->need_slow = 1;
+    return 0;
+  }
+  if (conts) {
+    j->cont_off = end;
+    j->cont_kind = kind;
+  }
   return 1;
 }
 
+static int cb_null(void *ctx) {
+  return fast_value(ctx);
+}
+
 static int cb_bool(void *ctx, int b) {
-  (void)ctx;
   (void)b;
-  return 1;
+  return fast_value(ctx);
 }
 
 static int cb_start_map(void *ctx) {
   struct fpm_json *j = ctx;
+  if (!fast_value(j))
+    return 0;
   j->cb_depth++;
   if (j->cb_depth == 1 && !j->replay) {
     j->cb_root = 1;
@@ -111,7 +221,8 @@ static int cb_end_map(void *ctx) {
   if (j->cb_depth == 3 && j->cb_in_worker) {
     struct fpm_status *st = j->p->st;
     const uint32_t all = (1u << FPM_W__COUNT) - 1;
-    if (j->fast && (st->workers[st->n_workers - 1].present & all) != all) {
+    if (j->fast && ((st->workers[st->n_workers - 1].present & all) != all ||
+                    j->cont_off != 0)) {
       /* FPM prints every key: an entry that ends early is valid JSON only
        * because a raw `"` in a string (a request uri with `"},{"pid":...`)
        * ended it; the repairing path reads it by FPM's grammar */
@@ -133,6 +244,8 @@ static int cb_end_map(void *ctx) {
 
 static int cb_start_array(void *ctx) {
   struct fpm_json *j = ctx;
+  if (!fast_value(j))
+    return 0;
   j->cb_depth++;
   if (j->cb_depth == 1 && !j->replay)
     return cb_fatal(j, FPM_P_ESCHEMA,
@@ -171,12 +284,18 @@ static int cb_end_array(void *ctx) {
 static int cb_map_key(void *ctx, const unsigned char *k, size_t len) {
   struct fpm_json *j = ctx;
   const char *key = (const char *)k;
+  if (j->cont_off != 0)
+    j->key_end = fast_end(j); /* checked with the value (fast_value) */
   if (j->cb_depth == 1) {
     int f = fpm_pool_field_lookup(key, len);
     if (f >= 0) {
       j->cb_key = f;
     } else if (len == 9 && memcmp(key, "processes", 9) == 0) {
       j->cb_key = KEY_PROCESSES;
+      if (j->fast && !j->replay && !fast_plain(j, fast_end(j), len)) {
+        j->need_slow = 1; /* the pre-lexer knows only the raw key */
+        return 0;
+      }
     } else {
       j->cb_key = KEY_UNKNOWN;
       j->cb_keylen = len < sizeof j->cb_keybuf ? len : sizeof j->cb_keybuf;
@@ -240,6 +359,8 @@ static void worker_number(struct fpm_worker *w, int f, const char *s,
 static int cb_number(void *ctx, const char *s, size_t n) {
   struct fpm_json *j = ctx;
   struct fpm_status *st = j->p->st;
+  if (!fast_value(j))
+    return 0;
   if (j->cb_depth == 1) {
     if (j->cb_key >= 0)
       fpm_status_set_field(st, j->cb_key, s, n);
@@ -290,33 +411,16 @@ static int worker_string(struct fpm_json *j, const char *s, size_t n) {
   return 1;
 }
 
-/* FPM prints the pool name raw (FPM_STATUS.md A.10) and the INI parser
- * forbids `"` in it, so its first quote ends it: does it hold a `\`? */
-static int pool_has_backslash(const struct fpm_json *j) {
-  static const char key[] = "\"pool\":\"";
-  const char *b = j->keep;
-  size_t n = j->keep_len;
-  for (size_t i = 0; i + sizeof key - 1 <= n; i++) {
-    if (memcmp(b + i, key, sizeof key - 1) != 0)
-      continue;
-    const char *v = b + i + sizeof key - 1;
-    const char *end = memchr(v, '"', n - (size_t)(v - b));
-    size_t vn = end != NULL ? (size_t)(end - v) : n - (size_t)(v - b);
-    return memchr(v, '\\', vn) != NULL;
-  }
-  return 1; /* not where FPM puts it: let the repairing path look */
-}
-
 static int cb_string(void *ctx, const unsigned char *u, size_t n) {
   struct fpm_json *j = ctx;
   const char *s = (const char *)u;
   struct fpm_status *st = j->p->st;
+  if (!fast_value(j))
+    return 0;
+  if (j->fast && !fast_string(j, n))
+    return 0;
   if (j->cb_depth == 1) {
     if (j->cb_key == FPM_F_POOL) {
-      if (j->fast && pool_has_backslash(j)) {
-        j->need_slow = 1; /* yajl would decode FPM's raw `\` */
-        return 0;
-      }
       copy_fixed(st->pool, sizeof st->pool, s, n);
       st->present |= 1u << FPM_F_POOL;
     } else if (j->cb_key == FPM_F_PROCESS_MANAGER) {
@@ -373,6 +477,7 @@ int fpm_json_drop_entry(struct fpm_json *j) {
   }
   st->dropped++;
   j->cb_drop = 0;
+  j->yfail = 0;
   j->lx.entry_repaired = 0;
   if (restart_yajl(j, 1) != 0) {
     fpm_parser_fail(j->p, FPM_P_ENOMEM, j->lx.pos, NULL, 0, 0,
@@ -392,10 +497,13 @@ static void yajl_message(struct fpm_json *j, char *dst, size_t cap) {
     dst[--n] = '\0';
 }
 
-/* Feeds one range to yajl. 0: fine; 1: the current worker entry was
- * dropped (yajl restarted); -1: fatal (error recorded in the parser). */
+/* Feeds one range to yajl. 0: fine, or yajl failed inside "processes"
+ * (j->yfail, acted on by the pre-lexer at the next unit boundary; what
+ * comes until then is not fed); -1: fatal (error recorded in the parser). */
 int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
-                  uint64_t raw_off, int is_input) {
+                  uint64_t raw_off) {
+  if (j->yfail)
+    return 0;
   yajl_status ys = yajl_parse(j->h, (const unsigned char *)buf, len);
   if (ys == yajl_status_ok)
     return 0;
@@ -407,13 +515,10 @@ int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
                     j->cb_msg);
     return -1;
   }
-  /* yajl's own state decides (not the pre-lexer's, which runs ahead), so
-   * that the outcome does not depend on where the input was split */
+  /* yajl's own state decides (not the pre-lexer's, which runs ahead) */
   if (j->cb_in_procs || j->cb_in_worker || j->cb_drop) {
-    j->lx.rewind = 1;
-    /* bytes of a repair literal all stand for the byte at raw_off */
-    j->lx.rewind_off = raw_off + (is_input ? at : 0);
-    return fpm_json_drop_entry(j) == 0 ? 1 : -1;
+    j->yfail = 1;
+    return 0;
   }
   char msg[120];
   yajl_message(j, msg, sizeof msg);
@@ -449,6 +554,7 @@ void fpm_json_free(fpm_parser *p) {
   if (j->h != NULL)
     yajl_free(j->h);
   free(j->keep);
+  free(j->obuf);
   free(j);
   p->json = NULL;
 }
@@ -461,6 +567,9 @@ void fpm_json_free(fpm_parser *p) {
  * again through the repairing pre-lexer, which then takes the rest. Either
  * way the result depends only on the bytes, not on how they were split.
  */
+/* Bytes the fast path gathers before it parses on (see fpm_json_feed). */
+#define FPM_JSON_BATCH 512
+
 static int keep_input(struct fpm_json *j, const char *buf, size_t len) {
   if (j->keep_cap - j->keep_len < len) {
     size_t cap = j->keep_cap ? j->keep_cap : 16384;
@@ -488,7 +597,8 @@ static fpm_perr fall_back(fpm_parser *p, uint64_t fail_off) {
   struct fpm_json *j = p->json;
   struct fpm_status *st = p->st;
   j->fast = 0;
-  j->cb_drop = j->need_slow = 0;
+  j->cb_drop = j->need_slow = j->yfail = 0;
+  j->cont_off = 0;
   j->cb_err = FPM_P_OK;
   j->slow_until = fail_off;
   fpm_repair_init(&j->lx);
@@ -578,6 +688,11 @@ fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
   if (keep_input(j, buf, len) != 0)
     return fpm_parser_fail(p, FPM_P_ENOMEM, j->keep_len, NULL, 0, 0,
                            "out of memory buffering the status body");
+  /* small feeds wait in the kept input: yajl scans a token it holds across
+   * calls again on each call, so a long string fed a few bytes at a time
+   * would cost its length squared */
+  if (j->keep_len - j->done_off < FPM_JSON_BATCH)
+    return p->code;
   return run(p);
 }
 
@@ -594,6 +709,8 @@ static fpm_perr schema_check(fpm_parser *p) {
 
 fpm_perr fpm_json_finish(fpm_parser *p) {
   struct fpm_json *j = p->json;
+  if (j->resumable && run(p) != FPM_P_OK)
+    return p->code;
   if (j->fast) {
     yajl_status ys = yajl_complete_parse(j->h);
     if (!fast_failed(j, ys) && j->cb_root && j->keep_len > 0)

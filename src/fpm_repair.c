@@ -7,39 +7,38 @@
  * the pool name raw, so a value can hold `"`, `\` and control bytes (A.10).
  * This small state machine tracks keys and nesting and, inside a string
  * value, decides from that grammar:
- *   - a `"` ends the value only when the exact continuation FPM prints next
- *     follows (`,"request uri":` after "request method", ...); otherwise it
- *     is content and goes to yajl as `\"`. `\"` followed by that
- *     continuation is a raw backslash that ended the value.
+ *   - in a worker entry of "processes", a `"` ends the request method, uri,
+ *     user or script only when the exact continuation FPM prints next
+ *     follows (`,"request uri":` after the method, ...); otherwise it is
+ *     content and goes to yajl as `\"`. `\"` followed by that continuation
+ *     is a raw backslash that ended the value. Elsewhere (and for the other
+ *     keys) strings are plain JSON strings.
  *   - a `\` not starting a valid JSON escape is content (sent as `\\`); in
  *     the pool name every `\` is content (FPM never escapes it, and the INI
  *     parser forbids `"` there, so its first quote ends it).
  *   - control bytes are sent as \u00XX. Bytes >= 0x80 pass unchanged (yajl
  *     runs with yajl_dont_validate_strings: invalid or cut UTF-8 is kept).
- * A decision needs at most 23 bytes of lookahead, held back across feeds. A
+ *   - `},{` followed by the head FPM prints for every entry (`"pid":`, its
+ *     keys in FPM's order up to the request method, digits and a state name
+ *     where they go; entry_head) starts the next entry even inside a string:
+ *     the value's end was missed. A forged `},{"pid":` followed by anything
+ *     else is the string's content.
+ * A decision needs at most 240 bytes of lookahead, held back across feeds. A
  * string longer than FPM can print for its key means the end was missed:
- * the worker entry is dropped and lexing resumes at the next `},{"pid":`.
+ * the worker entry is dropped and lexing resumes at the next entry head.
+ * When yajl fails inside "processes" the entry is dropped at the end of the
+ * unit that holds the failure (settle), never where the failing byte
+ * happened to be fed, so the result does not depend on the split.
  * When fpm_json.c's fast path handed over after a yajl error, the first
  * entry end past that error hands back (lx->yield).
  */
 #include "fpm_json_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { L_START = 0, L_OUT, L_KEY, L_VAL, L_SKIP };
 enum { LX_OK = 0, LX_MORE, LX_STOP, LX_YIELD };
-enum {
-  K_OTHER = 0,
-  K_POOL,
-  K_PM,
-  K_STATE,
-  K_METHOD,
-  K_URI,
-  K_USER,
-  K_SCRIPT,
-  K_PROCESSES,
-  K__COUNT
-};
 
 struct cont {
   const char *s;
@@ -55,44 +54,55 @@ static const struct cont conts_script[] = {
     C(",\"last request cpu\":"), C(",\"last request memory\":"), {NULL, 0}};
 #undef C
 
-static const struct vkey_def {
+static const struct kind_def {
   const char *name;
-  size_t name_len;
-  size_t cap; /* raw bytes FPM can print, escaped 6x, plus slack */
   const struct cont *conts; /* NULL: the first unescaped quote ends it */
-} vkeys[K__COUNT] = {
-    [K_OTHER] = {"", 0, 65536, NULL},
-    [K_POOL] = {"pool", 4, 1024, NULL},
-    [K_PM] = {"process manager", 15, 256, NULL},
-    [K_STATE] = {"state", 5, 256, NULL},
-    [K_METHOD] = {"request method", 14, 256, conts_method},
-    [K_URI] = {"request uri", 11, 4096, conts_uri},
-    [K_USER] = {"user", 4, 256, conts_user},
-    [K_SCRIPT] = {"script", 6, 2048, conts_script},
-    [K_PROCESSES] = {"processes", 9, 65536, NULL},
+} kinds[R__COUNT] = {
+    [R_OTHER] = {"", NULL},
+    [R_POOL] = {"pool", NULL},
+    [R_PM] = {"process manager", NULL},
+    [R_STATE] = {"state", NULL},
+    [R_METHOD] = {"request method", conts_method},
+    [R_URI] = {"request uri", conts_uri},
+    [R_USER] = {"user", conts_user},
+    [R_SCRIPT] = {"script", conts_script},
 };
 
 #define KEY_IS(k, lit) (memcmp((k), lit, sizeof lit - 1) == 0)
-/* What kind of string value follows key k (fixed-size compares). */
-static int key_kind(const char *k, size_t len) {
+int fpm_repair_key_kind(const char *k, size_t len) {
   switch (len) {
   case 4:
-    return KEY_IS(k, "pool") ? K_POOL : KEY_IS(k, "user") ? K_USER : K_OTHER;
+    return KEY_IS(k, "pool") ? R_POOL : KEY_IS(k, "user") ? R_USER : R_OTHER;
   case 5:
-    return KEY_IS(k, "state") ? K_STATE : K_OTHER;
+    return KEY_IS(k, "state") ? R_STATE : R_OTHER;
   case 6:
-    return KEY_IS(k, "script") ? K_SCRIPT : K_OTHER;
+    return KEY_IS(k, "script") ? R_SCRIPT : R_OTHER;
   case 11:
-    return KEY_IS(k, "request uri") ? K_URI : K_OTHER;
+    return KEY_IS(k, "request uri") ? R_URI : R_OTHER;
   case 14:
-    return KEY_IS(k, "request method") ? K_METHOD : K_OTHER;
+    return KEY_IS(k, "request method") ? R_METHOD : R_OTHER;
   case 15:
-    return KEY_IS(k, "process manager") ? K_PM : K_OTHER;
+    return KEY_IS(k, "process manager") ? R_PM : R_OTHER;
   default:
-    return K_OTHER;
+    return R_OTHER;
   }
 }
 #undef KEY_IS
+
+int fpm_repair_kind_at(int kind, unsigned depth, int in_entry) {
+  if (kind == R_POOL || kind == R_PM)
+    return depth == 1 ? kind : R_OTHER;
+  if (kind != R_OTHER && !(in_entry && depth == 3))
+    return R_OTHER;
+  return kind;
+}
+
+int fpm_repair_cont_is(int kind, const char *s, size_t n) {
+  for (const struct cont *c = kinds[kind].conts; c != NULL && c->s != NULL; c++)
+    if (n == c->len && memcmp(s, c->s, n) == 0)
+      return 1;
+  return 0;
+}
 
 void fpm_repair_init(struct fpm_repair *lx) {
   memset(lx, 0, sizeof *lx);
@@ -112,17 +122,50 @@ void fpm_repair_resume(struct fpm_repair *lx, uint64_t off) {
 
 static int flush(struct fpm_json *j) {
   struct fpm_repair *lx = &j->lx;
+  if (lx->olen > 0) {
+    size_t n = lx->olen;
+    lx->olen = 0;
+    return fpm_json_yajl(j, j->obuf, n, lx->ooff);
+  }
   if (lx->span_len == 0)
     return 0;
   const char *s = lx->span;
   size_t n = lx->span_len;
   lx->span_len = 0;
-  return fpm_json_yajl(j, s, n, lx->span_off, 1);
+  return fpm_json_yajl(j, s, n, lx->span_off);
 }
 
-/* Input bytes for yajl; contiguous ones are merged into one call. */
+/* Appends to the gathered output (the first bytes stand at raw off). 0 or
+ * -1 on out of memory (recorded). */
+static int gather(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
+  struct fpm_repair *lx = &j->lx;
+  if (j->ocap - lx->olen < n) {
+    size_t cap = j->ocap ? j->ocap : 1024;
+    while (cap - lx->olen < n && cap <= SIZE_MAX / 2)
+      cap *= 2;
+    char *b = cap - lx->olen < n ? NULL : realloc(j->obuf, cap);
+    if (b == NULL) {
+      fpm_parser_fail(j->p, FPM_P_ENOMEM, off, NULL, 0, 0,
+                      "out of memory repairing the status JSON");
+      return -1;
+    }
+    j->obuf = b;
+    j->ocap = cap;
+  }
+  if (lx->olen == 0)
+    lx->ooff = off;
+  memcpy(j->obuf + lx->olen, s, n);
+  lx->olen += n;
+  return 0;
+}
+
+/* Input bytes for yajl; contiguous ones are merged into one call, and
+ * after a repair literal they are gathered with it. 0, or -1 on a fatal
+ * error. */
 static int out_span(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
   struct fpm_repair *lx = &j->lx;
+  if (lx->olen > 0)
+    return gather(j, s, n, off);
   if (lx->span_len > 0 && lx->span + lx->span_len == s) {
     lx->span_len += n;
     return 0;
@@ -136,12 +179,55 @@ static int out_span(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
   return 0;
 }
 
-/* Repair bytes for yajl. */
+/* Repair bytes for yajl, standing for the raw byte at off: gathered with
+ * the bytes around them, so that yajl sees a repaired string in one call
+ * (it scans a token held across calls again on each call). */
 static int out_lit(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
-  int rc = flush(j);
-  if (rc != 0)
-    return rc;
-  return fpm_json_yajl(j, s, n, off, 0);
+  struct fpm_repair *lx = &j->lx;
+  if (lx->span_len > 0) {
+    size_t m = lx->span_len;
+    lx->span_len = 0;
+    if (gather(j, lx->span, m, lx->span_off) != 0)
+      return -1;
+  }
+  return gather(j, s, n, off);
+}
+
+/*
+ * yajl failing inside "processes" is acted on only at the end of a unit
+ * (a string value with the keys and other bytes before it, or a bracket;
+ * bytes of two units never go to yajl in one call), at a recognised entry start
+ * inside a string, at a runaway string and at the end of the body. Where yajl
+ * reports the failing byte depends on the split (it counts from the start
+ * of the call, or of a token it held across calls); the token holding it
+ * does not. 1: the entry was dropped and yajl restarted after it; 0:
+ * nothing pending; -1: fatal.
+ */
+static int settle(struct fpm_json *j) {
+  if (flush(j) < 0)
+    return -1;
+  if (!j->yfail)
+    return 0;
+  return fpm_json_drop_entry(j) == 0 ? 1 : -1;
+}
+
+/* After an entry was dropped in the middle: skip to the next one. */
+static void resync(struct fpm_repair *lx) {
+  lx->state = L_SKIP;
+  lx->in_entry = 0;
+  lx->span_len = 0;
+  lx->olen = 0;
+}
+
+/* A unit (see settle) ends here: a failure in it drops the entry and the
+ * pre-lexer skips on from here. LX_OK or LX_STOP. */
+static int token_end(struct fpm_json *j) {
+  int s = settle(j);
+  if (s < 0)
+    return LX_STOP;
+  if (s > 0)
+    resync(&j->lx);
+  return LX_OK;
 }
 
 static void mark_repaired(struct fpm_repair *lx) {
@@ -158,13 +244,6 @@ static void vprev_push(struct fpm_repair *lx, const char *p, size_t n) {
   }
 }
 
-/* After yajl dropped the entry in the middle: skip to the next one. */
-static void resync(struct fpm_repair *lx) {
-  lx->state = L_SKIP;
-  lx->in_entry = 0;
-  lx->span_len = 0;
-}
-
 static void tail_push(struct fpm_repair *lx, const char *d, size_t n) {
   const size_t cap = sizeof lx->tail;
   if (n >= cap) {
@@ -176,6 +255,57 @@ static void tail_push(struct fpm_repair *lx, const char *d, size_t n) {
   memmove(lx->tail, lx->tail + lx->tail_len - keep, keep);
   memcpy(lx->tail + keep, d, n);
   lx->tail_len = keep + n;
+}
+
+/* ------------------------------------------------------ entry heads */
+
+enum { H_DIGITS, H_STATE, H_END };
+
+/* Matches the head FPM prints for every worker entry, from the quote of
+ * "pid" to the quote that opens the request method: its fixed keys in
+ * FPM's order, 1 to 20 digits where a number goes, a state name (1 to 40
+ * bytes, no quote, backslash or control byte). 1: it is one; 0: it is not;
+ * -1: more input is needed to tell (at most 237 bytes from at). */
+static int entry_head(const char *d, size_t n, size_t at, int eof) {
+  static const struct {
+    const char *lit;
+    size_t len;
+    int then;
+  } seq[] = {
+#define H(s, t) {s, sizeof s - 1, t}
+      H("\"pid\":", H_DIGITS),
+      H(",\"state\":\"", H_STATE),
+      H("\",\"start time\":", H_DIGITS),
+      H(",\"start since\":", H_DIGITS),
+      H(",\"requests\":", H_DIGITS),
+      H(",\"request duration\":", H_DIGITS),
+      H(",\"request method\":\"", H_END),
+#undef H
+  };
+  size_t i = at;
+  for (size_t k = 0; k < sizeof seq / sizeof seq[0]; k++) {
+    size_t m = n - i < seq[k].len ? n - i : seq[k].len;
+    if (memcmp(d + i, seq[k].lit, m) != 0)
+      return 0;
+    if (m < seq[k].len)
+      return eof ? 0 : -1;
+    i += m;
+    if (seq[k].then == H_END)
+      return 1;
+    size_t cnt = 0, max = seq[k].then == H_DIGITS ? 20 : 40;
+    for (; i < n && cnt <= max; i++, cnt++) {
+      unsigned char c = (unsigned char)d[i];
+      int ok = seq[k].then == H_DIGITS ? (c >= '0' && c <= '9')
+                                       : (c >= 0x20 && c != '"' && c != '\\');
+      if (!ok)
+        break;
+    }
+    if (cnt > max || (i < n && cnt == 0))
+      return 0;
+    if (i == n)
+      return eof ? 0 : -1;
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------ states */
@@ -219,12 +349,39 @@ static int top_is_object(const struct fpm_repair *lx) {
   return lx->depth > 0 && !((lx->arr_bits >> lx->depth) & 1u);
 }
 
-/* A structural byte outside strings. */
-static int lex_struct(struct fpm_json *j, const char *d, size_t i,
+/* The `}` that closes a worker entry was fed (or, the entry dropped, stood
+ * for by yajl's restart): hand back to the fast path when past the
+ * breakage. */
+static int entry_closed(struct fpm_json *j, uint64_t off) {
+  struct fpm_repair *lx = &j->lx;
+  lx->in_entry = 0;
+  if (j->resumable && !j->slow_until_end && off >= j->slow_until) {
+    lx->yield = 1;
+    return LX_YIELD;
+  }
+  return LX_OK;
+}
+
+/* A bracket outside strings, at d[*ip]: a unit boundary. */
+static int lex_struct(struct fpm_json *j, const char *d, size_t *ip,
                       uint64_t off) {
   struct fpm_repair *lx = &j->lx;
+  size_t i = *ip;
   char c = d[i];
-  int rc = 0;
+  int entry_end = c == '}' && lx->in_entry && lx->depth == 3;
+  int s = settle(j);
+  if (s < 0)
+    return LX_STOP;
+  if (s > 0 && !entry_end) {
+    resync(lx); /* skip on from this bracket */
+    return LX_OK;
+  }
+  *ip = i + 1;
+  if (s > 0) { /* the broken entry's own end */
+    lx->depth--;
+    lx->expect_key = 0;
+    return entry_closed(j, off);
+  }
   switch (c) {
   case '{':
     if (lx->procs_open && lx->depth == 2 && !lx->in_entry) {
@@ -243,42 +400,22 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t i,
       lx->procs_open = 1;
     lx->expect_key = 0;
     break;
-  case '}':
-  case ']': {
-    int entry_end = c == '}' && lx->in_entry && lx->depth == 3;
+  default: /* '}' or ']' */
+    if (c == ']' && lx->depth == 2)
+      lx->procs_open = 0;
     if (lx->depth > 0)
       lx->depth--;
     lx->expect_key = 0;
-    rc = out_span(j, d + i, 1, off);
-    if (rc == 0 && entry_end)
-      rc = flush(j); /* a yajl error now lies inside this entry */
-    if (rc == 0 && entry_end && j->resumable && !j->slow_until_end &&
-        off >= j->slow_until) {
-      lx->in_entry = 0;
-      lx->yield = 1; /* past the breakage: the fast path takes over */
-      return LX_YIELD;
-    }
-    if (entry_end)
-      lx->in_entry = 0;
-    if (rc < 0)
-      return LX_STOP;
-    if (rc > 0)
-      resync(lx);
-    return LX_OK;
-  }
-  case ',':
-    lx->expect_key = top_is_object(lx);
-    break;
-  case ':':
-    lx->expect_key = 0;
-    break;
-  default:
     break;
   }
-  rc = out_span(j, d + i, 1, off);
-  if (rc < 0)
+  if (out_span(j, d + i, 1, off) != 0)
     return LX_STOP;
-  if (rc > 0)
+  s = settle(j); /* the bracket is a token of its own */
+  if (s < 0)
+    return LX_STOP;
+  if (entry_end)
+    return entry_closed(j, off); /* dropped or not, the entry is over */
+  if (s > 0)
     resync(lx);
   return LX_OK;
 }
@@ -291,8 +428,10 @@ static void string_start(struct fpm_repair *lx) {
     return;
   }
   lx->state = L_VAL;
-  lx->vkey =
-      lx->key_len <= sizeof lx->key ? key_kind(lx->key, lx->key_len) : K_OTHER;
+  int kind = lx->key_len <= sizeof lx->key
+                 ? fpm_repair_key_kind(lx->key, lx->key_len)
+                 : R_OTHER;
+  lx->vkey = fpm_repair_kind_at(kind, lx->depth, lx->in_entry);
   lx->vlen = 0;
   memset(lx->vprev, 0, sizeof lx->vprev);
 }
@@ -316,8 +455,6 @@ static int lex_out(struct fpm_json *j, const char *d, size_t n, uint64_t base,
       i++;
       break;
     case '"':
-      string_start(lx);
-      i++;
       goto run_done;
     case '{':
     case '}':
@@ -331,31 +468,39 @@ static int lex_out(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     }
   }
 run_done:
-  if (i > s) {
-    int rc = out_span(j, d + s, i - s, base + s);
-    if (rc != 0) {
-      *ip = i;
-      if (rc < 0)
-        return LX_STOP;
-      resync(lx);
-      return LX_OK;
-    }
-  }
-  if (!bracket) {
-    *ip = i;
-    return LX_OK;
-  }
-  int r = lex_struct(j, d, i, base + i);
+  *ip = i;
+  if (i > s && out_span(j, d + s, i - s, base + s) != 0)
+    return LX_STOP;
+  if (bracket)
+    return lex_struct(j, d, ip, base + i);
+  if (i == n)
+    return LX_OK; /* the run may go on in the next chunk */
+  /* a quote: the run goes with the string it opens */
+  string_start(lx);
   *ip = i + 1;
-  return r;
+  return out_span(j, d + i, 1, base + i) != 0 ? LX_STOP : LX_OK;
 }
+
+/* A key: up to its first unescaped quote, passed as it is (FPM's keys
+ * never hold escapes; yajl decodes what it gets). */
 static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                   size_t *ip) {
+                   size_t *ip, int eof) {
   struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   size_t s = i;
-  const char *q = memchr(d + i, '"', n - i);
-  i = q != NULL ? (size_t)(q - d) : n;
+  int more = 0;
+  while (i < n && d[i] != '"') {
+    if (d[i] != '\\') {
+      i++;
+      continue;
+    }
+    if (i + 1 == n) {
+      more = !eof;
+      i += eof;
+      break;
+    }
+    i += 2; /* the escaped byte cannot end the key */
+  }
   size_t m = i - s;
   if (lx->key_len + m <= sizeof lx->key) {
     memcpy(lx->key + lx->key_len, d + s, m);
@@ -363,24 +508,21 @@ static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   } else {
     lx->key_len = sizeof lx->key + 1; /* too long for any key we know */
   }
-  if (i < n) {
+  if (i < n && !more) {
     lx->state = L_OUT; /* the key is looked at when a string value or an
                           array follows it */
     i++;               /* the closing quote */
   }
-  int rc = i > s ? out_span(j, d + s, i - s, base + s) : 0;
   *ip = i;
-  if (rc < 0)
+  if (i > s && out_span(j, d + s, i - s, base + s) != 0)
     return LX_STOP;
-  if (rc > 0)
-    resync(lx);
-  return LX_OK;
+  return more ? LX_MORE : LX_OK;
 }
 
 /* 1: the quote at d[q] ends the value; 0: it is content; -1: need more. */
 static int quote_ends(const struct fpm_repair *lx, const char *d, size_t n,
                       size_t q, int eof) {
-  const struct cont *c = vkeys[lx->vkey].conts;
+  const struct cont *c = kinds[lx->vkey].conts;
   if (c == NULL)
     return 1;
   size_t avail = n - q - 1;
@@ -435,12 +577,11 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
                          uint64_t base, size_t *ip, int eof) {
   struct fpm_repair *lx = &j->lx;
   size_t b = *ip;
-  int rc;
-  if (lx->vkey != K_POOL) {
+  if (lx->vkey != R_POOL) {
     int el = escape_len(d, n, b, eof);
     if (el < 0)
       return LX_MORE;
-    if (el == 2 && d[b + 1] == '"' && vkeys[lx->vkey].conts != NULL) {
+    if (el == 2 && d[b + 1] == '"' && kinds[lx->vkey].conts != NULL) {
       /* `\"`: an escaped quote, or a raw backslash ending the value */
       int e = quote_ends(lx, d, n, b + 1, eof);
       if (e < 0)
@@ -450,45 +591,30 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
     }
     if (el > 0) {
       vprev_push(lx, d + b, (size_t)el);
-      rc = out_span(j, d + b, (size_t)el, base + b);
       *ip = b + (size_t)el;
       lx->vlen += (size_t)el;
-      if (rc < 0)
-        return LX_STOP;
-      if (rc > 0)
-        resync(lx);
-      return LX_OK;
+      return out_span(j, d + b, (size_t)el, base + b) < 0 ? LX_STOP : LX_OK;
     }
     mark_repaired(lx);
   }
   vprev_push(lx, "\\", 1);
-  rc = out_lit(j, "\\\\", 2, base + b);
   *ip = b + 1;
   lx->vlen++;
-  if (rc < 0)
-    return LX_STOP;
-  if (rc > 0)
-    resync(lx);
-  return LX_OK;
+  return out_lit(j, "\\\\", 2, base + b) < 0 ? LX_STOP : LX_OK;
 }
 
-/* `},{"pid":` inside a value: the value's end was missed (a raw quote
- * mangled it) and the next entry starts here. Drop the broken entry and
- * restart at this boundary, so the next entry survives. The quote at *ip is
- * the one of "pid". */
+/* A worker entry's head (`},{"pid":` and the rest of entry_head) inside a
+ * string: the value's end was missed and the next entry starts here. A
+ * forged `},{"pid":` followed by anything but FPM's key sequence is the
+ * string's content. Drop
+ * the broken entry (once, also when yajl already failed in it) and restart
+ * at this boundary, so the next entry survives. The quote at *ip is the
+ * one of "pid". */
 static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
   struct fpm_repair *lx = &j->lx;
-  int rc = flush(j); /* an earlier yajl error comes first */
-  if (rc < 0)
+  if (flush(j) < 0 || fpm_json_drop_entry(j) != 0)
     return LX_STOP;
-  if (rc > 0) {
-    resync(lx);
-    return LX_OK;
-  }
-  if (fpm_json_drop_entry(j) != 0)
-    return LX_STOP;
-  rc = out_lit(j, ",{", 2, off);
-  if (rc < 0)
+  if (out_lit(j, ",{", 2, off) < 0)
     return LX_STOP;
   lx->state = L_OUT;
   lx->depth = 3;
@@ -497,19 +623,6 @@ static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
   lx->entry_repaired = 0;
   lx->expect_key = 1;
   return LX_OK;
-}
-
-/* 1: the content quote at d[q] is the `"` of `},{"pid":`; -1: need more. */
-static int entry_boundary(const struct fpm_repair *lx, const char *d, size_t n,
-                          size_t q, int eof) {
-  static const char pid[] = "pid\":";
-  const size_t plen = sizeof pid - 1;
-  if (!lx->in_entry || memcmp(lx->vprev, "},{", 3) != 0)
-    return 0;
-  size_t avail = n - q - 1;
-  if (avail < plen)
-    return (eof || memcmp(d + q + 1, pid, avail) != 0) ? 0 : -1;
-  return memcmp(d + q + 1, pid, plen) == 0;
 }
 
 static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
@@ -521,26 +634,20 @@ static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     return LX_MORE;
   int rc;
   if (e > 0) {
-    rc = out_span(j, d + q, 1, base + q);
+    *ip = q + 1;
     lx->state = L_OUT;
     lx->expect_key = 0;
+    if (out_span(j, d + q, 1, base + q) != 0)
+      return LX_STOP;
+    return token_end(j);
   } else {
-    int b = entry_boundary(lx, d, n, q, eof);
-    if (b < 0)
-      return LX_MORE;
-    if (b > 0)
-      return restart_at_boundary(j, base + q);
     mark_repaired(lx);
     vprev_push(lx, "\"", 1);
     rc = out_lit(j, "\\\"", 2, base + q);
     lx->vlen++;
   }
   *ip = q + 1;
-  if (rc < 0)
-    return LX_STOP;
-  if (rc > 0)
-    resync(lx);
-  return LX_OK;
+  return rc < 0 ? LX_STOP : LX_OK;
 }
 
 static int lex_control(struct fpm_json *j, unsigned char c, uint64_t off,
@@ -551,33 +658,26 @@ static int lex_control(struct fpm_json *j, unsigned char c, uint64_t off,
   j->lx.vlen++;
   vprev_push(&j->lx, (const char *)&c, 1);
   (*ip)++;
-  int rc = out_lit(j, esc, sizeof esc, off);
-  if (rc < 0)
-    return LX_STOP;
-  if (rc > 0)
-    resync(&j->lx);
-  return LX_OK;
+  return out_lit(j, esc, sizeof esc, off) < 0 ? LX_STOP : LX_OK;
 }
 
+/* The string at off is longer than its cap: its end was missed. */
 static int runaway(struct fpm_json *j, uint64_t off) {
   struct fpm_repair *lx = &j->lx;
-  int rc = flush(j); /* an earlier yajl error comes first */
-  if (rc < 0)
+  if (flush(j) < 0)
     return LX_STOP;
-  if (rc > 0) {
-    resync(lx);
-    return LX_OK;
-  }
-  if (lx->in_entry && lx->procs_open) {
+  if ((lx->in_entry && lx->procs_open) || j->yfail) {
     if (fpm_json_drop_entry(j) != 0)
       return LX_STOP;
     resync(lx);
     return LX_OK;
   }
+  int named = lx->vkey > R_OTHER && lx->vkey < R__COUNT;
   fpm_parser_fail(j->p, FPM_P_ESYNTAX, off, NULL, 0, 0,
-                  "the \"%s\" string does not end where FPM's grammar says "
+                  "the %s%s%sstring does not end where FPM's grammar says "
                   "it must (longer than %zu bytes)",
-                  vkeys[lx->vkey].name, vkeys[lx->vkey].cap);
+                  named ? "\"" : "", named ? kinds[lx->vkey].name : "",
+                  named ? "\" " : "", fpm_repair_kind_cap(lx->vkey));
   return LX_STOP;
 }
 
@@ -590,37 +690,51 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   size_t s = i;
-  while (i < n && !is_special_val((unsigned char)d[i]))
+  size_t cap = fpm_repair_kind_cap(lx->vkey);
+  if (lx->vlen > cap) /* an escape took it over */
+    return runaway(j, base + i);
+  /* the run stops at the cap's first byte over, wherever the input was
+   * split, so that a runaway string is cut at the same byte */
+  size_t lim = cap + 1 - lx->vlen;
+  size_t stop = n - i > lim ? i + lim : n;
+  while (i < stop && !is_special_val((unsigned char)d[i]))
     i++;
   lx->vlen += i - s;
   vprev_push(lx, d + s, i - s);
-  if (lx->vlen > vkeys[lx->vkey].cap) {
+  if (lx->vlen > cap) {
     *ip = i;
     return runaway(j, base + i);
   }
   size_t run = i - s;
   int ends = 0;
+  if (i < n && d[i] == '"' && lx->in_entry &&
+      memcmp(lx->vprev, "},{", 3) == 0) {
+    /* `},{` + FPM's entry head: in valid JSON no string ends before
+     * `pid":`, so whatever the quote would be, the value's end was missed
+     * (or a stray quote opened it) and the next entry starts here */
+    int h = entry_head(d, n, i, eof);
+    if (h != 0) {
+      *ip = i;
+      if (run > 0 && out_span(j, d + s, run, base + s) != 0)
+        return LX_STOP;
+      return h < 0 ? LX_MORE : restart_at_boundary(j, base + i);
+    }
+  }
   if (i < n && d[i] == '"') {
     ends = quote_ends(lx, d, n, i, eof);
     if (ends > 0)
       run++; /* the closing quote goes with the run */
   }
-  if (run > 0) {
-    int rc = out_span(j, d + s, run, base + s);
-    if (rc != 0) {
-      *ip = s + run;
-      if (rc < 0)
-        return LX_STOP;
-      resync(lx);
-      return LX_OK;
-    }
+  if (run > 0 && out_span(j, d + s, run, base + s) != 0) {
+    *ip = s + run;
+    return LX_STOP;
   }
   *ip = i;
   if (ends > 0) {
     lx->state = L_OUT;
     lx->expect_key = 0;
     *ip = i + 1;
-    return LX_OK;
+    return token_end(j);
   }
   if (i == n)
     return LX_OK;
@@ -633,10 +747,11 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     return lex_backslash(j, d, n, base, ip, eof);
   return lex_control(j, c, base + i, ip);
 }
+
+/* After a dropped entry: skip to the next `},{` that starts a worker entry
+ * as FPM prints it, and resume at its `,`. */
 static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
                     int eof) {
-  static const char boundary[] = "},{\"pid\":";
-  const size_t blen = sizeof boundary - 1;
   struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   while (i < n) {
@@ -646,11 +761,16 @@ static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
       return LX_OK;
     }
     size_t k = (size_t)(b - d);
-    if (n - k < blen) {
-      *ip = eof ? n : k;
-      return eof ? LX_OK : LX_MORE;
+    int h = 0;
+    if (n - k < 3)
+      h = eof ? 0 : -1;
+    else if (memcmp(d + k, "},{", 3) == 0)
+      h = entry_head(d, n, k + 3, eof);
+    if (h < 0) {
+      *ip = k;
+      return LX_MORE;
     }
-    if (memcmp(d + k, boundary, blen) == 0) {
+    if (h > 0) {
       /* resume at the `,` of the next entry, inside the array */
       lx->state = L_OUT;
       lx->depth = 2;
@@ -665,8 +785,7 @@ static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
   return LX_OK;
 }
 
-/* Lexes d[0..n) (at raw offset lx->pos); returns the bytes consumed. What
- * is left (fewer than the lookahead needs) must be offered again. */
+/* One step in the current state from d[*ip]. */
 static int lex_step(struct fpm_json *j, const char *d, size_t n, uint64_t base,
                     size_t *ip, int eof) {
   switch (j->lx.state) {
@@ -675,23 +794,12 @@ static int lex_step(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   case L_OUT:
     return lex_out(j, d, n, base, ip);
   case L_KEY:
-    return lex_key(j, d, n, base, ip);
+    return lex_key(j, d, n, base, ip, eof);
   case L_VAL:
     return lex_val(j, d, n, base, ip, eof);
   default:
     return lex_skip(j, d, n, ip, eof);
   }
-}
-
-/* After yajl failed inside an entry, skipping starts where it failed, not
- * where the pre-lexer got to: the outcome must not depend on how far ahead
- * the input was split. */
-static void apply_rewind(struct fpm_repair *lx, uint64_t base, size_t n,
-                         size_t *ip) {
-  lx->rewind = 0;
-  if (lx->rewind_off >= base && lx->rewind_off - base <= n &&
-      lx->rewind_off - base < *ip)
-    *ip = (size_t)(lx->rewind_off - base);
 }
 
 /* Lexes d[0..n) (at raw offset lx->pos); returns the bytes consumed. What
@@ -700,20 +808,11 @@ static size_t lex(struct fpm_json *j, const char *d, size_t n, int eof) {
   struct fpm_repair *lx = &j->lx;
   uint64_t base = lx->pos;
   size_t i = 0;
-  for (;;) {
-    int r = LX_OK;
-    while (i < n && r == LX_OK) {
-      r = lex_step(j, d, n, base, &i, eof);
-      if (lx->rewind)
-        apply_rewind(lx, base, n, &i);
-    }
-    if (r == LX_STOP || r == LX_YIELD || j->p->code != FPM_P_OK)
-      break;
-    if (flush(j) <= 0) /* spans may point into the hold buffer */
-      break;
-    resync(lx); /* dropped: skip on from where yajl failed */
-    apply_rewind(lx, base, n, &i);
-  }
+  int r = LX_OK;
+  while (i < n && r == LX_OK)
+    r = lex_step(j, d, n, base, &i, eof);
+  if (j->p->code == FPM_P_OK)
+    flush(j); /* spans may point into the hold buffer */
   if (j->p->code != FPM_P_OK)
     i = n;
   tail_push(lx, d, i);
@@ -723,6 +822,13 @@ static size_t lex(struct fpm_json *j, const char *d, size_t n, int eof) {
 
 void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
   struct fpm_repair *lx = &j->lx;
+  if (lx->hold_len + len < FPM_REPAIR_BATCH) {
+    /* small feeds gather first: yajl scans a token it holds across calls
+     * again on each call (a long string a byte at a time: length squared) */
+    memcpy(lx->hold + lx->hold_len, buf, len);
+    lx->hold_len += len;
+    return;
+  }
   while (lx->hold_len > 0 && len > 0 && j->p->code == FPM_P_OK) {
     size_t old = lx->hold_len;
     size_t take = len < FPM_REPAIR_HOLD - old ? len : FPM_REPAIR_HOLD - old;
@@ -750,7 +856,7 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
       return;
     size_t rest = len - used;
     if (rest > FPM_REPAIR_HOLD)
-      rest = FPM_REPAIR_HOLD; /* cannot happen: lookahead < 32 bytes */
+      rest = FPM_REPAIR_HOLD; /* cannot happen: lookahead < 256 bytes */
     memcpy(lx->hold, buf + used, rest);
     lx->hold_len = rest;
   }
@@ -759,6 +865,7 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
 int fpm_repair_finish(struct fpm_json *j) {
   struct fpm_repair *lx = &j->lx;
   fpm_parser *p = j->p;
+  j->slow_until_end = 1; /* no hand-back to the fast path at the end */
   if (p->code == FPM_P_OK && lx->hold_len > 0) {
     size_t n = lx->hold_len;
     lex(j, lx->hold, n, 1);
@@ -766,6 +873,11 @@ int fpm_repair_finish(struct fpm_json *j) {
   }
   if (p->code != FPM_P_OK)
     return -1;
+  int s = settle(j); /* the end is a unit boundary too */
+  if (s < 0)
+    return -1;
+  if (s > 0)
+    resync(lx);
   if (lx->state == L_START) {
     fpm_parser_fail(p, lx->pos == 0 ? FPM_P_ETRUNCATED : FPM_P_ESCHEMA, lx->pos,
                     NULL, 0, 0,
@@ -780,7 +892,7 @@ int fpm_repair_finish(struct fpm_json *j) {
     static const char end[] = "}]}";
     if (lx->tail_len >= 3 && memcmp(lx->tail + lx->tail_len - 3, end, 3) == 0) {
       lx->state = L_OUT;
-      if (out_lit(j, "]}", 2, lx->pos) < 0)
+      if (out_lit(j, "]}", 2, lx->pos) < 0 || settle(j) < 0)
         return -1;
     }
   }

@@ -483,9 +483,9 @@ static void test_arena_growth(void **state) {
 
 /* Deterministic mutations of a real capture (quotes, backslashes, control
  * bytes, braces, cuts): never a crash, the pool figures survive (the pool
- * part is untouched), and every split gives the same result on each path
- * (checked inside parse_all_splits_ex). A mutation can make valid JSON that
- * breaks FPM's key order, which only the fast path accepts. */
+ * part is untouched), every split gives the same result, and the fast path
+ * and the repairing path agree (checked inside parse_all_splits_ex): valid
+ * JSON off FPM's grammar is handed over to the repairing path. */
 static void test_mutations(void **state) {
   (void)state;
   size_t n;
@@ -521,7 +521,7 @@ static void test_mutations(void **state) {
     struct fpm_status st;
     struct fpm_parse_error err;
     fpm_status_init(&st);
-    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 0);
+    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 1);
     assert_true(r == FPM_P_OK || r == FPM_P_ETRUNCATED || r == FPM_P_ESYNTAX);
     if (r != FPM_P_ESYNTAX) {
       assert_int_equal(st.v[FPM_F_ACCEPTED_CONN], 89);
@@ -575,7 +575,7 @@ static void test_mutations_raw(void **state) {
     struct fpm_status st;
     struct fpm_parse_error err;
     fpm_status_init(&st);
-    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 0);
+    fpm_perr r = parse_all_splits_ex(b, len, JSON, &st, &err, 1);
     assert_true(r == FPM_P_OK || r == FPM_P_ETRUNCATED || r == FPM_P_ESYNTAX);
     if (r != FPM_P_ESYNTAX) {
       assert_string_equal(st.pool, "p\\ool");

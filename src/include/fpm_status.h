@@ -27,7 +27,9 @@
  * it). Bytes that are not valid UTF-8 are kept as they are (FPM cuts
  * strings byte-wise; old versions print raw bytes): consumers that need
  * UTF-8 must sanitise. A worker entry still unparseable is dropped and the
- * parser resynchronises at the next `},{"pid":`.
+ * parser resynchronises at the next entry head as FPM prints it (`},{"pid":`
+ * and its keys in FPM's order up to the request method); a forged
+ * `},{"pid":` inside a string, followed by anything else, is content.
  * Text (FPM's default format) is parsed by its fixed labels and order, so
  * values with embedded newlines survive; its dates become epochs.
  *
