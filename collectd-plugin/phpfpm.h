@@ -179,6 +179,8 @@ struct phpfpm_discovery {
   char **diags;            /* configuration problems of the last scan */
   size_t n_diags;
   int load_failed; /* the last scan read no file (logged once) */
+  int skip_next;   /* the config phase scanned: the callback's first run
+                      does not scan again (see phpfpm_discover_scan) */
   /* registration hooks: collectd's, unit tests may swap them */
   int (*start)(struct phpfpm_pool *p);
   int (*stop)(const char *cb_name);
@@ -189,9 +191,14 @@ struct phpfpm_discovery {
  * -1 with the error logged), 0 for another key. */
 int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
                            int *enabled, int *rc);
-/* One scan: read the configuration, stop the pools that are gone or changed,
- * start the new ones, log what is not monitorable (once). Always returns 0. */
+/* The scan callback: one scan (read the configuration, stop the pools that
+ * are gone or changed, start the new ones, log what is not monitorable,
+ * once), except its first run after the config phase, which already
+ * scanned (skip_next). Always returns 0. */
 int phpfpm_discover_read(user_data_t *ud);
+/* The scan itself, called from the config phase (the first scan) and by
+ * phpfpm_discover_read (later ones). */
+void phpfpm_discover_scan(struct phpfpm_discovery *d);
 void phpfpm_discovery_free(void *d);
 /* A pool for a discovered one: its endpoint and status path, ping.path,
  * pm.max_children; read every interval_s (registered with it), Timeout

@@ -16,8 +16,8 @@
  * plugin_read_all_once frees each callback's name after calling it but
  * leaves it in the read list, so a registration or unregistration from a
  * read callback there would compare against freed names. The first scan
- * therefore runs in the config callback; the scan callback's run under -T
- * finds nothing changed and touches no list.
+ * therefore runs in the config callback and the scan callback's first run
+ * (the only one under -T) is skipped: it touches no list.
  */
 #include "phpfpm.h"
 
@@ -126,7 +126,7 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
 
 static int is_manual(const struct phpfpm_discovery *d, const char *name) {
   for (size_t i = 0; i < d->n_manual; i++)
-    if (strcmp(d->manual[i], name) == 0)
+    if (strcasecmp(d->manual[i], name) == 0)
       return 1;
   return 0;
 }
@@ -208,6 +208,14 @@ static void log_diags(struct phpfpm_discovery *d, const struct fpm_conf *c) {
 
 int phpfpm_discover_read(user_data_t *ud) {
   struct phpfpm_discovery *d = ud->data;
+  if (d->skip_next)
+    d->skip_next = 0;
+  else
+    phpfpm_discover_scan(d);
+  return 0;
+}
+
+void phpfpm_discover_scan(struct phpfpm_discovery *d) {
   struct fpm_conf conf;
   int rc = fpm_conf_load(d->path, NULL, &conf);
   log_diags(d, &conf);
@@ -225,5 +233,4 @@ int phpfpm_discover_read(user_data_t *ud) {
       ERROR(P "Discover: out of memory comparing the pools");
   }
   fpm_conf_free(&conf);
-  return 0;
 }

@@ -77,17 +77,17 @@ static int removals(const struct fpm_disc_set *set,
   return calls;
 }
 
-/* New, changed and newly unmonitorable pools. Entries whose start failed
- * get keep[i] = 0 (offered again next time). */
+/* New, changed and newly unmonitorable pools. An entry whose start failed
+ * is kept, flagged failed: it is offered again only when it changes, so a
+ * pool that cannot start is tried (and logged) once per change. */
 static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
-                     struct fpm_disc_entry *nv, unsigned char *keep,
-                     fpm_disc_cb cb, void *ud) {
+                     struct fpm_disc_entry *nv, fpm_disc_cb cb, void *ud) {
   int calls = 0;
   for (size_t i = 0; i < c->n_pools; i++) {
     const struct fpm_disc_entry *o = find(set->v, set->n, nv[i].name);
-    keep[i] = 1;
     if (o != NULL && same(o, &nv[i])) {
       nv[i].active = o->active;
+      nv[i].failed = o->failed;
       continue;
     }
     calls++;
@@ -96,8 +96,7 @@ static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
       continue;
     }
     int r = cb(ud, FPM_DISC_ADDED, NULL, &c->pools[i]);
-    if (r < 0)
-      keep[i] = 0;
+    nv[i].failed = r < 0;
     nv[i].active = r > 0;
   }
   return calls;
@@ -107,24 +106,15 @@ int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
                         fpm_disc_cb cb, void *ud) {
   size_t n = conf->n_pools;
   struct fpm_disc_entry *nv = calloc(n > 0 ? n : 1, sizeof *nv);
-  unsigned char *keep = calloc(n > 0 ? n : 1, 1);
-  if (nv == NULL || keep == NULL) {
-    free(nv);
-    free(keep);
+  if (nv == NULL)
     return -1;
-  }
   for (size_t i = 0; i < n; i++)
     entry_of(&conf->pools[i], &nv[i]);
   int calls = removals(set, nv, n, cb, ud);
-  calls += additions(set, conf, nv, keep, cb, ud);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (keep[i])
-      nv[k++] = nv[i];
-  free(keep);
+  calls += additions(set, conf, nv, cb, ud);
   free(set->v);
   set->v = nv;
-  set->n = k;
+  set->n = n;
   set->cap = n;
   return calls;
 }

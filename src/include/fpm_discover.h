@@ -43,6 +43,8 @@ struct fpm_disc_entry {
   long max_children; /* -1 when not set */
   int monitorable;   /* 0: reported as not monitorable, not read */
   int active;        /* the caller reads it (its callback returned 1) */
+  int failed;        /* its start failed (callback -1): not offered again
+                        until the entry changes */
 };
 
 /* The pools of the previous scan. Zero-initialise; free with
@@ -67,8 +69,9 @@ enum fpm_disc_event {
  * otherwise `old` is NULL and `now` is the pool in the new configuration.
  * For FPM_DISC_ADDED return 1 when the pool is now read, 0 when it is
  * deliberately not read (e.g. configured by hand already), -1 when starting
- * it failed (it is then offered again at the next scan). Other events:
- * the return value is ignored.
+ * it failed (the entry is kept with `failed` set and offered again only
+ * when it changes, so a failure is reported once). Other events: the return
+ * value is ignored.
  */
 typedef int (*fpm_disc_cb)(void *ud, enum fpm_disc_event ev,
                            const struct fpm_disc_entry *old,
