@@ -493,7 +493,10 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
             conf->n_files, where);
     return FPM_EUSAGE;
   }
-  return conf->n_diags > 0 ? FPM_EUSAGE : FPM_OK;
+  for (size_t i = 0; i < conf->n_diags; i++)
+    if (!conf->diags[i].warning)
+      return FPM_EUSAGE; /* a warning (a pool renamed name@version) is not */
+  return FPM_OK;
 }
 
 /* The table of pools and what is queried for each. */

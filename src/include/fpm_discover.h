@@ -40,6 +40,7 @@ struct fpm_disc_entry {
   char name[64];
   char endpoint[300];
   char query_path[256];
+  char file[512];    /* where its section first appears */
   long max_children; /* -1 when not set */
   int monitorable;   /* 0: reported as not monitorable, not read */
   int active;        /* the caller reads it (its callback returned 1) */
@@ -83,7 +84,9 @@ typedef int (*fpm_disc_cb)(void *ud, enum fpm_disc_event ev,
  * started under the same name), and make set the new state. Pools whose
  * section appears twice count once (fpm_conf merges them). Returns the
  * number of callbacks made, or -1 when out of memory (then set is left as
- * it was and nothing was called).
+ * it was and nothing was called). A pool of the previous scan whose file
+ * could not be read this time (a diagnostic flagged `unreadable`) is kept
+ * as it was: no callback, still in set.
  */
 int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
                         fpm_disc_cb cb, void *ud);

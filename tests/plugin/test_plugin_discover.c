@@ -338,6 +338,50 @@ static void test_first_run_skipped(void **state) {
   assert_non_null(mock_read_find("phpfpm/b"));
 }
 
+/* Discover "/dir": a pool file that cannot be read in one scan keeps its
+ * pools (logged once); once the last file is gone, the last pool retires. */
+static void test_unreadable_file_keeps_its_pools(void **state) {
+  (void)state;
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  write_file("pool.d/b.conf", "[b]\nlisten = /run/b.sock\n"
+                              "pm.status_path = /s\n");
+  char pd[300], b[400];
+  snprintf(pd, sizeof pd, "%s/pool.d", dir);
+  snprintf(b, sizeof b, "%s/b.conf", pd);
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(root, "Discover", pd);
+  assert_int_equal(run_config(root), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_non_null(mock_read_find("phpfpm/b"));
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0); /* skipped */
+  /* b.conf matches the glob but cannot be opened (a dangling link, as
+   * during a symlink swap; root opens any mode) */
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(symlink("/nonexistent/b.conf", b), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_non_null(mock_read_find("phpfpm/b"));
+  assert_int_equal(mock_n_unregistered(), 0);
+  assert_int_equal(mock_count_logs(LOG_WARNING, "b.conf: cannot open"), 1);
+  /* readable again, unchanged: nothing to do */
+  assert_int_equal(unlink(b), 0);
+  write_file("pool.d/b.conf", "[b]\nlisten = /run/b.sock\n"
+                              "pm.status_path = /s\n");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_n_unregistered(), 0);
+  /* removed: retired; the directory emptied: the last pool retires too */
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/b"));
+  snprintf(b, sizeof b, "%s/a.conf", pd);
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/a"));
+  assert_int_equal(mock_n_unregistered(), 2);
+  assert_int_equal(mock_count_logs(LOG_ERR, "no php-fpm configuration"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_scan_registers_pools, setup,
@@ -353,6 +397,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rejected_block_hides_nothing, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_first_run_skipped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unreadable_file_keeps_its_pools,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
