@@ -189,6 +189,8 @@ static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
              codes);
   if (!p->down) {
     p->down = 1;
+    if (p->link != NULL && p->conf.notifications)
+      atomic_store(&p->link->down, 1);
     notify(p, NOTIF_FAILURE, "php-fpm pool unreachable: %s",
            r->message[0] != '\0' ? r->message : fpm_strerror(r->err));
   }
@@ -200,6 +202,8 @@ static void read_ok(struct phpfpm_pool *p, const struct fpm_result *r) {
             p->conf.name);
   if (p->down) {
     p->down = 0;
+    if (p->link != NULL)
+      atomic_store(&p->link->down, 0);
     notify(p, NOTIF_OKAY, "php-fpm pool reachable again");
   }
   /* scrape_tag: Idle workers whose last request was a scrape (ours or
@@ -238,6 +242,7 @@ void phpfpm_pool_free(void *data) {
   fpm_history_free(&p->hist);
   phpfpm_slow_free(&p->slow);
   free(p->samples);
+  phpfpm_link_put(p->link);
   phpfpm_conf_clear(&p->conf);
   free(p);
 }

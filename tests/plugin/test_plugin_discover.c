@@ -382,8 +382,48 @@ static void test_unreadable_file_keeps_its_pools(void **state) {
   assert_int_equal(mock_count_logs(LOG_ERR, "no php-fpm configuration"), 0);
 }
 
+/* A retired pool whose outage was notified gets one OKAY, so the alert
+ * clears; a scan that changes something logs one summary line. */
+static void test_retired_pool_clears_alert(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /nonexistent/a.sock\n"
+                              "pm.status_path = /s\n");
+  write_file("pool.d/b.conf", "[b]\nlisten = /nonexistent/b.sock\n"
+                              "pm.status_path = /s\n");
+  configure(2);
+  assert_int_equal(mock_count_logs(LOG_INFO, "Discover: 2 discovered pool(s) "
+                                             "read; this scan started 2"),
+                   1);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0); /* skipped */
+  assert_int_equal(mock_call_read("phpfpm/a"), 0);         /* a is down */
+  assert_int_equal(mock_count_notifs(NOTIF_FAILURE, "unreachable"), 1);
+  size_t n_info = mock_count_logs(LOG_INFO, "Discover: ");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0); /* unchanged */
+  assert_int_equal(mock_count_logs(LOG_INFO, "Discover: "), n_info);
+  char path[600];
+  snprintf(path, sizeof path, "%s/pool.d/a.conf", dir);
+  assert_int_equal(unlink(path), 0);
+  snprintf(path, sizeof path, "%s/pool.d/b.conf", dir);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  char want[700];
+  snprintf(want, sizeof want, "pool retired (gone from %s/pool.d/a.conf)", dir);
+  assert_int_equal(mock_count_notifs(NOTIF_OKAY, want), 1);
+  /* b never failed: no OKAY for it */
+  assert_int_equal(mock_count_notifs(NOTIF_OKAY, "pool retired"), 1);
+  const struct mock_notif *n = mock_notif_at(mock_n_notifs() - 1);
+  assert_string_equal(n->plugin_instance, "a");
+  assert_int_equal(mock_count_logs(LOG_INFO, "Discover: 0 discovered pool(s) "
+                                             "read; this scan started 0, "
+                                             "stopped 2"),
+                   1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_retired_pool_clears_alert, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_scan_registers_pools, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_rescan_follows_changes, setup,
