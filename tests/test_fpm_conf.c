@@ -335,6 +335,27 @@ static void test_diagnostics_capped(void **state) {
   fpm_conf_free(&c);
 }
 
+/* At most 256 files per load, then one line. */
+static void test_file_cap(void **state) {
+  (void)state;
+  for (int i = 0; i < 300; i++) {
+    char rel[64], text[64];
+    snprintf(rel, sizeof rel, "cap/f%03d.conf", i);
+    snprintf(text, sizeof text, "[p%03d]\nlisten = /run/p.sock\n", i);
+    write_file(rel, text);
+  }
+  char path[512];
+  snprintf(path, sizeof path, "%s/cap", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 256);
+  assert_int_equal(c.n_pools, 256);
+  assert_int_equal(c.n_diags, 1);
+  assert_true(has_diag(&c, "cap", 0, "more than 256 configuration files: "));
+  assert_true(has_diag(&c, "cap", 0, "f256.conf and the rest are not read"));
+  fpm_conf_free(&c);
+}
+
 /* A directory without pool files is an empty configuration, not an
  * unreadable one; section names compare without case. */
 static void test_empty_dir_and_case(void **state) {
@@ -456,6 +477,7 @@ int main(void) {
       cmocka_unit_test(test_include_depth),
       cmocka_unit_test(test_diagnostics_capped),
       cmocka_unit_test(test_empty_dir_and_case),
+      cmocka_unit_test(test_file_cap),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
