@@ -189,6 +189,8 @@ static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
              codes);
   if (!p->down) {
     p->down = 1;
+    if (p->link != NULL && p->conf.notifications)
+      atomic_store(&p->link->down, 1);
     notify(p, NOTIF_FAILURE, "php-fpm pool unreachable: %s",
            r->message[0] != '\0' ? r->message : fpm_strerror(r->err));
   }
@@ -200,6 +202,8 @@ static void read_ok(struct phpfpm_pool *p, const struct fpm_result *r) {
             p->conf.name);
   if (p->down) {
     p->down = 0;
+    if (p->link != NULL)
+      atomic_store(&p->link->down, 0);
     notify(p, NOTIF_OKAY, "php-fpm pool reachable again");
   }
   /* scrape_tag: Idle workers whose last request was a scrape (ours or
@@ -238,27 +242,35 @@ void phpfpm_pool_free(void *data) {
   fpm_history_free(&p->hist);
   phpfpm_slow_free(&p->slow);
   free(p->samples);
+  phpfpm_link_put(p->link);
   phpfpm_conf_clear(&p->conf);
   free(p);
 }
 
+/* collectd 5.12 calls ud's free_func itself when the registration fails
+ * (plugin_register_complex_read: free_userdata), so p belongs to collectd
+ * from the call on: everything logged afterwards is copied before it. */
 static int pool_register(struct phpfpm_pool *p) {
-  char cb_name[DATA_MAX_NAME_LEN + 16];
-  snprintf(cb_name, sizeof cb_name, PHPFPM_PLUGIN_NAME "/%s", p->conf.name);
+  char cb_name[DATA_MAX_NAME_LEN + 16], name[PHPFPM_MAX_POOL_NAME + 1];
+  char info[1024];
+  snprintf(name, sizeof name, "%s", p->conf.name);
+  snprintf(cb_name, sizeof cb_name, PHPFPM_PLUGIN_NAME "/%s", name);
+  snprintf(info, sizeof info,
+           P "pool \"%s\": reading %s every %g s, timeout %g s, workers %s",
+           p->conf.name, p->conf.endpoint, p->conf.interval_s,
+           p->conf.timeout_s, phpfpm_workers_name(p->conf.workers));
   cdtime_t interval =
       p->conf.interval_set ? DOUBLE_TO_CDTIME_T(p->conf.interval_s) : 0;
   user_data_t ud = {.data = p, .free_func = phpfpm_pool_free};
   if (plugin_register_complex_read(NULL, cb_name, phpfpm_read, interval, &ud) !=
       0) {
     ERROR(P "pool \"%s\": cannot register the read callback \"%s\" (is a "
-            "pool of that name configured twice?)",
-          p->conf.name, cb_name);
-    phpfpm_pool_free(p);
+            "pool of that name configured twice, or in two <Plugin phpfpm> "
+            "blocks?)",
+          name, cb_name);
     return -1;
   }
-  INFO(P "pool \"%s\": reading %s every %g s, timeout %g s, workers %s",
-       p->conf.name, p->conf.endpoint, p->conf.interval_s, p->conf.timeout_s,
-       phpfpm_workers_name(p->conf.workers));
+  INFO("%s", info);
   return 0;
 }
 
@@ -339,60 +351,57 @@ static void config_errors_register(int n_errors) {
   if (e == NULL)
     return;
   e->n = n_errors;
+  /* on failure collectd frees e (free_func), as for a pool */
   user_data_t ud = {.data = e, .free_func = free};
   if (plugin_register_complex_read(NULL, PHPFPM_PLUGIN_NAME "-config",
                                    phpfpm_config_errors_read,
                                    TIME_T_TO_CDTIME_T(86400), &ud) != 0)
-    free(e);
+    ERROR(P "%d configuration error(s) above (the callback that reports them "
+            "could not be registered)",
+          n_errors);
 }
 
-/* The names of the <Pool> blocks, so a discovered pool of the same name is
- * left to them. Returns 0, or -1 when out of memory. */
-static int collect_manual(const oconfig_item_t *ci,
-                          struct phpfpm_discovery *d) {
-  d->manual = calloc((size_t)ci->children_num + 1, sizeof *d->manual);
-  if (d->manual == NULL)
-    return -1;
-  for (int i = 0; i < ci->children_num; i++) {
-    const char *name = pool_name(&ci->children[i]);
-    if (strcasecmp(ci->children[i].key, "Pool") != 0 || name == NULL)
-      continue;
-    d->manual[d->n_manual] = strdup(name);
-    if (d->manual[d->n_manual] == NULL)
-      return -1;
-    d->n_manual++;
+/* Remember the name of a <Pool> block that was added, so a discovered pool
+ * of the same name is left to it (a rejected block hides nothing). */
+static void record_manual(struct phpfpm_discovery *d, const char *name) {
+  if (d->manual == NULL || name == NULL)
+    return;
+  char *copy = strdup(name);
+  if (copy == NULL) {
+    ERROR(P "pool \"%s\": out of memory remembering its name for Discover",
+          name);
+    return;
   }
-  return 0;
+  d->manual[d->n_manual++] = copy;
 }
 
-/* Register the scan callback; d is handed over (freed on failure). */
-static int discovery_register(const oconfig_item_t *ci,
-                              struct phpfpm_discovery *d) {
-  if (collect_manual(ci, d) != 0) {
-    ERROR(P "Discover: out of memory");
-    phpfpm_discovery_free(d);
-    return -1;
-  }
+/* Register the scan callback, then run the first scan. d is handed over:
+ * on a failed registration collectd has freed it (free_func). */
+static int discovery_register(struct phpfpm_discovery *d) {
+  char where[600];
+  snprintf(where, sizeof where, "%s",
+           d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf");
+  double every = d->interval_s;
   d->start = phpfpm_pool_start;
   d->stop = plugin_unregister_read;
-  /* The first scan runs here, in the config phase: under `collectd -T`,
-   * registering from a read callback would search collectd's read list
-   * after plugin_read_all_once has freed its names. The scan callback's
-   * first run (at once) then finds nothing new. */
+  /* The first scan runs here, in the config phase (no read thread runs
+   * yet, so d is still ours to use): under `collectd -T`, registering from
+   * a read callback would search collectd's read list after
+   * plugin_read_all_once has freed its names. The scan callback's first
+   * run is therefore skipped (skip_next). */
+  d->skip_next = 1;
   user_data_t ud = {.data = d, .free_func = phpfpm_discovery_free};
-  phpfpm_discover_read(&ud);
-  INFO(P "Discover: reading the pools of %s every %g s",
-       d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf",
-       d->interval_s);
-  if (plugin_register_complex_read(
-          NULL, PHPFPM_DISCOVER_CB, phpfpm_discover_read,
-          DOUBLE_TO_CDTIME_T(d->interval_s), &ud) != 0) {
+  if (plugin_register_complex_read(NULL, PHPFPM_DISCOVER_CB,
+                                   phpfpm_discover_read,
+                                   DOUBLE_TO_CDTIME_T(every), &ud) != 0) {
+    /* d was freed by collectd (free_func): not touched again */
     ERROR(P "Discover: cannot register the read callback \"%s\" (is "
             "Discover given in two <Plugin phpfpm> blocks?)",
           PHPFPM_DISCOVER_CB);
-    phpfpm_discovery_free(d);
     return -1;
   }
+  INFO(P "Discover: reading the pools of %s every %g s", where, every);
+  phpfpm_discover_scan(d);
   return 0;
 }
 
@@ -416,7 +425,10 @@ static int config_child(oconfig_item_t *ci, int i, struct phpfpm_discovery *d,
           pool_name(o));
     return -1;
   }
-  return pool_add(o);
+  if (pool_add(o) != 0)
+    return -1;
+  record_manual(d, pool_name(o));
+  return 0;
 }
 
 /*
@@ -438,6 +450,12 @@ int phpfpm_config(oconfig_item_t *ci) {
     ERROR(P "out of memory");
     return -1;
   }
+  d->manual = calloc((size_t)ci->children_num + 1, sizeof *d->manual);
+  if (d->manual == NULL) {
+    ERROR(P "out of memory");
+    free(d);
+    return -1;
+  }
   d->interval_s = PHPFPM_DEFAULT_DISCOVER_INTERVAL;
   d->pool_interval_s = CDTIME_T_TO_DOUBLE(plugin_get_interval());
   int discover = 0, errors = 0;
@@ -445,7 +463,7 @@ int phpfpm_config(oconfig_item_t *ci) {
     if (config_child(ci, i, d, &discover) != 0)
       errors++;
   if (discover) {
-    if (discovery_register(ci, d) != 0)
+    if (discovery_register(d) != 0)
       errors++;
   } else {
     phpfpm_discovery_free(d);

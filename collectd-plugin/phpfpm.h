@@ -21,6 +21,7 @@
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -109,6 +110,20 @@ int phpfpm_slow_update(struct phpfpm_slow *s, const struct fpm_status *st,
 
 /* ------------------------------------------------------------ the pool */
 
+/* Shared by a discovered pool and the scan callback, which hold one
+ * reference each (whoever drops the last frees it): the pool records
+ * whether a FAILURE notification is outstanding, so the scan can clear it
+ * with an OKAY one when it retires the pool. Atomics: the pool's read
+ * thread writes, the scan's reads. */
+struct phpfpm_link {
+  atomic_int refs;
+  atomic_int down; /* a FAILURE was sent and no OKAY since */
+  char name[64];
+};
+/* A link with two references, or NULL when out of memory. */
+struct phpfpm_link *phpfpm_link_new(const char *name);
+void phpfpm_link_put(struct phpfpm_link *l);
+
 typedef fpm_err (*phpfpm_fetch_fn)(fpm_fetcher *f, enum fpm_fetch_kind kind,
                                    int64_t deadline_ms, fcgi_cancel *cancel,
                                    struct fpm_result *result);
@@ -127,6 +142,7 @@ struct phpfpm_pool {
   struct phpfpm_slow slow;
   struct fpm_sample *samples;
   size_t samples_cap;
+  struct phpfpm_link *link; /* discovered pools only, else NULL */
 };
 
 /* Resolve p's endpoint, set its run-time fields and register its read
@@ -175,10 +191,17 @@ struct phpfpm_discovery {
   double pool_interval_s;
   char **manual; /* names of the <Pool> blocks: they win */
   size_t n_manual;
-  struct fpm_disc_set set; /* the pools of the last scan */
-  char **diags;            /* configuration problems of the last scan */
+  struct fpm_disc_set set;    /* the pools of the last scan */
+  struct phpfpm_link **links; /* of the pools it started and still reads */
+  size_t n_links, cap_links;
+  /* during a scan: its configuration and what it did (the summary line) */
+  const struct fpm_conf *scan_conf;
+  int n_started, n_stopped, n_failed, n_unmonitorable;
+  char **diags; /* configuration problems of the last scan */
   size_t n_diags;
   int load_failed; /* the last scan read no file (logged once) */
+  int skip_next;   /* the config phase scanned: the callback's first run
+                      does not scan again (see phpfpm_discover_scan) */
   /* registration hooks: collectd's, unit tests may swap them */
   int (*start)(struct phpfpm_pool *p);
   int (*stop)(const char *cb_name);
@@ -189,9 +212,14 @@ struct phpfpm_discovery {
  * -1 with the error logged), 0 for another key. */
 int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
                            int *enabled, int *rc);
-/* One scan: read the configuration, stop the pools that are gone or changed,
- * start the new ones, log what is not monitorable (once). Always returns 0. */
+/* The scan callback: one scan (read the configuration, stop the pools that
+ * are gone or changed, start the new ones, log what is not monitorable,
+ * once), except its first run after the config phase, which already
+ * scanned (skip_next). Always returns 0. */
 int phpfpm_discover_read(user_data_t *ud);
+/* The scan itself, called from the config phase (the first scan) and by
+ * phpfpm_discover_read (later ones). */
+void phpfpm_discover_scan(struct phpfpm_discovery *d);
 void phpfpm_discovery_free(void *d);
 /* A pool for a discovered one: its endpoint and status path, ping.path,
  * pm.max_children; read every interval_s (registered with it), Timeout

@@ -16,8 +16,8 @@
  * plugin_read_all_once frees each callback's name after calling it but
  * leaves it in the read list, so a registration or unregistration from a
  * read callback there would compare against freed names. The first scan
- * therefore runs in the config callback; the scan callback's run under -T
- * finds nothing changed and touches no list.
+ * therefore runs in the config callback and the scan callback's first run
+ * (the only one under -T) is skipped: it touches no list.
  */
 #include "phpfpm.h"
 
@@ -85,8 +85,54 @@ void phpfpm_discovery_free(void *data) {
     free(d->diags[i]);
   free(d->diags);
   fpm_disc_set_free(&d->set);
+  for (size_t i = 0; i < d->n_links; i++)
+    phpfpm_link_put(d->links[i]);
+  free(d->links);
   free(d->path);
   free(d);
+}
+
+/* -------------------------------------------------------------- links */
+
+struct phpfpm_link *phpfpm_link_new(const char *name) {
+  struct phpfpm_link *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return NULL;
+  atomic_init(&l->refs, 2);
+  atomic_init(&l->down, 0);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  return l;
+}
+
+void phpfpm_link_put(struct phpfpm_link *l) {
+  if (l != NULL && atomic_fetch_sub(&l->refs, 1) == 1)
+    free(l);
+}
+
+/* Room for one more link; 0, or -1 when out of memory. */
+static int links_reserve(struct phpfpm_discovery *d) {
+  if (d->n_links < d->cap_links)
+    return 0;
+  size_t cap = d->cap_links ? d->cap_links * 2 : 8;
+  struct phpfpm_link **v = realloc(d->links, cap * sizeof *v);
+  if (v == NULL)
+    return -1;
+  d->links = v;
+  d->cap_links = cap;
+  return 0;
+}
+
+/* Remove and return the link of the pool `name` (NULL: none). */
+static struct phpfpm_link *links_take(struct phpfpm_discovery *d,
+                                      const char *name) {
+  for (size_t i = 0; i < d->n_links; i++) {
+    struct phpfpm_link *l = d->links[i];
+    if (strcmp(l->name, name) != 0)
+      continue;
+    d->links[i] = d->links[--d->n_links];
+    return l;
+  }
+  return NULL;
 }
 
 /* -------------------------------------------------------------- pools */
@@ -126,7 +172,7 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
 
 static int is_manual(const struct phpfpm_discovery *d, const char *name) {
   for (size_t i = 0; i < d->n_manual; i++)
-    if (strcmp(d->manual[i], name) == 0)
+    if (strcasecmp(d->manual[i], name) == 0)
       return 1;
   return 0;
 }
@@ -146,7 +192,61 @@ static int pool_added(struct phpfpm_discovery *d,
   }
   INFO(P "pool \"%s\": discovered in %s (line %d), pm.max_children %ld",
        cp->name, cp->file, cp->line, cp->max_children);
-  return d->start(p) == 0 ? 1 : -1;
+  /* without a link (out of memory) the pool is read all the same; only
+   * the OKAY at its retirement is lost */
+  struct phpfpm_link *l = phpfpm_link_new(cp->name);
+  if (l != NULL && links_reserve(d) != 0) {
+    free(l);
+    l = NULL;
+  }
+  p->link = l;
+  if (d->start(p) != 0) { /* p and its reference are freed */
+    phpfpm_link_put(l);
+    d->n_failed++;
+    return -1;
+  }
+  if (l != NULL)
+    d->links[d->n_links++] = l;
+  d->n_started++;
+  return 1;
+}
+
+/* A retired pool whose outage was notified: clear the alert. */
+static void notify_retired(const struct fpm_disc_entry *old, int gone) {
+  notification_t n = {.severity = NOTIF_OKAY, .time = cdtime()};
+  snprintf(n.plugin, sizeof n.plugin, "%s", PHPFPM_PLUGIN_NAME);
+  phpfpm_instance_name(old->name, n.plugin_instance, sizeof n.plugin_instance);
+  char file[200];
+  phpfpm_clean_text(old->file, 180, file, sizeof file);
+  if (snprintf(n.message, sizeof n.message, "pool retired (%s %s)",
+               gone ? "gone from" : "changed in, read anew from",
+               file) >= (int)sizeof n.message)
+    n.message[sizeof n.message - 1] = '\0'; /* truncated: still a message */
+  plugin_dispatch_notification(&n);
+}
+
+static int in_conf(const struct fpm_conf *c, const char *name) {
+  for (size_t i = 0; c != NULL && i < c->n_pools; i++)
+    if (strcmp(c->pools[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+static void pool_removed(struct phpfpm_discovery *d,
+                         const struct fpm_disc_entry *old) {
+  char cb[DATA_MAX_NAME_LEN + 16];
+  snprintf(cb, sizeof cb, PHPFPM_PLUGIN_NAME "/%s", old->name);
+  d->stop(cb);
+  d->n_stopped++;
+  int gone = !in_conf(d->scan_conf, old->name);
+  struct phpfpm_link *l = links_take(d, old->name);
+  if (l != NULL && atomic_load(&l->down))
+    notify_retired(old, gone);
+  phpfpm_link_put(l);
+  INFO(P "pool \"%s\": stopped reading it (%s %s)", old->name,
+       gone ? "gone from php-fpm's configuration, was in"
+            : "changed in php-fpm's configuration, read anew from",
+       old->file);
 }
 
 static int on_change(void *ud, enum fpm_disc_event ev,
@@ -155,18 +255,13 @@ static int on_change(void *ud, enum fpm_disc_event ev,
   struct phpfpm_discovery *d = ud;
   switch (ev) {
   case FPM_DISC_REMOVED:
-    if (old->active) {
-      char cb[DATA_MAX_NAME_LEN + 16];
-      snprintf(cb, sizeof cb, PHPFPM_PLUGIN_NAME "/%s", old->name);
-      d->stop(cb);
-      INFO(P "pool \"%s\": stopped reading it (gone from php-fpm's "
-             "configuration, or changed there)",
-           old->name);
-    }
+    if (old->active)
+      pool_removed(d, old);
     return 0;
   case FPM_DISC_ADDED:
     return pool_added(d, now);
   case FPM_DISC_UNMONITORABLE:
+    d->n_unmonitorable++;
     WARNING(P "pool \"%s\" (discovered) is not read: %s", now->name, now->why);
     return 0;
   }
@@ -208,6 +303,23 @@ static void log_diags(struct phpfpm_discovery *d, const struct fpm_conf *c) {
 
 int phpfpm_discover_read(user_data_t *ud) {
   struct phpfpm_discovery *d = ud->data;
+  if (d->skip_next)
+    d->skip_next = 0;
+  else
+    phpfpm_discover_scan(d);
+  return 0;
+}
+
+/* One line per scan that changed something. */
+static void log_summary(const struct phpfpm_discovery *d) {
+  if (d->n_started + d->n_stopped + d->n_failed + d->n_unmonitorable == 0)
+    return;
+  INFO(P "Discover: %zu discovered pool(s) read; this scan started %d, "
+         "stopped %d, %d could not start, %d newly not monitorable",
+       d->n_links, d->n_started, d->n_stopped, d->n_failed, d->n_unmonitorable);
+}
+
+void phpfpm_discover_scan(struct phpfpm_discovery *d) {
   struct fpm_conf conf;
   int rc = fpm_conf_load(d->path, NULL, &conf);
   log_diags(d, &conf);
@@ -221,9 +333,12 @@ int phpfpm_discover_read(user_data_t *ud) {
     if (d->load_failed)
       INFO(P "Discover: php-fpm's configuration is readable again");
     d->load_failed = 0;
+    d->n_started = d->n_stopped = d->n_failed = d->n_unmonitorable = 0;
+    d->scan_conf = &conf;
     if (fpm_discover_update(&d->set, &conf, on_change, d) < 0)
       ERROR(P "Discover: out of memory comparing the pools");
+    d->scan_conf = NULL;
+    log_summary(d);
   }
   fpm_conf_free(&conf);
-  return 0;
 }

@@ -18,11 +18,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
-#define MAX_INCLUDE_DEPTH 8
+/* php-fpm refuses to include "more than 5 files recursively" */
+#define MAX_INCLUDE_DEPTH 5
 #define MAX_FILE_BYTES (4u << 20)
+#define MAX_FILES 256     /* configuration files read per load */
+#define MAX_FILE_DIAGS 20 /* diagnostics kept per file, then "N more" */
+#define MAX_DIAGS 200     /* diagnostics kept per load, then "N more" */
 #define DEFAULT_PREFIX "/usr"
+#define FPM_STR2(x) #x
+#define FPM_STR(x) FPM_STR2(x)
+
+/* A file being read, to find include loops whatever the path spelling. */
+struct file_id {
+  dev_t dev;
+  ino_t ino;
+};
 
 struct parser {
   struct fpm_conf *conf;
@@ -36,31 +49,84 @@ struct parser {
    * "@<version>" appended, so both pools stay apart. */
   size_t scope_start; /* first pool of the current scope */
   char version[32];   /* "8.2" for /etc/php/8.2/fpm/php-fpm.conf, or "" */
-  int depth;
+  int depth;          /* includes above this file */
+  struct file_id reading[MAX_INCLUDE_DEPTH + 1]; /* the include stack */
+  size_t files_tried; /* files opened or attempted, against MAX_FILES */
+  int files_capped;   /* MAX_FILES was reported */
+  int file_diags;     /* diagnostics kept for the file being read */
+  long file_dropped;  /* ... and those beyond MAX_FILE_DIAGS */
+  long dropped;       /* diagnostics beyond MAX_DIAGS */
   size_t pools_cap, diags_cap;
 };
 
-static void diag(struct parser *p, const char *file, int line, const char *fmt,
-                 ...) __attribute__((format(printf, 4, 5)));
-
-static void diag(struct parser *p, const char *file, int line, const char *fmt,
-                 ...) {
+/* Append one diagnostic (no cap here); best effort under memory pressure. */
+static void push_diag(struct parser *p, const char *file, int line, int flags,
+                      const char *fmt, va_list ap) {
   struct fpm_conf *c = p->conf;
   if (c->n_diags == p->diags_cap) {
     size_t ncap = p->diags_cap ? p->diags_cap * 2 : 8;
     struct fpm_conf_diag *nd = realloc(c->diags, ncap * sizeof *nd);
     if (!nd)
-      return; /* diagnostics are best effort under memory pressure */
+      return;
     c->diags = nd;
     p->diags_cap = ncap;
   }
   struct fpm_conf_diag *d = &c->diags[c->n_diags++];
   snprintf(d->file, sizeof d->file, "%s", file ? file : "");
   d->line = line;
+  d->warning = (flags & FPM_CONF_DIAG_WARNING) != 0;
+  d->unreadable = (flags & FPM_CONF_DIAG_UNREADABLE) != 0;
+  vsnprintf(d->message, sizeof d->message, fmt, ap);
+}
+
+static void push(struct parser *p, const char *file, int line, int flags,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void push(struct parser *p, const char *file, int line, int flags,
+                 const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(d->message, sizeof d->message, fmt, ap);
+  push_diag(p, file, line, flags, fmt, ap);
   va_end(ap);
+}
+
+static void diag_flags(struct parser *p, const char *file, int line, int flags,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* A diagnostic, within the caps: MAX_FILE_DIAGS for the file being read
+ * (the rest are counted, see load_file) and MAX_DIAGS per load. A file
+ * that cannot be read is always recorded (MAX_FILES bounds those). */
+static void diag_flags(struct parser *p, const char *file, int line, int flags,
+                       const char *fmt, ...) {
+  int always = (flags & FPM_CONF_DIAG_UNREADABLE) != 0;
+  if (!always && p->file_diags >= MAX_FILE_DIAGS) {
+    p->file_dropped++;
+    return;
+  }
+  if (!always && p->conf->n_diags >= MAX_DIAGS) {
+    p->dropped++;
+    return;
+  }
+  p->file_diags++;
+  va_list ap;
+  va_start(ap, fmt);
+  push_diag(p, file, line, flags, fmt, ap);
+  va_end(ap);
+}
+
+#define diag(p, file, line, ...) diag_flags(p, file, line, 0, __VA_ARGS__)
+
+/* The one line that stands for diagnostics left out. */
+static void diag_more(struct parser *p, const char *file, long n,
+                      const char *what) {
+  if (n <= 0)
+    return;
+  if (p->conf->n_diags >= MAX_DIAGS + 1) {
+    p->dropped += n;
+    return;
+  }
+  push(p, file, 0, 0, "%ld more %s not shown", n, what);
 }
 
 static void set_str(char *dst, size_t cap, const char *src) {
@@ -201,28 +267,36 @@ static void full_path(const char *prefix, const char *rel, char *out,
 
 static long find_pool(const struct fpm_conf *c, size_t from, const char *name) {
   for (size_t i = from; i < c->n_pools; i++)
-    if (strcmp(c->pools[i].name, name) == 0)
-      return (long)i;
+    if (strcasecmp(c->pools[i].name, name) == 0)
+      return (long)i; /* php-fpm compares section names without case */
   return -1;
 }
 
 /* The name a section gets in the current scope: itself, or name@version
  * when an earlier scope (another PHP version) has a pool of that name. */
-static void scoped_name(const struct parser *p, const char *name, char *out,
-                        size_t cap) {
+static void scoped_name(struct parser *p, const char *name, char *out,
+                        size_t cap, const char *file, int line) {
   snprintf(out, cap, "%s", name);
   if (p->scope_start == 0 || p->version[0] == '\0')
     return;
   long earlier = find_pool(p->conf, 0, name);
-  if (earlier >= 0 && (size_t)earlier < p->scope_start)
-    snprintf(out, cap, "%s@%s", name, p->version);
+  if (earlier < 0 || (size_t)earlier >= p->scope_start)
+    return;
+  snprintf(out, cap, "%s@%s", name, p->version);
+  if (find_pool(p->conf, p->scope_start, out) >= 0)
+    return; /* reported at the section's first appearance */
+  const struct fpm_conf_pool *e = &p->conf->pools[earlier];
+  diag_flags(p, file, line, FPM_CONF_DIAG_WARNING,
+             "pool [%s] is also defined in %s (line %d), another PHP "
+             "version's configuration: this one is named \"%s\"",
+             name, e->file, e->line, out);
 }
 
 static long add_pool(struct parser *p, const char *section, const char *file,
                      int line) {
   struct fpm_conf *c = p->conf;
   char name[sizeof c->pools[0].name];
-  scoped_name(p, section, name, sizeof name);
+  scoped_name(p, section, name, sizeof name, file, line);
   long idx = find_pool(c, p->scope_start, name);
   if (idx >= 0)
     return idx; /* a section repeated across files adds to the same pool */
@@ -301,17 +375,21 @@ static void set_pool_key(struct parser *p, struct fpm_conf_pool *pool,
 
 /* ---------------------------------------------------------------- files */
 
-static int load_file(struct parser *p, const char *path);
+static int load_file(struct parser *p, const char *path, const char *from,
+                     int from_line);
 
+/* Read the files pattern matches, from `file` at `line`. A pattern that
+ * matches nothing is reported unless empty_ok. */
 static void do_include(struct parser *p, const char *pattern, const char *file,
-                       int line) {
+                       int line, int empty_ok) {
   char full[1024];
   full_path(p->prefix, pattern, full, sizeof full);
   glob_t g;
   memset(&g, 0, sizeof g);
   int rc = glob(full, GLOB_ERR | GLOB_MARK, NULL, &g);
   if (rc == GLOB_NOMATCH) {
-    diag(p, file, line, "include: nothing matches \"%s\"", full);
+    if (!empty_ok)
+      diag(p, file, line, "include: nothing matches \"%s\"", full);
     return;
   }
   if (rc != 0) {
@@ -326,7 +404,7 @@ static void do_include(struct parser *p, const char *pattern, const char *file,
     size_t n = strlen(g.gl_pathv[i]);
     if (n == 0 || g.gl_pathv[i][n - 1] == '/')
       continue; /* php-fpm skips directories */
-    load_file(p, g.gl_pathv[i]);
+    load_file(p, g.gl_pathv[i], file, line);
   }
   globfree(&g);
 }
@@ -399,7 +477,7 @@ static void parse_line(struct parser *p, char *s, const char *file, int line) {
     if (p->opts && p->opts->no_includes)
       diag(p, file, line, "include not followed: %s", value);
     else
-      do_include(p, value, file, line);
+      do_include(p, value, file, line, 0);
     return;
   }
   if (p->cur_pool >= 0)
@@ -424,37 +502,97 @@ static void parse_lines(struct parser *p, const char *name, char *buf,
   }
 }
 
-static int load_file(struct parser *p, const char *path) {
-  if (p->depth >= MAX_INCLUDE_DEPTH) {
-    diag(p, path, 0, "includes nested deeper than %d levels: not read",
-         MAX_INCLUDE_DEPTH);
-    return -1;
-  }
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    diag(p, path, 0, "cannot open: %s", strerror(errno));
-    return -1;
-  }
+/* Whether the file open as f is already being read (an include loop);
+ * else it is pushed on the include stack at p->depth. */
+static int include_loop(struct parser *p, FILE *f) {
+  struct stat sb;
+  if (fstat(fileno(f), &sb) != 0)
+    return 0;
+  for (int i = 0; i < p->depth; i++)
+    if (p->reading[i].dev == sb.st_dev && p->reading[i].ino == sb.st_ino)
+      return 1;
+  p->reading[p->depth].dev = sb.st_dev;
+  p->reading[p->depth].ino = sb.st_ino;
+  return 0;
+}
+
+/* The whole file in a buffer (at most MAX_FILE_BYTES), or NULL with the
+ * cause recorded. */
+static char *read_all(struct parser *p, FILE *f, const char *path,
+                      size_t *len) {
   char *buf = malloc(MAX_FILE_BYTES + 1);
   if (!buf) {
-    fclose(f);
-    diag(p, path, 0, "out of memory");
-    return -1;
+    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "out of memory");
+    return NULL;
   }
   size_t n = fread(buf, 1, MAX_FILE_BYTES, f);
   int too_big = !feof(f) && n == MAX_FILE_BYTES;
-  int err = ferror(f);
-  fclose(f);
-  if (err || too_big) {
-    diag(p, path, 0, err ? "read error" : "file larger than 4 MiB: not read");
+  if (ferror(f) || too_big) {
+    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "%s",
+               too_big ? "file larger than 4 MiB: not read" : "read error");
     free(buf);
-    return -1;
+    return NULL;
   }
   buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+/* Parse one file's lines with its own diagnostic budget, then one line for
+ * the diagnostics left out. */
+static void parse_file(struct parser *p, const char *path, char *buf,
+                       size_t n) {
+  int saved_diags = p->file_diags;
+  long saved_dropped = p->file_dropped;
+  p->file_diags = 0;
+  p->file_dropped = 0;
   p->conf->n_files++;
   p->depth++;
   parse_lines(p, path, buf, n);
   p->depth--;
+  diag_more(p, path, p->file_dropped, "problem(s) in this file");
+  p->file_diags = saved_diags;
+  p->file_dropped = saved_dropped;
+}
+
+/* Read path, included from `from` at from_line (line 0: a top-level
+ * file). */
+static int load_file(struct parser *p, const char *path, const char *from,
+                     int from_line) {
+  if (p->files_tried >= MAX_FILES) {
+    if (!p->files_capped)
+      diag(p, from, from_line,
+           "more than %d configuration files: %s and the rest are not read",
+           MAX_FILES, path);
+    p->files_capped = 1;
+    return -1;
+  }
+  p->files_tried++;
+  if (p->depth > MAX_INCLUDE_DEPTH) {
+    diag(p, from, from_line,
+         "include of %s nested deeper than %d levels (php-fpm's limit): "
+         "not read",
+         path, MAX_INCLUDE_DEPTH);
+    return -1;
+  }
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "cannot open: %s",
+               strerror(errno));
+    return -1;
+  }
+  if (include_loop(p, f)) {
+    fclose(f);
+    diag(p, path, 0, "include loop at %s:%d: this file is already being read",
+         from, from_line);
+    return -1;
+  }
+  size_t n = 0;
+  char *buf = read_all(p, f, path, &n);
+  fclose(f);
+  if (!buf)
+    return -1;
+  parse_file(p, path, buf, n);
   free(buf);
   return 0;
 }
@@ -592,7 +730,7 @@ static void load_defaults(struct parser *p) {
       p->cur_pool = -1;
       p->scope_start = p->conf->n_pools;
       version_of(g.gl_pathv[i], p->version, sizeof p->version);
-      load_file(p, g.gl_pathv[i]);
+      load_file(p, g.gl_pathv[i], g.gl_pathv[i], 0);
     }
   } else {
     diag(p, pattern, 0,
@@ -605,17 +743,22 @@ int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
                   struct fpm_conf *conf) {
   struct parser p;
   parser_init(&p, conf, opts);
+  int empty_dir = 0;
   if (!path) {
     load_defaults(&p);
   } else if (is_dir(path)) {
     char pattern[1024];
     snprintf(pattern, sizeof pattern, "%s/*.conf", path);
-    do_include(&p, pattern, path, 0);
+    do_include(&p, pattern, path, 0, 1);
+    /* a readable directory without pool files is an empty configuration */
+    empty_dir = conf->n_files == 0 && conf->n_diags == 0;
   } else {
-    load_file(&p, path);
+    load_file(&p, path, path, 0);
   }
+  diag_more(&p, path ? path : "php-fpm configuration", p.dropped,
+            "problem(s) (at most " FPM_STR(MAX_DIAGS) " are listed)");
   finish(&p);
-  return conf->n_files > 0 ? 0 : -1;
+  return conf->n_files > 0 || empty_dir ? 0 : -1;
 }
 
 int fpm_conf_load_buffer(const char *name, const char *buf, size_t len,
@@ -630,10 +773,11 @@ int fpm_conf_load_buffer(const char *name, const char *buf, size_t len,
   }
   memcpy(copy, buf, len);
   copy[len] = '\0';
-  conf->n_files = 1;
-  p.depth = 1;
-  parse_lines(&p, name, copy, len);
+  p.files_tried = 1;
+  parse_file(&p, name, copy, len);
   free(copy);
+  diag_more(&p, name, p.dropped,
+            "problem(s) (at most " FPM_STR(MAX_DIAGS) " are listed)");
   finish(&p);
   return 0;
 }

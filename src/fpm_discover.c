@@ -41,6 +41,7 @@ static void entry_of(const struct fpm_conf_pool *p, struct fpm_disc_entry *e) {
   snprintf(e->name, sizeof e->name, "%s", p->name);
   snprintf(e->endpoint, sizeof e->endpoint, "%s", p->endpoint);
   snprintf(e->query_path, sizeof e->query_path, "%s", p->query_path);
+  snprintf(e->file, sizeof e->file, "%s", p->file);
   e->max_children = p->max_children;
   e->monitorable = p->monitorable;
 }
@@ -61,14 +62,32 @@ static const struct fpm_disc_entry *find(const struct fpm_disc_entry *v,
   return NULL;
 }
 
+/* Whether conf could not read `file` this time (its pools are unknown,
+ * not gone). */
+static int unreadable(const struct fpm_conf *conf, const char *file) {
+  for (size_t i = 0; i < conf->n_diags; i++)
+    if (conf->diags[i].unreadable && strcmp(conf->diags[i].file, file) == 0)
+      return 1;
+  return 0;
+}
+
+/* An entry of the previous scan that this one does not have because its
+ * file could not be read: kept as it was. */
+static int carried(const struct fpm_conf *conf, const struct fpm_disc_entry *nv,
+                   size_t n, const struct fpm_disc_entry *o) {
+  return find(nv, n, o->name) == NULL && unreadable(conf, o->file);
+}
+
 /* Pools read so far that are gone or changed. */
-static int removals(const struct fpm_disc_set *set,
+static int removals(const struct fpm_disc_set *set, const struct fpm_conf *c,
                     const struct fpm_disc_entry *nv, size_t n, fpm_disc_cb cb,
                     void *ud) {
   int calls = 0;
   for (size_t i = 0; i < set->n; i++) {
     const struct fpm_disc_entry *o = &set->v[i];
     const struct fpm_disc_entry *now = find(nv, n, o->name);
+    if (carried(c, nv, n, o))
+      continue;
     if (o->monitorable && (now == NULL || !same(o, now))) {
       cb(ud, FPM_DISC_REMOVED, o, NULL);
       calls++;
@@ -77,17 +96,17 @@ static int removals(const struct fpm_disc_set *set,
   return calls;
 }
 
-/* New, changed and newly unmonitorable pools. Entries whose start failed
- * get keep[i] = 0 (offered again next time). */
+/* New, changed and newly unmonitorable pools. An entry whose start failed
+ * is kept, flagged failed: it is offered again only when it changes, so a
+ * pool that cannot start is tried (and logged) once per change. */
 static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
-                     struct fpm_disc_entry *nv, unsigned char *keep,
-                     fpm_disc_cb cb, void *ud) {
+                     struct fpm_disc_entry *nv, fpm_disc_cb cb, void *ud) {
   int calls = 0;
   for (size_t i = 0; i < c->n_pools; i++) {
     const struct fpm_disc_entry *o = find(set->v, set->n, nv[i].name);
-    keep[i] = 1;
     if (o != NULL && same(o, &nv[i])) {
       nv[i].active = o->active;
+      nv[i].failed = o->failed;
       continue;
     }
     calls++;
@@ -96,8 +115,7 @@ static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
       continue;
     }
     int r = cb(ud, FPM_DISC_ADDED, NULL, &c->pools[i]);
-    if (r < 0)
-      keep[i] = 0;
+    nv[i].failed = r < 0;
     nv[i].active = r > 0;
   }
   return calls;
@@ -105,27 +123,22 @@ static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
 
 int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
                         fpm_disc_cb cb, void *ud) {
-  size_t n = conf->n_pools;
-  struct fpm_disc_entry *nv = calloc(n > 0 ? n : 1, sizeof *nv);
-  unsigned char *keep = calloc(n > 0 ? n : 1, 1);
-  if (nv == NULL || keep == NULL) {
-    free(nv);
-    free(keep);
+  size_t n = conf->n_pools, cap = n + set->n;
+  struct fpm_disc_entry *nv = calloc(cap > 0 ? cap : 1, sizeof *nv);
+  if (nv == NULL)
     return -1;
-  }
   for (size_t i = 0; i < n; i++)
     entry_of(&conf->pools[i], &nv[i]);
-  int calls = removals(set, nv, n, cb, ud);
-  calls += additions(set, conf, nv, keep, cb, ud);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (keep[i])
-      nv[k++] = nv[i];
-  free(keep);
+  int calls = removals(set, conf, nv, n, cb, ud);
+  calls += additions(set, conf, nv, cb, ud);
+  size_t k = n;
+  for (size_t i = 0; i < set->n; i++)
+    if (carried(conf, nv, n, &set->v[i]))
+      nv[k++] = set->v[i];
   free(set->v);
   set->v = nv;
   set->n = k;
-  set->cap = n;
+  set->cap = cap;
   return calls;
 }
 

@@ -493,7 +493,10 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
             conf->n_files, where);
     return FPM_EUSAGE;
   }
-  return conf->n_diags > 0 ? FPM_EUSAGE : FPM_OK;
+  for (size_t i = 0; i < conf->n_diags; i++)
+    if (!conf->diags[i].warning)
+      return FPM_EUSAGE; /* a warning (a pool renamed name@version) is not */
+  return FPM_OK;
 }
 
 /* The table of pools and what is queried for each. */
@@ -522,6 +525,7 @@ static void discover_list(const struct fpm_conf *conf, struct fpm_buf *b) {
 struct disc_read {
   struct tgt *tg;         /* one per monitorable pool */
   uint64_t *max_children; /* its pm.max_children, else --max-children */
+  const struct fpm_conf_pool **pool; /* where it is configured */
   size_t n;
 };
 
@@ -538,6 +542,7 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
     }
     t.no_full = c->t.no_full;
     struct tgt *g = &dr->tg[dr->n];
+    dr->pool[dr->n] = p;
     dr->max_children[dr->n++] =
         p->max_children > 0 ? (uint64_t)p->max_children : c->max_children;
     fpm_result_init(&g->res);
@@ -546,7 +551,8 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
         fpm_fetcher_create(&t, &g->f, g->res.message, sizeof g->res.message);
     if (e != FPM_OK) {
       g->res.err = e;
-      fprintf(stderr, "fpmstat: pool %s: %s\n", p->name, g->res.message);
+      fprintf(stderr, "fpmstat: pool %s (%s:%d): %s\n", p->name, p->file,
+              p->line, g->res.message);
       worst = (int)e > worst ? (int)e : worst;
       continue;
     }
@@ -590,7 +596,8 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       continue;
     g->res = res[j++];
     if (g->res.err != FPM_OK) {
-      fprintf(stderr, "fpmstat: %s\n", g->res.message);
+      fprintf(stderr, "fpmstat: pool %s (%s:%d): %s\n", dr->pool[i]->name,
+              dr->pool[i]->file, dr->pool[i]->line, g->res.message);
       worst = (int)g->res.err > worst ? (int)g->res.err : worst;
       continue;
     }
@@ -626,8 +633,9 @@ static int discover_main(struct cli *c) {
   else
     fputs(list.data != NULL ? list.data : "", stderr);
   struct disc_read dr = {calloc(conf.n_pools, sizeof *dr.tg),
-                         calloc(conf.n_pools, sizeof *dr.max_children), 0};
-  if (dr.tg == NULL || dr.max_children == NULL) {
+                         calloc(conf.n_pools, sizeof *dr.max_children),
+                         calloc(conf.n_pools, sizeof *dr.pool), 0};
+  if (dr.tg == NULL || dr.max_children == NULL || dr.pool == NULL) {
     fprintf(stderr, "fpmstat: out of memory\n");
     worst = FPM_EPROTOCOL;
   } else {
@@ -642,7 +650,7 @@ static int discover_main(struct cli *c) {
     fpm_result_clear(&dr.tg[i].res);
     fpm_fetcher_free(dr.tg[i].f);
   }
-  free(dr.tg), free(dr.max_children);
+  free(dr.tg), free(dr.max_children), free(dr.pool);
   fpm_buf_free(&list), fpm_buf_free(&out);
   fpm_conf_free(&conf);
   return worst;

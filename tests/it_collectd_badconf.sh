@@ -58,19 +58,27 @@ good_block="  <Pool \"www\">
     MaxChildren 4
   </Pool>"
 
+# www_read: the good pool was registered and read without an error in the
+# -T run ($out). The csv is not a witness: collectd -T stops its write
+# threads right after the read round and may drop queued values ("N value
+# lists were left after shutting down the write threads").
+www_read() {
+  printf '%s\n' "$out" | grep -q 'phpfpm plugin: pool "www": reading unix:.* every ' &&
+    ! printf '%s\n' "$out" | grep -F '[error]' | grep -qF 'pool "www"'
+}
+
 # expect_refused NAME POOL KEY_REGEX BLOCK: -T with BLOCK and the good pool
 expect_refused() {
   local name=$1 pool=$2 key=$3
   run_T "$name" "$4
 $good_block"
-  local msg up
+  local msg
   msg=$(printf '%s\n' "$out" | grep -F '[error]' | grep -F "\"$pool\"" | grep -E "$key" | head -n 1)
-  up=$(csv_last "$dir/$name/csv" testhost/phpfpm-www/bool-up 2>/dev/null | cut -d, -f2)
-  if [ "$rc" = 1 ] && [ -n "$msg" ] && [ "$up" = 1.000000 ] &&
+  if [ "$rc" = 1 ] && [ -n "$msg" ] && www_read &&
     printf '%s\n' "$out" | grep -q 'phpfpm plugin: 1 configuration error(s) above'; then
     pass "$name: -T rc 1, the good pool read in the same run, and: ${msg#*\] }"
   else
-    fail "$name: want rc 1, an error naming pool '$pool' and /$key/, the summary and www bool-up 1; got rc $rc, bool-up '$up', output:"
+    fail "$name: want rc 1, an error naming pool '$pool' and /$key/, the summary and www read without an error; got rc $rc, output:"
     printf '%s\n' "$out" | sed 's/^/#   /'
   fi
 }
@@ -104,11 +112,10 @@ expect_refused both-endpoints epsilon 'expected exactly one of Socket .* or Addr
 
 # the control: a good configuration passes -T and reads once
 run_T good "$good_block"
-up=$(csv_last "$dir/good/csv" testhost/phpfpm-www/bool-up 2>/dev/null | cut -d, -f2)
-if [ "$rc" = 0 ] && [ "$up" = 1.000000 ] && ! printf '%s\n' "$out" | grep -q '\[error\]'; then
-  pass "good: rc 0, one read with bool-up 1, no error"
+if [ "$rc" = 0 ] && www_read && ! printf '%s\n' "$out" | grep -q '\[error\]'; then
+  pass "good: rc 0, www registered and read, no error"
 else
-  fail "good: want rc 0 and bool-up 1; got rc $rc, bool-up '${up}', output:"
+  fail "good: want rc 0, www's 'reading ... every' line and no error; got rc $rc, output:"
   printf '%s\n' "$out" | sed 's/^/#   /'
 fi
 

@@ -149,22 +149,14 @@ rc=$?
 check "--discover with a syntax error: rc 1, FILE:LINE on stderr, web still read (got $rc: $(head -n 1 "$dir/broken.err"))" \
   bash -c "[ $rc = 1 ] && grep -q '^fpmstat: $dir/broken/50-bad.conf:1: syntax error' '$dir/broken.err' && grep -q '^  pool: *web (static)' '$dir/broken.out'"
 
-# utilisation against pm.max_children: 3 busy of 5
-t_slow=$(now)
-for k in 1 2 3; do
-  fcgi_get "$web_sock" slow.php "s=8&k=$k" >"$dir/slow$k.out" &
-  slow_pids+=($!)
-done
-util_is() { # WANT: web's utilisation_max_children from fpmstat
-  "$fpmstat" --discover "$f/php-fpm.conf" -F prometheus 2>/dev/null |
-    grep -q "^phpfpm_utilisation_max_children_percent{pool=\"web\".*} $1\$"
-}
-check "fpmstat: web utilisation is 60 % of pm.max_children 5 with 3 slow.php running" \
-  wait_until 3 util_is 60
-"$fpmstat" --discover "$f/php-fpm.conf" -F prometheus 2>/dev/null |
-  grep -E '^phpfpm_(max_children|utilisation_max_children_percent)\{' | sed 's/^/#   /'
-check "fpmstat: api utilisation is 0 % of pm.max_children 4 (status_listen: own scrape not counted)" \
-  bash -c "'$fpmstat' --discover '$f/php-fpm.conf' -F prometheus 2>/dev/null | grep -q '^phpfpm_utilisation_max_children_percent{pool=\"api\".*} 0\$'"
+# a pool that does not answer: the error names the pool and FILE:LINE
+mkdir -p "$dir/dead"
+printf '; nobody listens\n[dead]\nlisten = %s\npm.status_path = /status\n' \
+  "$dir/nobody.sock" >"$dir/dead/10-dead.conf"
+"$fpmstat" --discover "$dir/dead" >/dev/null 2>"$dir/dead.err"
+rc=$?
+check "--discover with a dead pool: rc != 0, stderr names the pool, FILE:LINE and the endpoint (got $rc: $(head -n 1 "$dir/dead.err"))" \
+  bash -c "[ $rc != 0 ] && grep -q '^fpmstat: pool dead ($dir/dead/10-dead.conf:2): .*$dir/nobody.sock' '$dir/dead.err'"
 
 # ------------------------------------------------------------ collectd
 cd_dir=$dir/cd
@@ -191,14 +183,16 @@ check "collectd -T with Discover: rc 0 (got $rc)" test "$rc" = 0
 # collectd -T stops its write threads right after the read round and drops
 # what is still queued ("N value lists were left after shutting down the
 # write threads"), so the csv may miss a pool: each pool must have no error
-# line, and the values that did reach the csv must say up.
+# line, its "discovered in" and "reading ... every" lines, and the values
+# that did reach the csv must say up.
 for p in web api; do
-  check "collectd -T with Discover: $p read without an error" \
-    bash -c "! grep -q '\\[error\\] phpfpm plugin: pool \"$p\"' '$dir/cdT/collectd.log'"
+  check "collectd -T with Discover: $p discovered, registered, read without an error" \
+    bash -c "grep -q 'phpfpm plugin: pool \"$p\": discovered in $f/pool.d/' '$dir/cdT/collectd.log' &&
+      grep -q 'phpfpm plugin: pool \"$p\": reading .* every ' '$dir/cdT/collectd.log' &&
+      ! grep -q '\\[error\\] phpfpm plugin: pool \"$p\"' '$dir/cdT/collectd.log'"
 done
-check "collectd -T with Discover: values reached the csv, all up (bool-up 1)" \
-  bash -c "cat '$dir'/cdT/csv/testhost/phpfpm-*/bool-up-* 2>/dev/null | grep -q ',1.000000\$' &&
-    ! cat '$dir'/cdT/csv/testhost/phpfpm-*/bool-up-* | grep -q ',0.000000\$'"
+check "collectd -T with Discover: no value that reached the csv says down" \
+  bash -c "! cat '$dir'/cdT/csv/testhost/phpfpm-*/bool-up-* 2>/dev/null | grep -q ',0.000000\$'"
 if san=$(collectd_sanitizer_errors "$dir/cdT/collectd.out"); then
   fail "collectd -T with Discover printed a sanitizer report:"
   printf '%s\n' "$san" | sed 's/^/#   /'
@@ -215,12 +209,29 @@ last_is() { [ "$(rows "$1" "$2" | tail -n 1 | cut -d, -f2)" = "$3" ]; }
 any_since_is() { rows_since "$1" "$2" "$3" | cut -d, -f2 | grep -qx "$4"; }
 
 for p in web api; do
-  check "collectd: $p values arrive (bool-up 1)" wait_until 8 last_is "$p" bool-up 1.000000
+  check "collectd: $p values arrive (bool-up 1)" wait_until $((8 * slack)) last_is "$p" bool-up 1.000000
 done
+# utilisation against pm.max_children: 3 busy of 5, started once collectd
+# runs, long enough (scaled by slack) for fpmstat's and collectd's checks
+t_slow=$(now)
+for k in 1 2 3; do
+  fcgi_get "$web_sock" slow.php "s=$((8 * slack))&k=$k" >"$dir/slow$k.out" &
+  slow_pids+=($!)
+done
+util_is() { # WANT: web's utilisation_max_children from fpmstat
+  "$fpmstat" --discover "$f/php-fpm.conf" -F prometheus 2>/dev/null |
+    grep -q "^phpfpm_utilisation_max_children_percent{pool=\"web\".*} $1\$"
+}
+check "fpmstat: web utilisation is 60 % of pm.max_children 5 with 3 slow.php running" \
+  wait_until $((3 * slack)) util_is 60
+"$fpmstat" --discover "$f/php-fpm.conf" -F prometheus 2>/dev/null |
+  grep -E '^phpfpm_(max_children|utilisation_max_children_percent)\{' | sed 's/^/#   /'
+check "fpmstat: api utilisation is 0 % of pm.max_children 4 (status_listen: own scrape not counted)" \
+  bash -c "'$fpmstat' --discover '$f/php-fpm.conf' -F prometheus 2>/dev/null | grep -q '^phpfpm_utilisation_max_children_percent{pool=\"api\".*} 0\$'"
 check "collectd: web vs_processes-max_children is 5" last_is web vs_processes-max_children 5.000000
 check "collectd: api vs_processes-max_children is 4" last_is api vs_processes-max_children 4.000000
 check "collectd: web utilisation_max_children is 60 while 3 slow.php run" \
-  wait_until 4 any_since_is web percent-utilisation_max_children "$t_slow" 60.000000
+  wait_until $((4 * slack)) any_since_is web percent-utilisation_max_children "$t_slow" 60.000000
 wait "${slow_pids[@]}"
 slow_pids=()
 
@@ -255,7 +266,11 @@ check "collectd: fresh bool-up is 1" wait_until 3 last_is fresh bool-up 1.000000
 check "collectd: the pool read was logged as discovered" grep -q 'pool "fresh": discovered in' "$COLLECTD_LOG"
 check "collectd: the removed pool's read was stopped" \
   wait_until "$((limit + 1))" grep -q 'pool "api": stopped reading it' "$COLLECTD_LOG"
-sleep 1.2 # a read that was running when it was stopped may still land
+# a read that was running when it was stopped may still land: it ends by its
+# Timeout (0.9 of Interval 1), so once web has two more rows, none is left
+t_stopped=$(now)
+web_moved_on() { [ "$(rows_since web bool-up "$t_stopped" | wc -l)" -ge 2 ]; }
+check "collectd: web read twice since api was stopped" wait_until $((3 * slack)) web_moved_on
 sleep_until_quiet=$(now)
 n_api=$(rows api bool-up | wc -l)
 sleep 3.5 # an observation window (3 reads of every other pool), not a wait

@@ -256,7 +256,124 @@ static void test_missing_path_and_include_cycle(void **state) {
   snprintf(path, sizeof path, "%s/loop.conf", tmpdir);
   assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
   assert_int_equal(c.n_pools, 1);
-  assert_true(has_diag(&c, "loop.conf", 0, "nested deeper"));
+  assert_true(has_diag(&c, "loop.conf", 0, "include loop at "));
+  char at[600];
+  snprintf(at, sizeof at, "include loop at %s/loop.conf:3", tmpdir);
+  assert_true(has_diag(&c, "loop.conf", 0, at));
+  assert_int_equal(c.n_diags, 1);
+  assert_int_equal(c.n_files, 1);
+  fpm_conf_free(&c);
+
+  /* a.conf -> b.conf -> a.conf, through another spelling of the path */
+  char text[1024];
+  snprintf(text, sizeof text, "[a]\ninclude=%s/./b.conf\n", tmpdir);
+  write_file("a.conf", text);
+  snprintf(text, sizeof text, "[b]\ninclude=%s//a.conf\n", tmpdir);
+  write_file("b.conf", text);
+  snprintf(path, sizeof path, "%s/a.conf", tmpdir);
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 2);
+  assert_int_equal(c.n_diags, 1);
+  snprintf(at, sizeof at, "include loop at %s/./b.conf:2", tmpdir);
+  assert_true(has_diag(&c, "a.conf", 0, at));
+  fpm_conf_free(&c);
+}
+
+/* Includes nest 5 levels deep at most, as in php-fpm. */
+static void test_include_depth(void **state) {
+  (void)state;
+  for (int i = 0; i <= 7; i++) {
+    char rel[64], text[600];
+    snprintf(rel, sizeof rel, "deep/d%d.conf", i);
+    snprintf(text, sizeof text, "[p%d]\ninclude = %s/deep/d%d.conf\n", i,
+             tmpdir, i + 1);
+    write_file(rel, text);
+  }
+  char path[512];
+  snprintf(path, sizeof path, "%s/deep/d0.conf", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 6); /* d0 and five nested levels */
+  assert_int_equal(c.n_pools, 6);
+  assert_true(has_diag(&c, "d5.conf", 2, "nested deeper than 5 levels"));
+  fpm_conf_free(&c);
+}
+
+/* A junk file yields 20 diagnostics and one line for the rest; many bad
+ * files stay within 200 per load. */
+static void test_diagnostics_capped(void **state) {
+  (void)state;
+  size_t n = 100000;
+  char *junk = malloc(n * 5 + 1);
+  assert_non_null(junk);
+  for (size_t i = 0; i < n; i++)
+    memcpy(junk + i * 5, "junk\n", 5);
+  junk[n * 5] = '\0';
+  write_file("junk/big.conf", junk);
+  free(junk);
+  char path[512];
+  snprintf(path, sizeof path, "%s/junk/big.conf", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_diags, 21);
+  assert_true(has_diag(&c, "big.conf", 20, "syntax error"));
+  assert_true(has_diag(&c, "big.conf", 0,
+                       "99980 more problem(s) in this "
+                       "file not shown"));
+  fpm_conf_free(&c);
+
+  for (int i = 0; i < 30; i++) {
+    char rel[64];
+    snprintf(rel, sizeof rel, "many/f%02d.conf", i);
+    write_file(rel, "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n");
+  }
+  snprintf(path, sizeof path, "%s/many", tmpdir);
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 30);
+  assert_int_equal(c.n_diags, 201);
+  assert_true(has_diag(&c, "many", 0, "130 more problem(s)"));
+  fpm_conf_free(&c);
+}
+
+/* At most 256 files per load, then one line. */
+static void test_file_cap(void **state) {
+  (void)state;
+  for (int i = 0; i < 300; i++) {
+    char rel[64], text[64];
+    snprintf(rel, sizeof rel, "cap/f%03d.conf", i);
+    snprintf(text, sizeof text, "[p%03d]\nlisten = /run/p.sock\n", i);
+    write_file(rel, text);
+  }
+  char path[512];
+  snprintf(path, sizeof path, "%s/cap", tmpdir);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 256);
+  assert_int_equal(c.n_pools, 256);
+  assert_int_equal(c.n_diags, 1);
+  assert_true(has_diag(&c, "cap", 0, "more than 256 configuration files: "));
+  assert_true(has_diag(&c, "cap", 0, "f256.conf and the rest are not read"));
+  fpm_conf_free(&c);
+}
+
+/* A directory without pool files is an empty configuration, not an
+ * unreadable one; section names compare without case. */
+static void test_empty_dir_and_case(void **state) {
+  (void)state;
+  char path[512];
+  snprintf(path, sizeof path, "%s/empty", tmpdir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  struct fpm_conf c;
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_pools, 0);
+  assert_int_equal(c.n_diags, 0);
+  fpm_conf_free(&c);
+  const char *text = "[Web]\nlisten = /run/w.sock\n[WEB]\n"
+                     "pm.status_path = /s\n";
+  assert_int_equal(fpm_conf_load_buffer("t.conf", text, strlen(text), NULL, &c),
+                   0);
+  assert_int_equal(c.n_pools, 1);
+  assert_true(c.pools[0].monitorable);
   fpm_conf_free(&c);
 }
 
@@ -318,7 +435,7 @@ static void test_defaults_two_versions(void **state) {
              "listen = /run/php/php7.4-fpm.sock\npm.status_path = /s74\n");
   write_file("versions/etc/php/8.2/fpm/php-fpm.conf",
              "[www]\nlisten = /run/php/$pool-8.2.sock\n"
-             "pm.status_path = /status\n[www]\npm.max_children = 9\n"
+             "pm.status_path = /status\n[WWW]\npm.max_children = 9\n"
              "[api]\nlisten = 9001\npm.status_path = /status\n");
   char pattern[512];
   snprintf(pattern, sizeof pattern, "%s/versions/etc/php/*/fpm/php-fpm.conf",
@@ -335,7 +452,13 @@ static void test_defaults_two_versions(void **state) {
   assert_string_equal(b->endpoint, "unix:/run/php/www-8.2.sock");
   assert_int_equal(b->max_children, 9); /* its repeated section merged */
   assert_string_equal(pool(&c, "api")->endpoint, "127.0.0.1:9001");
-  assert_int_equal(c.n_diags, 0);
+  /* one warning naming both files (not an error) */
+  assert_int_equal(c.n_diags, 1);
+  assert_true(c.diags[0].warning);
+  assert_true(has_diag(&c, "8.2/fpm/php-fpm.conf", 1,
+                       "pool [www] is also defined in "));
+  assert_true(has_diag(&c, "8.2", 1, "7.4/fpm/php-fpm.conf (line 3)"));
+  assert_true(has_diag(&c, "8.2", 1, "this one is named \"www@8.2\""));
   fpm_conf_free(&c);
 }
 
@@ -351,6 +474,10 @@ int main(void) {
       cmocka_unit_test(test_missing_path_and_include_cycle),
       cmocka_unit_test(test_relative_include_uses_prefix),
       cmocka_unit_test(test_listen_forms),
+      cmocka_unit_test(test_include_depth),
+      cmocka_unit_test(test_diagnostics_capped),
+      cmocka_unit_test(test_empty_dir_and_case),
+      cmocka_unit_test(test_file_cap),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* Unit tests of fpm_discover.c: fetch targets from configured pools, and
  * the changes between two scans (removals before additions, a failed start
- * offered again, a pool without a status page reported once). */
+ * offered again only once changed, a pool without a status page reported once).
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,15 +122,20 @@ static void test_failed_and_skipped(void **state) {
                      "[y]\nlisten = /y\npm.status_path = /s\n";
   scan(&set, conf, &l);
   assert_int_equal(l.n, 2);
-  /* x failed: offered again; y was skipped (0): recorded, not again */
+  /* x failed, y was skipped (0): both recorded, neither offered again
+   * while unchanged (a failure is tried and reported once) */
   scan(&set, conf, &l);
-  assert_int_equal(l.n, 1);
-  assert_string_equal(l.ev[0], "added x");
-  /* y removed: reported first, not active (the caller did not read it) */
-  scan(&set, "[x]\nlisten = /x\npm.status_path = /s\n", &l);
-  assert_int_equal(l.n, 2);
-  assert_string_equal(l.ev[0], "removed y");
-  assert_string_equal(l.ev[1], "added x");
+  assert_int_equal(l.n, 0);
+  assert_int_equal(set.n, 2);
+  assert_true(set.v[0].failed);
+  assert_false(set.v[1].failed);
+  /* y removed: reported first, not active (the caller did not read it);
+   * x changed: offered again */
+  scan(&set, "[x]\nlisten = /x2\npm.status_path = /s\n", &l);
+  assert_int_equal(l.n, 3);
+  assert_string_equal(l.ev[0], "removed x");
+  assert_string_equal(l.ev[1], "removed y");
+  assert_string_equal(l.ev[2], "added x");
   fpm_disc_set_free(&set);
 
   struct fpm_disc_set s2 = {0};

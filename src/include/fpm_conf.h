@@ -66,10 +66,18 @@ struct fpm_conf_pool {
                             line to add, naming the file */
 };
 
+/* fpm_conf_diag flags (internal to the parser, mirrored in the fields) */
+#define FPM_CONF_DIAG_WARNING 1u
+#define FPM_CONF_DIAG_UNREADABLE 2u
+
 struct fpm_conf_diag {
   char file[512];
   int line; /* 0 when not about one line */
   char message[256];
+  int warning;    /* 1: a notice, not an error in the configuration (e.g. a
+                     pool renamed name@version) */
+  int unreadable; /* 1: `file` matched but could not be read: its pools are
+                     unknown this time (not gone) */
 };
 
 struct fpm_conf {
@@ -101,8 +109,15 @@ struct fpm_conf_opts {
  * version's files are read apart, and a pool name that an earlier version
  * already has is reported as "<name>@<version>" (e.g. "www@8.2"), while
  * $pool still expands to the section's own name.
- * Returns 0 when at least one file was read, -1 otherwise (conf->diags says
- * why). Either way conf must be freed with fpm_conf_free.
+ * Returns 0 when at least one file was read (or path is a readable
+ * directory without *.conf files: an empty configuration), -1 otherwise
+ * (conf->diags says why). Either way conf must be freed with fpm_conf_free.
+ *
+ * Bounds: includes nest at most 5 levels (php-fpm's limit), an include loop
+ * is reported ("include loop at FILE:LINE") and not followed, at most 256
+ * files are read, and diagnostics are capped at 20 per file and 200 per
+ * load, each cap followed by one "N more ... not shown" line. Section names
+ * compare without case, as in php-fpm.
  */
 int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
                   struct fpm_conf *conf);

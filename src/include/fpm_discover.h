@@ -40,9 +40,12 @@ struct fpm_disc_entry {
   char name[64];
   char endpoint[300];
   char query_path[256];
+  char file[512];    /* where its section first appears */
   long max_children; /* -1 when not set */
   int monitorable;   /* 0: reported as not monitorable, not read */
   int active;        /* the caller reads it (its callback returned 1) */
+  int failed;        /* its start failed (callback -1): not offered again
+                        until the entry changes */
 };
 
 /* The pools of the previous scan. Zero-initialise; free with
@@ -67,8 +70,9 @@ enum fpm_disc_event {
  * otherwise `old` is NULL and `now` is the pool in the new configuration.
  * For FPM_DISC_ADDED return 1 when the pool is now read, 0 when it is
  * deliberately not read (e.g. configured by hand already), -1 when starting
- * it failed (it is then offered again at the next scan). Other events:
- * the return value is ignored.
+ * it failed (the entry is kept with `failed` set and offered again only
+ * when it changes, so a failure is reported once). Other events: the return
+ * value is ignored.
  */
 typedef int (*fpm_disc_cb)(void *ud, enum fpm_disc_event ev,
                            const struct fpm_disc_entry *old,
@@ -80,7 +84,9 @@ typedef int (*fpm_disc_cb)(void *ud, enum fpm_disc_event ev,
  * started under the same name), and make set the new state. Pools whose
  * section appears twice count once (fpm_conf merges them). Returns the
  * number of callbacks made, or -1 when out of memory (then set is left as
- * it was and nothing was called).
+ * it was and nothing was called). A pool of the previous scan whose file
+ * could not be read this time (a diagnostic flagged `unreadable`) is kept
+ * as it was: no callback, still in set.
  */
 int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
                         fpm_disc_cb cb, void *ud);

@@ -185,8 +185,8 @@ fpm_stop() {
 #                      FPMT_PHP_FPM_PID and FPMT_DIR=DIR. CONF must log to
 #                      DIR/log/php-fpm.log (fpm_reload_conf reads it).
 #   fpm_reload_conf TARGET...           SIGUSR2, wait for php-fpm's next
-#                      "ready to handle connections", then until every
-#                      TARGET answers ping
+#                      "ready to handle connections" (fails after 5 s
+#                      without it), then until every TARGET answers ping
 #   fpm_stop                            as above (by PID)
 
 fpm_wait_pings() { # TIMEOUT_S TARGET...
@@ -223,10 +223,18 @@ fpm_start_conf() {
 fpm_reload_conf() {
   local log=$FPMT_DIR/log/php-fpm.log before i
   before=$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)
-  kill -USR2 "$FPMT_PHP_FPM_PID"
+  kill -USR2 "$FPMT_PHP_FPM_PID" || {
+    echo "fpm.sh: cannot signal php-fpm (pid $FPMT_PHP_FPM_PID) to reload" >&2
+    return 1
+  }
   for i in $(seq 1 200); do
-    [ "$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)" -gt "$before" ] && break
+    if [ "$(grep -c 'ready to handle connections' "$log" 2>/dev/null || echo 0)" -gt "$before" ]; then
+      fpm_wait_pings 5 "$@"
+      return
+    fi
     sleep 0.025
   done
-  fpm_wait_pings 5 "$@"
+  echo "fpm.sh: php-fpm did not log a new 'ready to handle connections' within 5 s of SIGUSR2; $log:" >&2
+  tail -n 20 "$log" >&2 2>/dev/null
+  return 1
 }

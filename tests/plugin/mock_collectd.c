@@ -172,6 +172,10 @@ int plugin_register_complex_read(const char *group, const char *name,
     r->interval = interval;
   }
   pthread_mutex_unlock(&mock.lock);
+  /* collectd 5.12 (plugin_register_complex_read): a failed registration
+   * frees the user data through its free_func */
+  if (rc != 0 && ud != NULL && ud->free_func != NULL)
+    ud->free_func(ud->data);
   return rc;
 }
 

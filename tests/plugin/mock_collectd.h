@@ -46,7 +46,9 @@ void mock_reset(void);
 void mock_set_interval(double seconds);
 /* A fixed cdtime() (0 = the real clock). */
 void mock_set_time(double seconds);
-/* Make plugin_register_complex_read fail for every name from now on. */
+/* Make plugin_register_complex_read fail for every name from now on. A
+ * failed registration (this, or a name already registered) frees the user
+ * data through its free_func, as collectd 5.12 does. */
 void mock_fail_registration(int on);
 
 /* The registered <Plugin phpfpm> callback (NULL before module_register). */

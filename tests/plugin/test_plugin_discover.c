@@ -231,8 +231,199 @@ static void test_bad_options(void **state) {
   assert_int_equal(mock_n_reads(), 0);
 }
 
+static void discover_block(oconfig_item_t *root) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/php-fpm.conf", dir);
+  mock_ci_str(root, "Discover", path);
+}
+
+/* collectd 5.12 frees the user data of a failed registration itself; the
+ * plugin must neither free it again nor read it (ASan catches both). */
+static void test_failed_registrations_free_once(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  oconfig_item_t *one = mock_ci_new("Plugin");
+  discover_block(one);
+  assert_int_equal(run_config(one), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  /* a second block: Discover again, and a <Pool> named like the
+   * discovered pool */
+  oconfig_item_t *two = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(two, "Pool", "a"), "Socket", "/tmp/other.sock");
+  discover_block(two);
+  assert_int_equal(run_config(two), 0);
+  assert_int_equal(mock_count_logs(LOG_ERR, "pool \"a\": cannot register "
+                                            "the read callback \"phpfpm/a\""),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_ERR,
+                                   "Discover: cannot register the "
+                                   "read callback \"phpfpm-discover\""),
+                   1);
+  /* the first block's pool and scan are untouched */
+  assert_string_equal(pool_of("phpfpm/a")->conf.endpoint, "unix:/run/a.sock");
+  assert_non_null(mock_read_find(PHPFPM_DISCOVER_CB));
+  assert_non_null(mock_read_find("phpfpm-config"));
+}
+
+/* A discovered pool that cannot start (unix path too long, a name taken by
+ * another block) is tried and logged once, then again only once changed. */
+static void test_failed_start_once(void **state) {
+  (void)state;
+  char long_path[200];
+  memset(long_path, 'x', sizeof long_path);
+  long_path[0] = '/';
+  long_path[sizeof long_path - 1] = '\0';
+  char text[400];
+  snprintf(text, sizeof text, "[long]\nlisten = %s\npm.status_path = /s\n",
+           long_path);
+  write_main();
+  write_file("pool.d/l.conf", text);
+  write_file("pool.d/t.conf", "[taken]\nlisten = /run/t.sock\n"
+                              "pm.status_path = /s\n");
+  /* "taken" is a <Pool> of another <Plugin phpfpm> block */
+  oconfig_item_t *other = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(other, "Pool", "taken"), "Socket", "/tmp/t.sock");
+  assert_int_equal(run_config(other), 0);
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_null(mock_read_find("phpfpm/long"));
+  assert_int_equal(mock_count_logs(LOG_ERR, "pool \"long\""), 1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "pool \"taken\": cannot "
+                                            "register"),
+                   1);
+  size_t n_logs = mock_n_logs();
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_n_logs(), n_logs);
+  /* changed: tried again, and now it starts */
+  write_file("pool.d/l.conf", "[long]\nlisten = /run/l.sock\n"
+                              "pm.status_path = /s\n");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_string_equal(pool_of("phpfpm/long")->conf.endpoint,
+                      "unix:/run/l.sock");
+}
+
+/* A rejected <Pool "a"> block does not hide the discovered pool "a". */
+static void test_rejected_block_hides_nothing(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_num(mock_ci_block(root, "Pool", "a"), "Timeout", 1); /* no Socket */
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_string_equal(pool_of("phpfpm/a")->conf.endpoint, "unix:/run/a.sock");
+  assert_int_equal(mock_count_logs(LOG_INFO, "configured by a <Pool"), 0);
+}
+
+/* The scan callback's first run follows the config-time scan at once
+ * (collectd runs a new callback immediately): it does not scan again, so
+ * under `collectd -T` no callback is registered from a read. */
+static void test_first_run_skipped(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  configure(5);
+  write_file("pool.d/b.conf", "[b]\nlisten = /run/b.sock\n"
+                              "pm.status_path = /s\n");
+  size_t n_reads = mock_n_reads();
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_n_reads(), n_reads);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_non_null(mock_read_find("phpfpm/b"));
+}
+
+/* Discover "/dir": a pool file that cannot be read in one scan keeps its
+ * pools (logged once); once the last file is gone, the last pool retires. */
+static void test_unreadable_file_keeps_its_pools(void **state) {
+  (void)state;
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  write_file("pool.d/b.conf", "[b]\nlisten = /run/b.sock\n"
+                              "pm.status_path = /s\n");
+  char pd[300], b[400];
+  snprintf(pd, sizeof pd, "%s/pool.d", dir);
+  snprintf(b, sizeof b, "%s/b.conf", pd);
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(root, "Discover", pd);
+  assert_int_equal(run_config(root), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_non_null(mock_read_find("phpfpm/b"));
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0); /* skipped */
+  /* b.conf matches the glob but cannot be opened (a dangling link, as
+   * during a symlink swap; root opens any mode) */
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(symlink("/nonexistent/b.conf", b), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_non_null(mock_read_find("phpfpm/b"));
+  assert_int_equal(mock_n_unregistered(), 0);
+  assert_int_equal(mock_count_logs(LOG_WARNING, "b.conf: cannot open"), 1);
+  /* readable again, unchanged: nothing to do */
+  assert_int_equal(unlink(b), 0);
+  write_file("pool.d/b.conf", "[b]\nlisten = /run/b.sock\n"
+                              "pm.status_path = /s\n");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_n_unregistered(), 0);
+  /* removed: retired; the directory emptied: the last pool retires too */
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/b"));
+  snprintf(b, sizeof b, "%s/a.conf", pd);
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/a"));
+  assert_int_equal(mock_n_unregistered(), 2);
+  assert_int_equal(mock_count_logs(LOG_ERR, "no php-fpm configuration"), 0);
+}
+
+/* A retired pool whose outage was notified gets one OKAY, so the alert
+ * clears; a scan that changes something logs one summary line. */
+static void test_retired_pool_clears_alert(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /nonexistent/a.sock\n"
+                              "pm.status_path = /s\n");
+  write_file("pool.d/b.conf", "[b]\nlisten = /nonexistent/b.sock\n"
+                              "pm.status_path = /s\n");
+  configure(2);
+  assert_int_equal(mock_count_logs(LOG_INFO, "Discover: 2 discovered pool(s) "
+                                             "read; this scan started 2"),
+                   1);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0); /* skipped */
+  assert_int_equal(mock_call_read("phpfpm/a"), 0);         /* a is down */
+  assert_int_equal(mock_count_notifs(NOTIF_FAILURE, "unreachable"), 1);
+  size_t n_info = mock_count_logs(LOG_INFO, "Discover: ");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0); /* unchanged */
+  assert_int_equal(mock_count_logs(LOG_INFO, "Discover: "), n_info);
+  char path[600];
+  snprintf(path, sizeof path, "%s/pool.d/a.conf", dir);
+  assert_int_equal(unlink(path), 0);
+  snprintf(path, sizeof path, "%s/pool.d/b.conf", dir);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  char want[700];
+  snprintf(want, sizeof want, "pool retired (gone from %s/pool.d/a.conf)", dir);
+  assert_int_equal(mock_count_notifs(NOTIF_OKAY, want), 1);
+  /* b never failed: no OKAY for it */
+  assert_int_equal(mock_count_notifs(NOTIF_OKAY, "pool retired"), 1);
+  const struct mock_notif *n = mock_notif_at(mock_n_notifs() - 1);
+  assert_string_equal(n->plugin_instance, "a");
+  assert_int_equal(mock_count_logs(LOG_INFO, "Discover: 0 discovered pool(s) "
+                                             "read; this scan started 0, "
+                                             "stopped 2"),
+                   1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_retired_pool_clears_alert, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_scan_registers_pools, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_rescan_follows_changes, setup,
@@ -240,6 +431,14 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unreadable_keeps_pools, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_registrations_free_once,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_start_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rejected_block_hides_nothing, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_first_run_skipped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unreadable_file_keeps_its_pools,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
