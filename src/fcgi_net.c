@@ -38,18 +38,27 @@ static fcgi_err bad(char *errbuf, size_t errlen, fcgi_err err, const char *spec,
   return err;
 }
 
+/* One allocation: the endpoint, its naddr addresses, then its text. */
 static fcgi_endpoint *ep_alloc(size_t naddr, const char *text) {
-  fcgi_endpoint *ep =
-      calloc(1, sizeof *ep + naddr * sizeof(struct fcgi_endpoint_addr));
+  size_t tlen = strlen(text);
+  fcgi_endpoint *ep = calloc(
+      1, sizeof *ep + naddr * sizeof(struct fcgi_endpoint_addr) + tlen + 1);
   if (!ep)
     return NULL;
-  ep->text = strdup(text);
-  if (!ep->text) {
-    free(ep);
-    return NULL;
-  }
+  ep->text = (char *)&ep->addr[naddr];
+  memcpy(ep->text, text, tlen + 1);
   ep->naddr = naddr;
   return ep;
+}
+
+/* s starts with prefix (strncmp(s, prefix, strlen(prefix)) == 0), without
+ * the library call: this runs once per scrape and lazy binding costs more
+ * than the compare. */
+static int has_prefix(const char *s, const char *prefix) {
+  for (; *prefix != '\0'; s++, prefix++)
+    if (*s != *prefix)
+      return 0;
+  return 1;
 }
 
 static fcgi_err parse_unix(const char *spec, const char *path,
@@ -65,7 +74,8 @@ static fcgi_err parse_unix(const char *spec, const char *path,
              n, sizeof sun.sun_path - 1);
     return bad(errbuf, errlen, FCGI_EINVAL, spec, why);
   }
-  snprintf(text, sizeof text, "unix:%s", path);
+  memcpy(text, "unix:", 5); /* "unix:%s": n + 6 <= sizeof text */
+  memcpy(text + 5, path, n + 1);
   fcgi_endpoint *ep = ep_alloc(1, text);
   if (!ep)
     return bad(errbuf, errlen, FCGI_ENOMEM, spec, "out of memory");
@@ -74,7 +84,7 @@ static fcgi_err parse_unix(const char *spec, const char *path,
   memcpy(sun.sun_path, path, n + 1);
   memcpy(&ep->addr[0].sa, &sun, sizeof sun);
   ep->addr[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-  snprintf(ep->addr[0].text, sizeof ep->addr[0].text, "%s", "unix");
+  memcpy(ep->addr[0].text, "unix", 5);
   ep->is_unix = 1;
   *out = ep;
   return FCGI_OK;
@@ -187,11 +197,11 @@ fcgi_err fcgi_endpoint_parse(const char *spec, fcgi_endpoint **out,
   if (!spec || !spec[0])
     return bad(errbuf, errlen, FCGI_EINVAL, spec ? spec : "(null)",
                "empty endpoint (expected unix:/path, /path or host:port)");
-  if (strncmp(spec, "unix:", 5) == 0)
+  if (has_prefix(spec, "unix:"))
     return parse_unix(spec, spec + 5, out, errbuf, errlen);
   if (spec[0] == '/')
     return parse_unix(spec, spec, out, errbuf, errlen);
-  if (strncmp(spec, "tcp://", 6) == 0)
+  if (has_prefix(spec, "tcp://"))
     return parse_tcp(spec, spec + 6, out, errbuf, errlen);
   if (strstr(spec, "://"))
     return bad(errbuf, errlen, FCGI_EINVAL, spec,
@@ -202,8 +212,7 @@ fcgi_err fcgi_endpoint_parse(const char *spec, fcgi_endpoint **out,
 void fcgi_endpoint_free(fcgi_endpoint *ep) {
   if (!ep)
     return;
-  free(ep->text);
-  free(ep);
+  free(ep); /* the text is part of the same block */
 }
 
 const char *fcgi_endpoint_str(const fcgi_endpoint *ep) {

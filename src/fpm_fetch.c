@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,7 +177,16 @@ static void make_marker(fpm_fetcher *f, char *out, size_t cap) {
     r = mix64((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
         mix64(f->seq ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)f);
   }
-  snprintf(out, cap, "%016" PRIx64, r);
+  /* "%016" PRIx64, truncated to cap like snprintf */
+  static const char hex[] = "0123456789abcdef";
+  char d[16];
+  for (int i = 15; i >= 0; i--, r >>= 4)
+    d[i] = hex[r & 15];
+  size_t n = cap == 0 ? 0 : cap - 1 < 16 ? cap - 1 : 16;
+  if (cap > 0) {
+    memcpy(out, d, n);
+    out[n] = '\0';
+  }
 }
 
 /* A path we can send: starts with '/', no control bytes, no '?'. */
@@ -305,6 +313,15 @@ static fcgi_err add_param(fcgi_request *rq, const char *k, const char *v) {
   return fcgi_request_add_param_str(rq, k, v);
 }
 
+/* Appends src to dst (cap bytes, text up to pos), truncated so dst keeps
+ * its NUL; returns the new end. */
+static size_t put(char *dst, size_t cap, size_t pos, const char *src) {
+  while (pos + 1 < cap && *src != '\0')
+    dst[pos++] = *src++;
+  dst[pos] = '\0';
+  return pos;
+}
+
 static fcgi_request *build_request(const struct job *j) {
   const fpm_fetcher *f = j->f;
   char query[96];
@@ -313,9 +330,12 @@ static fcgi_request *build_request(const struct job *j) {
     path = f->ping_path;
     query[0] = '\0';
   } else {
-    snprintf(query, sizeof query, "%s%sfpmstat=%s",
-             j->stage == STAGE_JSON ? "json&" : "", f->no_full ? "" : "full&",
-             j->res->marker);
+    /* "%s%sfpmstat=%s" by copying, truncated to fit as snprintf would */
+    size_t n = 0;
+    n = put(query, sizeof query, n, j->stage == STAGE_JSON ? "json&" : "");
+    n = put(query, sizeof query, n, f->no_full ? "" : "full&");
+    n = put(query, sizeof query, n, "fpmstat=");
+    put(query, sizeof query, n, j->res->marker);
   }
   fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
   if (rq == NULL)
@@ -346,7 +366,16 @@ static int wrong_type(const struct job *j) {
     return 0;
   const char *want = expected_type(j->stage);
   size_t wl = strlen(want);
-  return len < wl || strncasecmp(ct, want, wl) != 0;
+  if (len < wl)
+    return 1;
+  for (size_t i = 0; i < wl; i++) { /* strncasecmp over ASCII, inline */
+    unsigned char c = (unsigned char)ct[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (unsigned char)(c - 'A' + 'a');
+    if (c != (unsigned char)want[i]) /* want is lower case */
+      return 1;
+  }
+  return 0;
 }
 
 static int on_body(void *ud, const char *buf, size_t len) {

@@ -5,6 +5,7 @@
  * documents the same table; tests check both against each other and against
  * types.db.
  */
+#include "fpm_metrics_int.h"
 #include "fpm_model.h"
 
 #include <stdio.h>
@@ -116,17 +117,17 @@ const struct fpm_metric_def *fpm_metric_def_get(enum fpm_metric_id id) {
 struct emitter {
   struct fpm_sample *out;
   size_t cap, n;
+  int bare; /* type_instance left "" (fpm_metrics_samples_bare) */
 };
 
 /* Copies src to dst at pos (pos < cap), truncated so that dst keeps its
- * terminating NUL; returns the new end. */
+ * terminating NUL; returns the new end. A loop, not strlen and memcpy: the
+ * strings are a few bytes and this runs for every sample of every scrape. */
 static size_t append(char *dst, size_t cap, size_t pos, const char *src) {
-  size_t len = strlen(src);
-  if (len > cap - 1 - pos)
-    len = cap - 1 - pos;
-  memcpy(dst + pos, src, len);
-  dst[pos + len] = '\0';
-  return pos + len;
+  while (pos + 1 < cap && *src != '\0')
+    dst[pos++] = *src++;
+  dst[pos] = '\0';
+  return pos;
 }
 
 static void emit(struct emitter *e, enum fpm_metric_id id, const char *instance,
@@ -136,12 +137,15 @@ static void emit(struct emitter *e, enum fpm_metric_id id, const char *instance,
     const struct fpm_metric_def *d = &defs[id];
     s->def = d;
     /* The strings snprintf "%s" and "%s%s%s" would give (truncated to
-     * fit), built by copying: this runs for every sample of every scrape. */
+     * fit), built by copying. */
     append(s->instance, sizeof s->instance, 0, instance);
-    size_t t =
-        append(s->type_instance, sizeof s->type_instance, 0, d->cd_prefix);
-    t = append(s->type_instance, sizeof s->type_instance, t, instance);
-    append(s->type_instance, sizeof s->type_instance, t, d->cd_suffix);
+    s->type_instance[0] = '\0';
+    if (!e->bare) {
+      size_t t =
+          append(s->type_instance, sizeof s->type_instance, 0, d->cd_prefix);
+      t = append(s->type_instance, sizeof s->type_instance, t, instance);
+      append(s->type_instance, sizeof s->type_instance, t, d->cd_suffix);
+    }
     s->value = value;
   }
   e->n++;
@@ -260,10 +264,10 @@ static void emit_slots(struct emitter *e, const struct fpm_metrics *m,
   }
 }
 
-size_t fpm_metrics_samples(const struct fpm_metrics *m,
-                           enum fpm_worker_detail detail, size_t max_slots,
-                           struct fpm_sample *out, size_t cap) {
-  struct emitter e = {out, out == NULL ? 0 : cap, 0};
+static size_t samples(const struct fpm_metrics *m,
+                      enum fpm_worker_detail detail, size_t max_slots,
+                      struct fpm_sample *out, size_t cap, int bare) {
+  struct emitter e = {out, out == NULL ? 0 : cap, 0, bare};
   if (m == NULL || m->st == NULL) {
     emit(&e, FPM_M_UP, "", 0.0);
     return e.n;
@@ -284,4 +288,16 @@ size_t fpm_metrics_samples(const struct fpm_metrics *m,
   if (detail >= FPM_WORKERS_SLOTS && m->from_list)
     emit_slots(&e, m, max_slots);
   return e.n;
+}
+
+size_t fpm_metrics_samples(const struct fpm_metrics *m,
+                           enum fpm_worker_detail detail, size_t max_slots,
+                           struct fpm_sample *out, size_t cap) {
+  return samples(m, detail, max_slots, out, cap, 0);
+}
+
+size_t fpm_metrics_samples_bare(const struct fpm_metrics *m,
+                                enum fpm_worker_detail detail, size_t max_slots,
+                                struct fpm_sample *out, size_t cap) {
+  return samples(m, detail, max_slots, out, cap, 1);
 }

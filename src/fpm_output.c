@@ -93,9 +93,17 @@ static const char *const fmt_names[FPM_OUT__COUNT] = {
     "text", "json", "putval", "graphite", "influx", "prometheus",
 };
 
+/* strcmp(a, b) == 0 without the library call (one compare per run of
+ * fpmstat: the lazy binding would cost more than the compare) */
+static int streq(const char *a, const char *b) {
+  while (*a != '\0' && *a == *b)
+    a++, b++;
+  return *a == *b;
+}
+
 int fpm_outfmt_parse(const char *name, enum fpm_outfmt *out) {
   for (int i = 0; i < FPM_OUT__COUNT; i++)
-    if (strcmp(name, fmt_names[i]) == 0) {
+    if (streq(name, fmt_names[i])) {
       *out = (enum fpm_outfmt)i;
       return 0;
     }
@@ -515,6 +523,8 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
       buf[0] = '\0';
     return 0;
   }
+  if (v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v)
+    return fpm_out_u64(buf, cap, (uint64_t)v); /* the usual case, first */
   if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
     size_t k = num_g15(buf, v);
     if (k > 0)

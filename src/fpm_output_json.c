@@ -8,6 +8,7 @@
  * output is valid JSON whatever FPM printed. fpmstat runs once per scrape:
  * the generator and its per-token callbacks were a quarter of its cost.
  */
+#include "fpm_metrics_int.h"
 #include "fpm_output.h"
 
 #include <inttypes.h>
@@ -26,7 +27,7 @@ struct jw {
 
 /* Room for more bytes (plus the comma when one is due, which it writes):
  * the write position, or NULL after out of memory. */
-static char *jbegin(struct jw *j, size_t more) {
+static inline char *jbegin(struct jw *j, size_t more) {
   struct fpm_buf *b = j->b;
   if (b->oom ||
       (b->len + more + 2 > b->cap && fpm_buf_reserve(b, more + 1) != 0))
@@ -37,27 +38,33 @@ static char *jbegin(struct jw *j, size_t more) {
   return p;
 }
 
-static void jend(struct jw *j, char *p, int sep) {
+static inline void jend(struct jw *j, char *p, int sep) {
   j->b->len = (size_t)(p - j->b->data);
   *p = '\0';
   j->sep = sep;
 }
 
-static void jopen(struct jw *j, char c) {
-  char *p = jbegin(j, 1);
+/* n bytes that need no escaping, then sep as jend takes it. Inlined, so a
+ * literal's copy is a few moves: most tokens are literals. */
+static inline __attribute__((always_inline)) void
+jlit(struct jw *j, const char *s, size_t n, int sep) {
+  char *p = jbegin(j, n);
   if (p == NULL)
     return;
-  *p++ = c;
-  jend(j, p, 0);
+  memcpy(p, s, n);
+  jend(j, p + n, sep);
+}
+
+/* A key written in the source: "k": as it is (C string literals only). */
+#define JKEY(j, k) jlit((j), "\"" k "\":", sizeof("\"" k "\":") - 1, 0)
+
+static void jopen(struct jw *j, char c) {
+  jlit(j, &c, 1, 0);
 }
 
 static void jclose(struct jw *j, char c) {
   j->sep = 0;
-  char *p = jbegin(j, 1);
-  if (p == NULL)
-    return;
-  *p++ = c;
-  jend(j, p, 1);
+  jlit(j, &c, 1, 1);
 }
 
 /* "s": or "s" (a key, or a string value), escaped */
@@ -82,25 +89,42 @@ static void jkey(struct jw *j, const char *k) {
   jquoted(j, k, 1);
 }
 
-/* A bare token: null, true, false. */
-static void jraw(struct jw *j, const char *s, size_t n) {
-  char *p = jbegin(j, n);
+/* The longest name jname copies. */
+#define JNAME_MAX 64
+
+/* A name of the project's own tables (metric keys and units, state keys
+ * and names): printable ASCII without '"' or '\\' (test_output checks
+ * every one), so it is copied, not escaped, in one pass. Anything longer
+ * than JNAME_MAX goes through jquoted. */
+static void jname(struct jw *j, const char *s, int key) {
+  char *p = jbegin(j, JNAME_MAX + 3);
   if (p == NULL)
     return;
-  for (size_t i = 0; i < n; i++)
-    *p++ = s[i];
-  jend(j, p, 1);
+  size_t i = 0;
+  *p++ = '"';
+  for (; s[i] != '\0'; i++) {
+    if (i == JNAME_MAX) {
+      jquoted(j, s, key);
+      return;
+    }
+    p[i] = s[i];
+  }
+  p += i;
+  *p++ = '"';
+  if (key)
+    *p++ = ':';
+  jend(j, p, !key);
 }
 
 static void jnull(struct jw *j) {
-  jraw(j, "null", 4);
+  jlit(j, "null", 4, 1);
 }
 
 static void jbool(struct jw *j, int v) {
   if (v)
-    jraw(j, "true", 4);
+    jlit(j, "true", 4, 1);
   else
-    jraw(j, "false", 5);
+    jlit(j, "false", 5, 1);
 }
 
 static void jstr(struct jw *j, const char *s) {
@@ -134,8 +158,15 @@ static void jnum(struct jw *j, double v) {
     jend(j, p + fpm_out_num(p, 32, v), 1);
 }
 
+static int same(const char *a, const char *b) {
+  while (*a != '\0' && *a == *b)
+    a++, b++;
+  return *a == *b;
+}
+
 /* The samples with a given id sit in [lo, hi) (fpm_metrics_samples groups
- * them by id): a lookup scans that span only, not the whole list. */
+ * them by id, family members in a fixed order): a lookup scans that span
+ * only, not the whole list. */
 struct span {
   size_t lo, hi;
 };
@@ -159,14 +190,42 @@ static void index_samples(struct samples *x, const struct fpm_sample *s,
   }
 }
 
-/* The first sample of id (with that instance unless NULL), or NULL. */
-static const struct fpm_sample *
-find(const struct samples *x, enum fpm_metric_id id, const char *instance) {
+/* The first sample of a plain metric id, or NULL. */
+static const struct fpm_sample *find(const struct samples *x,
+                                     enum fpm_metric_id id) {
   const struct span *sp = &x->by_id[id];
   for (size_t i = sp->lo; i < sp->hi; i++)
-    if (x->s[i].def->id == id &&
-        (instance == NULL || strcmp(x->s[i].instance, instance) == 0))
+    if (x->s[i].def->id == id)
       return &x->s[i];
+  return NULL;
+}
+
+/* A family's members, asked for in the order fpm_metrics_samples emits
+ * them: a cursor through the family's span instead of a search per member
+ * (a member that is absent is skipped over by the search from the cursor,
+ * so the answer is the same as a search from the start). */
+struct cursor {
+  const struct samples *x;
+  enum fpm_metric_id id;
+  size_t i;
+};
+
+static const struct fpm_sample *next_member(struct cursor *c,
+                                            const char *instance) {
+  const struct span *sp = &c->x->by_id[c->id];
+  for (size_t i = c->i; i < sp->hi; i++) {
+    const struct fpm_sample *s = &c->x->s[i];
+    if (s->def->id == c->id && same(s->instance, instance)) {
+      c->i = i + 1;
+      return s;
+    }
+  }
+  /* not after the cursor: out of order or absent, look from the start */
+  for (size_t i = sp->lo; i < c->i && i < sp->hi; i++) {
+    const struct fpm_sample *s = &c->x->s[i];
+    if (s->def->id == c->id && same(s->instance, instance))
+      return s;
+  }
   return NULL;
 }
 
@@ -183,25 +242,26 @@ static int is_family_or_slot(const struct fpm_metric_def *d) {
 
 /* metrics: every plain metric of the model, null when absent */
 static void j_metrics(struct jw *j, const struct samples *x) {
-  jkey(j, "metrics");
+  JKEY(j, "metrics");
   jopen(j, '{');
   for (int id = 0; id < FPM_M__COUNT; id++) {
     const struct fpm_metric_def *d = fpm_metric_def_get((enum fpm_metric_id)id);
     if (d == NULL || is_family_or_slot(d))
       continue;
-    jkey(j, d->key);
-    jsample(j, find(x, (enum fpm_metric_id)id, NULL));
+    jname(j, d->key, 1);
+    jsample(j, find(x, (enum fpm_metric_id)id));
   }
   jclose(j, '}');
 }
 
 static void j_states(struct jw *j, const struct samples *x) {
-  jkey(j, "states");
+  JKEY(j, "states");
   jopen(j, '{');
+  struct cursor c = {x, FPM_M_STATE, x->by_id[FPM_M_STATE].lo};
   for (int st = 0; st < FPM_STATE__COUNT; st++) {
     const char *k = fpm_state_key((enum fpm_state)st);
-    jkey(j, k);
-    jsample(j, find(x, FPM_M_STATE, k));
+    jname(j, k, 1);
+    jsample(j, next_member(&c, k));
   }
   jclose(j, '}');
 }
@@ -209,24 +269,24 @@ static void j_states(struct jw *j, const struct samples *x) {
 static void j_stats(struct jw *j, const struct samples *x) {
   static const enum fpm_metric_id fams[] = {FPM_M_DURATION, FPM_M_CPU,
                                             FPM_M_MEMORY};
-  static const char *const members[] = {"min", "avg", "max",
-                                        "p50", "p95", "p99"};
-  jkey(j, "stats");
+  static const char members[][4] = {"min", "avg", "max", "p50", "p95", "p99"};
+  JKEY(j, "stats");
   jopen(j, '{');
   for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
     const struct fpm_metric_def *d = fpm_metric_def_get(fams[f]);
-    jkey(j, d->key);
+    struct cursor c = {x, fams[f], x->by_id[fams[f]].lo};
+    jname(j, d->key, 1);
     jopen(j, '{');
-    jkey(j, "unit");
-    jstr(j, d->unit);
+    JKEY(j, "unit");
+    jname(j, d->unit, 0);
     for (size_t k = 0; k < sizeof members / sizeof members[0]; k++) {
-      jkey(j, members[k]);
-      jsample(j, find(x, fams[f], members[k]));
+      jname(j, members[k], 1);
+      jsample(j, next_member(&c, members[k]));
     }
     jclose(j, '}');
   }
   jclose(j, '}');
-  jkey(j, "extra");
+  JKEY(j, "extra");
   jopen(j, '{');
   const struct span *sp = &x->by_id[FPM_M_EXTRA];
   for (size_t i = sp->lo; i < sp->hi; i++)
@@ -239,64 +299,67 @@ static void j_stats(struct jw *j, const struct samples *x) {
 
 #define HAS(w, f) (((w)->present >> (f)) & 1u)
 
+static void ju64_or_null(struct jw *j, int has, uint64_t v) {
+  if (has)
+    ju64(j, v);
+  else
+    jnull(j);
+}
+
 static void j_worker(struct jw *j, const struct fpm_worker *w, size_t slot,
                      int self) {
   jopen(j, '{');
-  jkey(j, "slot");
+  JKEY(j, "slot");
   ju64(j, slot);
-  jkey(j, "self");
+  JKEY(j, "self");
   jbool(j, self);
-  jkey(j, "pid");
+  JKEY(j, "pid");
   if (HAS(w, FPM_W_PID))
     ji64(j, w->pid);
   else
     jnull(j);
-  jkey(j, "state");
-  jstr(j, HAS(w, FPM_W_STATE) ? fpm_state_name(w->state) : NULL);
-  static const struct {
-    const char *key;
-    enum fpm_worker_field f;
-  } nums[] = {{"start_time", FPM_W_START_TIME},
-              {"start_since", FPM_W_START_SINCE},
-              {"requests", FPM_W_REQUESTS},
-              {"request_duration_us", FPM_W_REQUEST_DURATION},
-              {"content_length", FPM_W_CONTENT_LENGTH},
-              {"last_request_memory", FPM_W_LAST_REQUEST_MEMORY}};
-  const uint64_t vals[] = {w->start_time,     w->start_since,
-                           w->requests,       w->request_duration_us,
-                           w->content_length, w->last_request_memory};
-  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-    jkey(j, nums[i].key);
-    if (HAS(w, nums[i].f))
-      ju64(j, vals[i]);
-    else
-      jnull(j);
-  }
-  jkey(j, "last_request_cpu");
+  JKEY(j, "state");
+  if (HAS(w, FPM_W_STATE))
+    jname(j, fpm_state_name(w->state), 0);
+  else
+    jnull(j);
+  JKEY(j, "start_time");
+  ju64_or_null(j, HAS(w, FPM_W_START_TIME), w->start_time);
+  JKEY(j, "start_since");
+  ju64_or_null(j, HAS(w, FPM_W_START_SINCE), w->start_since);
+  JKEY(j, "requests");
+  ju64_or_null(j, HAS(w, FPM_W_REQUESTS), w->requests);
+  JKEY(j, "request_duration_us");
+  ju64_or_null(j, HAS(w, FPM_W_REQUEST_DURATION), w->request_duration_us);
+  JKEY(j, "content_length");
+  ju64_or_null(j, HAS(w, FPM_W_CONTENT_LENGTH), w->content_length);
+  JKEY(j, "last_request_memory");
+  ju64_or_null(j, HAS(w, FPM_W_LAST_REQUEST_MEMORY), w->last_request_memory);
+  JKEY(j, "last_request_cpu");
   if (HAS(w, FPM_W_LAST_REQUEST_CPU))
     jnum(j, w->last_request_cpu);
   else
     jnull(j);
-  jkey(j, "request_method");
+  JKEY(j, "request_method");
   jstr(j, HAS(w, FPM_W_REQUEST_METHOD) ? w->method : NULL);
-  jkey(j, "request_uri");
+  JKEY(j, "request_uri");
   jstr(j, HAS(w, FPM_W_REQUEST_URI) ? w->uri : NULL);
-  jkey(j, "user");
+  JKEY(j, "user");
   jstr(j, HAS(w, FPM_W_USER) ? w->user : NULL);
-  jkey(j, "script");
+  JKEY(j, "script");
   jstr(j, HAS(w, FPM_W_SCRIPT) ? w->script : NULL);
-  jkey(j, "repaired");
+  JKEY(j, "repaired");
   jbool(j, (w->flags & FPM_WORKER_REPAIRED) != 0);
   jclose(j, '}');
 }
 
 static void j_pool(struct jw *j, const struct fpm_status *st) {
-  jkey(j, "pool");
+  JKEY(j, "pool");
   jstr(j, fpm_status_has(st, FPM_F_POOL) ? st->pool : NULL);
-  jkey(j, "process_manager");
+  JKEY(j, "process_manager");
   jstr(j,
        fpm_status_has(st, FPM_F_PROCESS_MANAGER) ? st->process_manager : NULL);
-  jkey(j, "start_time");
+  JKEY(j, "start_time");
   if (fpm_status_has(st, FPM_F_START_TIME))
     ju64(j, st->v[FPM_F_START_TIME]);
   else
@@ -304,26 +367,26 @@ static void j_pool(struct jw *j, const struct fpm_status *st) {
 }
 
 static void j_error(struct jw *j, const struct fpm_result *r) {
-  jkey(j, "error");
+  JKEY(j, "error");
   if (r == NULL || r->err == FPM_OK) {
     jnull(j);
     return;
   }
   jopen(j, '{');
-  jkey(j, "code");
+  JKEY(j, "code");
   ju64(j, (uint64_t)r->err);
-  jkey(j, "class");
+  JKEY(j, "class");
   jstr(j, fpm_strerror(r->err));
-  jkey(j, "message");
+  JKEY(j, "message");
   jstr(j, r->message);
-  jkey(j, "fcgi");
+  JKEY(j, "fcgi");
   jstr(j, r->fcgi != FCGI_OK ? fcgi_err_name(r->fcgi) : NULL);
-  jkey(j, "http_status");
+  JKEY(j, "http_status");
   if (r->http_status != 0)
     ju64(j, (uint64_t)r->http_status);
   else
     jnull(j);
-  jkey(j, "stderr");
+  JKEY(j, "stderr");
   jstr(j, r->stderr_excerpt[0] ? r->stderr_excerpt : NULL);
   jclose(j, '}');
 }
@@ -331,58 +394,59 @@ static void j_error(struct jw *j, const struct fpm_result *r) {
 static void j_source(struct jw *j, const struct fpm_output_item *it) {
   const struct fpm_result *r = it->res;
   const struct fpm_status *st = &r->status;
-  jkey(j, "self");
+  JKEY(j, "self");
   jopen(j, '{');
-  jkey(j, "marker");
+  JKEY(j, "marker");
   jstr(j, r->marker);
-  jkey(j, "found");
+  JKEY(j, "found");
   jbool(j, it->m->self_found);
-  jkey(j, "slot");
+  JKEY(j, "slot");
   if (it->m->self_found)
     ji64(j, (int64_t)it->m->self_index);
   else
     jnull(j);
   jclose(j, '}');
-  jkey(j, "source");
+  JKEY(j, "source");
   jopen(j, '{');
-  jkey(j, "format");
+  JKEY(j, "format");
   jstr(j, st->format == FPM_FORMAT_JSON ? "json" : "text");
-  jkey(j, "fell_back_to_text");
+  JKEY(j, "fell_back_to_text");
   jbool(j, r->fell_back_to_text);
-  jkey(j, "workers_listed");
+  JKEY(j, "workers_listed");
   jbool(j, st->has_workers);
-  jkey(j, "repaired");
+  JKEY(j, "repaired");
   ju64(j, st->repaired);
-  jkey(j, "dropped");
+  JKEY(j, "dropped");
   ju64(j, st->dropped);
-  jkey(j, "retried");
+  JKEY(j, "retried");
   jbool(j, r->retried);
-  jkey(j, "duration_s");
+  JKEY(j, "duration_s");
   jnum(j, r->duration_s);
   jclose(j, '}');
 }
 
 /* The model's samples without the per-slot series (json prints the worker
- * list itself, from the snapshot): one call in the usual case, two when
- * the first guess of the count is short. NULL on out of memory. */
-#define SAMPLES_GUESS 64
+ * list itself, from the snapshot) and without collectd names: into the
+ * caller's array of SAMPLES_STACK in the usual case, else malloc'ed (*heap
+ * set). NULL on out of memory. */
+#define SAMPLES_STACK 64
 
-static struct fpm_sample *get_samples(const struct fpm_metrics *m, size_t *n) {
-  struct fpm_sample *s = malloc(SAMPLES_GUESS * sizeof *s);
+static struct fpm_sample *get_samples(const struct fpm_metrics *m,
+                                      struct fpm_sample *stack, size_t *n,
+                                      struct fpm_sample **heap) {
+  *heap = NULL;
+  size_t k =
+      fpm_metrics_samples_bare(m, FPM_WORKERS_SUMMARY, 0, stack, SAMPLES_STACK);
+  if (k <= SAMPLES_STACK) {
+    *n = k;
+    return stack;
+  }
+  struct fpm_sample *s = malloc(k * sizeof *s);
   if (s == NULL)
     return NULL;
-  size_t k = fpm_metrics_samples(m, FPM_WORKERS_SUMMARY, 0, s, SAMPLES_GUESS);
-  if (k > SAMPLES_GUESS) {
-    struct fpm_sample *t = realloc(s, k * sizeof *s);
-    if (t == NULL) {
-      free(s);
-      return NULL;
-    }
-    s = t;
-    size_t got = fpm_metrics_samples(m, FPM_WORKERS_SUMMARY, 0, s, k);
-    k = got < k ? got : k;
-  }
-  *n = k;
+  size_t got = fpm_metrics_samples_bare(m, FPM_WORKERS_SUMMARY, 0, s, k);
+  *n = got < k ? got : k;
+  *heap = s;
   return s;
 }
 
@@ -390,9 +454,9 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
                   const struct fpm_output_item *it) {
   const struct fpm_result *r = it->res;
   jopen(j, '{');
-  jkey(j, "target");
+  JKEY(j, "target");
   jstr(j, it->target != NULL ? it->target : "");
-  jkey(j, "ok");
+  JKEY(j, "ok");
   jbool(j, it->m != NULL);
   j_error(j, r);
   if (it->m == NULL) {
@@ -401,7 +465,8 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
   }
   j_pool(j, &r->status);
   size_t n = 0;
-  struct fpm_sample *s = get_samples(it->m, &n);
+  struct fpm_sample stack[SAMPLES_STACK], *heap;
+  const struct fpm_sample *s = get_samples(it->m, stack, &n, &heap);
   if (s == NULL)
     return -1;
   struct samples x;
@@ -409,10 +474,10 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
   j_metrics(j, &x);
   j_states(j, &x);
   j_stats(j, &x);
-  free(s);
+  free(heap);
   j_source(j, it);
   if (o->full) {
-    jkey(j, "workers");
+    JKEY(j, "workers");
     jopen(j, '[');
     long self = fpm_output_self_index(it);
     for (size_t i = 0; i < r->status.n_workers; i++)
