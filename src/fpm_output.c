@@ -406,6 +406,35 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
+static const char two_digits[200] = "00010203040506070809"
+                                    "10111213141516171819"
+                                    "20212223242526272829"
+                                    "30313233343536373839"
+                                    "40414243444546474849"
+                                    "50515253545556575859"
+                                    "60616263646566676869"
+                                    "70717273747576777879"
+                                    "80818283848586878889"
+                                    "90919293949596979899";
+
+/* The decimal digits of v, written backwards ending just before end;
+ * returns where they start. */
+static char *digits_at(char *end, uint64_t v) {
+  while (v >= 100) {
+    unsigned r = (unsigned)(v % 100);
+    v /= 100;
+    *--end = two_digits[2 * r + 1];
+    *--end = two_digits[2 * r];
+  }
+  if (v >= 10) {
+    *--end = two_digits[2 * v + 1];
+    *--end = two_digits[2 * v];
+  } else {
+    *--end = (char)('0' + v);
+  }
+  return end;
+}
+
 /* The powers of ten that are exact doubles. */
 static const double pow10_exact[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -474,14 +503,20 @@ static size_t num_g15(char *buf, double v) {
   int e;
   if (!(a >= 1e-8 && a < 1e22) || !digits15(a, &m, &e))
     return 0;
+  /* the significant digits without the trailing zeros (m has at most 14:
+   * m >= 10^14 > 0), stripped by halving steps, then two digits at a time */
+  int nd = 15;
+  if (m % 100000000 == 0)
+    m /= 100000000, nd -= 8;
+  if (m % 10000 == 0)
+    m /= 10000, nd -= 4;
+  if (m % 100 == 0)
+    m /= 100, nd -= 2;
+  if (m % 10 == 0)
+    m /= 10, nd -= 1;
   char d[15];
-  for (int i = 14; i >= 0; i--) {
-    d[i] = (char)('0' + m % 10);
-    m /= 10;
-  }
-  int nd = 15; /* significant digits without the trailing zeros */
-  while (nd > 1 && d[nd - 1] == '0')
-    nd--;
+  memset(d, '0', sizeof d); /* the integer part may reach past nd */
+  digits_at(d + nd, m);
   size_t o = 0;
   if (v < 0)
     buf[o++] = '-';
@@ -539,20 +574,17 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
 
 size_t fpm_out_u64(char *buf, size_t cap, uint64_t v) {
   char tmp[20];
-  size_t k = 0, o = 0;
   if (cap < 21) {
     if (cap > 0)
       buf[0] = '\0';
     return 0;
   }
-  do {
-    tmp[k++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v > 0);
-  while (k > 0)
-    buf[o++] = tmp[--k];
-  buf[o] = '\0';
-  return o;
+  const char *d = digits_at(tmp + sizeof tmp, v);
+  size_t n = (size_t)(tmp + sizeof tmp - d);
+  for (size_t i = 0; i < n; i++)
+    buf[i] = d[i];
+  buf[n] = '\0';
+  return n;
 }
 
 size_t fpm_out_i64(char *buf, size_t cap, int64_t v) {
