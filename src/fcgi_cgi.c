@@ -22,23 +22,32 @@ int fcgi_cgi_feed(struct fcgi_cgi *c, const char *buf, size_t len,
   *hdr_bytes = 0;
   if (c->done)
     return 1;
-  for (size_t i = 0; i < len; i++) {
-    if (c->seen + i + 1 > c->max)
-      return -1;
-    char ch = buf[i];
-    if (ch == '\n' && c->state != IN_LINE) {
+  /* Only the bytes that keep the block within max are looked at; inside a
+   * line nothing but its "\n" matters, so memchr skips to it. */
+  size_t room = c->max > c->seen ? c->max - c->seen : 0;
+  size_t lim = len < room ? len : room, i = 0;
+  while (i < lim) {
+    if (c->state == IN_LINE) {
+      const char *nl = memchr(buf + i, '\n', lim - i);
+      if (!nl) {
+        i = lim;
+        break;
+      }
+      i = (size_t)(nl - buf) + 1;
+      c->state = AT_LINE_START;
+      continue;
+    }
+    char ch = buf[i++];
+    if (ch == '\n') { /* at a line start, or after its "\r": the end */
       c->done = 1;
-      c->seen += i + 1;
-      *hdr_bytes = i + 1;
+      c->seen += i;
+      *hdr_bytes = i;
       return 1;
     }
-    if (ch == '\n')
-      c->state = AT_LINE_START;
-    else if (ch == '\r' && c->state == AT_LINE_START)
-      c->state = AFTER_CR;
-    else
-      c->state = IN_LINE;
+    c->state = ch == '\r' && c->state == AT_LINE_START ? AFTER_CR : IN_LINE;
   }
+  if (i < len)
+    return -1; /* the next byte would pass max */
   c->seen += len;
   *hdr_bytes = len;
   return 0;

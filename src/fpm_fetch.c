@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,14 +276,24 @@ const char *fpm_fetcher_endpoint(const fpm_fetcher *f) {
 
 /* -------------------------------------------------------------- result */
 
+/* Everything but the snapshot to zero: the snapshot's own init and clear
+ * zero it, and it is more than half the struct (2.5 KB, set up four times
+ * per scrape). */
+static void zero_but_status(struct fpm_result *r) {
+  size_t at = offsetof(struct fpm_result, status),
+         after = at + sizeof r->status;
+  memset(r, 0, at);
+  memset((char *)r + after, 0, sizeof *r - after);
+}
+
 void fpm_result_init(struct fpm_result *r) {
-  memset(r, 0, sizeof *r);
+  zero_but_status(r);
   fpm_status_init(&r->status);
 }
 
 void fpm_result_clear(struct fpm_result *r) {
   fpm_status_clear(&r->status);
-  fpm_result_init(r);
+  zero_but_status(r);
 }
 
 /* ---------------------------------------------------------------- jobs */
