@@ -115,14 +115,6 @@ static const char *transport_hint(fcgi_err e, fcgi_phase phase) {
 
 /* ------------------------------------------------------------- helpers */
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p != NULL)
-    memcpy(p, s, n);
-  return p;
-}
-
 /* Replace control bytes with spaces, so a message stays on one line. */
 static void one_line(char *s) {
   for (; *s != '\0'; s++)
@@ -225,9 +217,19 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
              t->endpoint);
     return FPM_EUSAGE;
   }
-  fpm_fetcher *f = calloc(1, sizeof *f);
+  /* one block: the fetcher, then its three strings */
+  const char *pr = t->ping_response != NULL ? t->ping_response : "pong";
+  size_t ls = strlen(sp) + 1, lp = strlen(pp) + 1, lr = strlen(pr) + 1;
+  fpm_fetcher *f = calloc(1, sizeof *f + ls + lp + lr);
   if (f == NULL)
     goto oom;
+  f->status_path = (char *)(f + 1);
+  f->ping_path = f->status_path + ls;
+  f->ping_response = f->ping_path + lp;
+  memcpy(f->status_path, sp, ls);
+  memcpy(f->ping_path, pp, lp);
+  memcpy(f->ping_response, pr, lr);
+  f->no_full = t->no_full;
   fcgi_err e = fcgi_endpoint_parse(t->endpoint, &f->ep, eb, sizeof eb);
   if (e != FCGI_OK) {
     snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
@@ -235,16 +237,6 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
     return e == FCGI_ENOMEM   ? FPM_EPROTOCOL
            : e == FCGI_EINVAL ? FPM_EUSAGE
                               : FPM_ECONNECT;
-  }
-  f->status_path = xstrdup(sp);
-  f->ping_path = xstrdup(pp);
-  f->ping_response =
-      xstrdup(t->ping_response != NULL ? t->ping_response : "pong");
-  f->no_full = t->no_full;
-  if (f->status_path == NULL || f->ping_path == NULL ||
-      f->ping_response == NULL) {
-    fpm_fetcher_free(f);
-    goto oom;
   }
   *out = f;
   return FPM_OK;
@@ -264,9 +256,6 @@ void fpm_fetcher_free(fpm_fetcher *f) {
   if (f == NULL)
     return;
   fcgi_endpoint_free(f->ep);
-  free(f->status_path);
-  free(f->ping_path);
-  free(f->ping_response);
   free(f);
 }
 
