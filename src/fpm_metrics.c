@@ -151,15 +151,92 @@ static void emit(struct emitter *e, enum fpm_metric_id id, const char *instance,
   e->n++;
 }
 
-static void emit_field(struct emitter *e, const struct fpm_status *st,
-                       enum fpm_metric_id id, enum fpm_pool_field f) {
-  if (fpm_status_has(st, f))
-    emit(e, id, "", (double)st->v[f]);
+/* The value of a pool field, when the snapshot has it. */
+static int field(const struct fpm_status *st, enum fpm_pool_field f,
+                 double *v) {
+  if (!fpm_status_has(st, f))
+    return 0;
+  *v = (double)st->v[f];
+  return 1;
+}
+
+static int when(int present, double value, double *v) {
+  if (present)
+    *v = value;
+  return present;
+}
+
+int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
+                      enum fpm_worker_detail detail, double *v) {
+  const struct fpm_status *st = m->st;
+  int summary = detail >= FPM_WORKERS_SUMMARY && m->from_list;
+  int parse = st->has_workers && st->format == FPM_FORMAT_JSON;
+  switch (id) {
+  case FPM_M_UP:
+    return when(1, 1.0, v);
+  case FPM_M_ACCEPTED:
+    return field(st, FPM_F_ACCEPTED_CONN, v);
+  case FPM_M_SLOW:
+    return field(st, FPM_F_SLOW_REQUESTS, v);
+  case FPM_M_MAX_CHILDREN_REACHED:
+    return field(st, FPM_F_MAX_CHILDREN_REACHED, v);
+  case FPM_M_LISTEN_QUEUE:
+    return field(st, FPM_F_LISTEN_QUEUE, v);
+  case FPM_M_MAX_LISTEN_QUEUE:
+    return field(st, FPM_F_MAX_LISTEN_QUEUE, v);
+  case FPM_M_LISTEN_QUEUE_LEN:
+    return field(st, FPM_F_LISTEN_QUEUE_LEN, v);
+  case FPM_M_ACTIVE:
+    return when(m->have_counts, (double)m->active, v);
+  case FPM_M_IDLE:
+    return when(m->have_counts, (double)m->idle, v);
+  case FPM_M_TOTAL:
+    return when(m->have_counts, (double)m->total, v);
+  case FPM_M_MAX_ACTIVE:
+    return field(st, FPM_F_MAX_ACTIVE_PROCESSES, v);
+  case FPM_M_MAX_CHILDREN:
+    return when(m->max_children > 0, (double)m->max_children, v);
+  case FPM_M_START_SINCE:
+    return field(st, FPM_F_START_SINCE, v);
+  case FPM_M_MEMORY_PEAK:
+    return field(st, FPM_F_MEMORY_PEAK, v);
+  case FPM_M_UTILISATION:
+    return when(m->utilisation >= 0, m->utilisation, v);
+  case FPM_M_UTILISATION_MAX:
+    return when(m->utilisation_max_children >= 0, m->utilisation_max_children,
+                v);
+  case FPM_M_OLDEST_RUNNING:
+    return when(summary, m->oldest_running_s, v);
+  case FPM_M_RUNNING_SLOW:
+    return when(summary, (double)m->running_over_threshold, v);
+  case FPM_M_RESTARTS:
+    return when(m->have_history, (double)m->restarts_total, v);
+  case FPM_M_RESPAWNS:
+    return when(m->have_history, (double)m->respawns_total, v);
+  case FPM_M_PARSE_REPAIRED:
+    return when(parse, (double)st->repaired, v);
+  case FPM_M_PARSE_DROPPED:
+    return when(parse, (double)st->dropped, v);
+  default: /* families */
+    return 0;
+  }
+}
+
+const struct fpm_stats *fpm_metrics_stats(const struct fpm_metrics *m,
+                                          enum fpm_metric_id id,
+                                          enum fpm_worker_detail detail) {
+  if (detail < FPM_WORKERS_SUMMARY || !m->from_list)
+    return NULL;
+  const struct fpm_stats *s = id == FPM_M_DURATION ? &m->duration_s
+                              : id == FPM_M_CPU    ? &m->cpu_pct
+                              : id == FPM_M_MEMORY ? &m->memory_bytes
+                                                   : NULL;
+  return s != NULL && s->n > 0 ? s : NULL;
 }
 
 static void emit_stats(struct emitter *e, enum fpm_metric_id id,
                        const struct fpm_stats *s) {
-  if (s->n == 0)
+  if (s == NULL)
     return;
   emit(e, id, "min", s->min);
   emit(e, id, "avg", s->avg);
@@ -167,44 +244,6 @@ static void emit_stats(struct emitter *e, enum fpm_metric_id id,
   emit(e, id, "p50", s->p50);
   emit(e, id, "p95", s->p95);
   emit(e, id, "p99", s->p99);
-}
-
-static void emit_pool(struct emitter *e, const struct fpm_metrics *m) {
-  const struct fpm_status *st = m->st;
-  emit_field(e, st, FPM_M_ACCEPTED, FPM_F_ACCEPTED_CONN);
-  emit_field(e, st, FPM_M_SLOW, FPM_F_SLOW_REQUESTS);
-  emit_field(e, st, FPM_M_MAX_CHILDREN_REACHED, FPM_F_MAX_CHILDREN_REACHED);
-  emit_field(e, st, FPM_M_LISTEN_QUEUE, FPM_F_LISTEN_QUEUE);
-  emit_field(e, st, FPM_M_MAX_LISTEN_QUEUE, FPM_F_MAX_LISTEN_QUEUE);
-  emit_field(e, st, FPM_M_LISTEN_QUEUE_LEN, FPM_F_LISTEN_QUEUE_LEN);
-  if (m->have_counts) {
-    emit(e, FPM_M_ACTIVE, "", (double)m->active);
-    emit(e, FPM_M_IDLE, "", (double)m->idle);
-    emit(e, FPM_M_TOTAL, "", (double)m->total);
-  }
-  emit_field(e, st, FPM_M_MAX_ACTIVE, FPM_F_MAX_ACTIVE_PROCESSES);
-  if (m->max_children > 0)
-    emit(e, FPM_M_MAX_CHILDREN, "", (double)m->max_children);
-  emit_field(e, st, FPM_M_START_SINCE, FPM_F_START_SINCE);
-  emit_field(e, st, FPM_M_MEMORY_PEAK, FPM_F_MEMORY_PEAK);
-  if (m->utilisation >= 0)
-    emit(e, FPM_M_UTILISATION, "", m->utilisation);
-  if (m->utilisation_max_children >= 0)
-    emit(e, FPM_M_UTILISATION_MAX, "", m->utilisation_max_children);
-  if (m->from_list)
-    for (int s = 0; s < FPM_STATE__COUNT; s++)
-      emit(e, FPM_M_STATE, fpm_state_key((enum fpm_state)s),
-           (double)m->by_state[s]);
-}
-
-static void emit_summary(struct emitter *e, const struct fpm_metrics *m) {
-  if (!m->from_list)
-    return;
-  emit_stats(e, FPM_M_DURATION, &m->duration_s);
-  emit(e, FPM_M_OLDEST_RUNNING, "", m->oldest_running_s);
-  emit(e, FPM_M_RUNNING_SLOW, "", (double)m->running_over_threshold);
-  emit_stats(e, FPM_M_CPU, &m->cpu_pct);
-  emit_stats(e, FPM_M_MEMORY, &m->memory_bytes);
 }
 
 /* Lower-case, [a-z0-9_] only, others become '_'; "" becomes "_". */
@@ -272,19 +311,23 @@ static size_t samples(const struct fpm_metrics *m,
     emit(&e, FPM_M_UP, "", 0.0);
     return e.n;
   }
-  emit(&e, FPM_M_UP, "", 1.0);
-  emit_pool(&e, m);
-  if (detail >= FPM_WORKERS_SUMMARY)
-    emit_summary(&e, m);
-  if (m->have_history) {
-    emit(&e, FPM_M_RESTARTS, "", (double)m->restarts_total);
-    emit(&e, FPM_M_RESPAWNS, "", (double)m->respawns_total);
+  /* the ids in enum order; the slots (one set per slot) come last */
+  for (int i = 0; i < FPM_M_SLOT_STATE; i++) {
+    enum fpm_metric_id id = (enum fpm_metric_id)i;
+    double v;
+    if (id == FPM_M_STATE) {
+      if (m->from_list)
+        for (int st = 0; st < FPM_STATE__COUNT; st++)
+          emit(&e, id, fpm_state_key((enum fpm_state)st),
+               (double)m->by_state[st]);
+    } else if (id == FPM_M_DURATION || id == FPM_M_CPU || id == FPM_M_MEMORY) {
+      emit_stats(&e, id, fpm_metrics_stats(m, id, detail));
+    } else if (id == FPM_M_EXTRA) {
+      emit_extra(&e, m->st);
+    } else if (fpm_metrics_plain(m, id, detail, &v)) {
+      emit(&e, id, "", v);
+    }
   }
-  if (m->st->has_workers && m->st->format == FPM_FORMAT_JSON) {
-    emit(&e, FPM_M_PARSE_REPAIRED, "", (double)m->st->repaired);
-    emit(&e, FPM_M_PARSE_DROPPED, "", (double)m->st->dropped);
-  }
-  emit_extra(&e, m->st);
   if (detail >= FPM_WORKERS_SLOTS && m->from_list)
     emit_slots(&e, m, max_slots);
   return e.n;

@@ -148,149 +148,122 @@ static void jnum(struct jw *j, double v) {
     jend(j, p + fpm_out_num(p, 32, v), 1);
 }
 
-static int same(const char *a, const char *b) {
-  while (*a != '\0' && *a == *b)
-    a++, b++;
-  return *a == *b;
-}
-
-/* The samples with a given id sit in [lo, hi) (fpm_metrics_samples groups
- * them by id, family members in a fixed order): a lookup scans that span
- * only, not the whole list. */
-struct span {
-  size_t lo, hi;
-};
-
-struct samples {
-  const struct fpm_sample *s;
-  struct span by_id[FPM_M__COUNT];
-};
-
-static void index_samples(struct samples *x, const struct fpm_sample *s,
-                          size_t n) {
-  x->s = s;
-  memset(x->by_id, 0, sizeof x->by_id);
-  for (size_t i = n; i-- > 0;) {
-    unsigned id = (unsigned)s[i].def->id;
-    if (id >= FPM_M__COUNT)
-      continue;
-    if (x->by_id[id].hi == 0)
-      x->by_id[id].hi = i + 1;
-    x->by_id[id].lo = i;
-  }
-}
-
-/* The first sample of a plain metric id, or NULL. */
-static const struct fpm_sample *find(const struct samples *x,
-                                     enum fpm_metric_id id) {
-  const struct span *sp = &x->by_id[id];
-  for (size_t i = sp->lo; i < sp->hi; i++)
-    if (x->s[i].def->id == id)
-      return &x->s[i];
-  return NULL;
-}
-
-/* A family's members, asked for in the order fpm_metrics_samples emits
- * them: a cursor through the family's span instead of a search per member
- * (a member that is absent is skipped over by the search from the cursor,
- * so the answer is the same as a search from the start). */
-struct cursor {
-  const struct samples *x;
-  enum fpm_metric_id id;
-  size_t i;
-};
-
-static const struct fpm_sample *next_member(struct cursor *c,
-                                            const char *instance) {
-  const struct span *sp = &c->x->by_id[c->id];
-  for (size_t i = c->i; i < sp->hi; i++) {
-    const struct fpm_sample *s = &c->x->s[i];
-    if (s->def->id == c->id && same(s->instance, instance)) {
-      c->i = i + 1;
-      return s;
-    }
-  }
-  /* not after the cursor: out of order or absent, look from the start */
-  for (size_t i = sp->lo; i < c->i && i < sp->hi; i++) {
-    const struct fpm_sample *s = &c->x->s[i];
-    if (s->def->id == c->id && same(s->instance, instance))
-      return s;
-  }
-  return NULL;
-}
-
-static void jsample(struct jw *j, const struct fpm_sample *x) {
-  if (x == NULL)
-    jnull(j);
+static void jnum_or_null(struct jw *j, int present, double v) {
+  if (present)
+    jnum(j, v);
   else
-    jnum(j, x->value);
+    jnull(j);
 }
 
 static int is_family_or_slot(const struct fpm_metric_def *d) {
   return d->family || (d->id >= FPM_M_SLOT_STATE && d->id <= FPM_M_SLOT_MEMORY);
 }
 
+/* The values come from the model through the functions the sample list is
+ * built with (fpm_metrics_plain, fpm_metrics_stats): the same numbers as
+ * every other format, without building samples. */
+
 /* metrics: every plain metric of the model, null when absent */
-static void j_metrics(struct jw *j, const struct samples *x) {
+static void j_metrics(struct jw *j, const struct fpm_metrics *m) {
   JKEY(j, "metrics");
   jopen(j, '{');
   for (int id = 0; id < FPM_M__COUNT; id++) {
     const struct fpm_metric_def *d = fpm_metric_def_get((enum fpm_metric_id)id);
     if (d == NULL || is_family_or_slot(d))
       continue;
+    double v = 0;
+    int has =
+        fpm_metrics_plain(m, (enum fpm_metric_id)id, FPM_WORKERS_SUMMARY, &v);
     jname(j, d->key, 1);
-    jsample(j, find(x, (enum fpm_metric_id)id));
+    jnum_or_null(j, has, v);
   }
   jclose(j, '}');
 }
 
-static void j_states(struct jw *j, const struct samples *x) {
+static void j_states(struct jw *j, const struct fpm_metrics *m) {
   JKEY(j, "states");
   jopen(j, '{');
-  struct cursor c = {x, FPM_M_STATE, x->by_id[FPM_M_STATE].lo};
   for (int st = 0; st < FPM_STATE__COUNT; st++) {
-    const char *k = fpm_state_key((enum fpm_state)st);
-    jname(j, k, 1);
-    jsample(j, next_member(&c, k));
+    jname(j, fpm_state_key((enum fpm_state)st), 1);
+    jnum_or_null(j, m->from_list, (double)m->by_state[st]);
   }
   jclose(j, '}');
 }
 
-static void j_stats(struct jw *j, const struct samples *x) {
+/* The model's samples without the per-slot series and collectd names, for
+ * the extra fields: into the caller's array of SAMPLES_STACK in the usual
+ * case, else malloc'ed (*heap set). NULL on out of memory. */
+#define SAMPLES_STACK 64
+
+static struct fpm_sample *get_samples(const struct fpm_metrics *m,
+                                      struct fpm_sample *stack, size_t *n,
+                                      struct fpm_sample **heap) {
+  *heap = NULL;
+  size_t k =
+      fpm_metrics_samples_bare(m, FPM_WORKERS_SUMMARY, 0, stack, SAMPLES_STACK);
+  if (k <= SAMPLES_STACK) {
+    *n = k;
+    return stack;
+  }
+  struct fpm_sample *s = malloc(k * sizeof *s);
+  if (s == NULL)
+    return NULL;
+  size_t got = fpm_metrics_samples_bare(m, FPM_WORKERS_SUMMARY, 0, s, k);
+  *n = got < k ? got : k;
+  *heap = s;
+  return s;
+}
+
+/* extra: FPM's numeric fields this version does not know, by their
+ * sanitised keys (the samples hold the sanitising and the duplicates) */
+static int j_extra(struct jw *j, const struct fpm_metrics *m) {
+  JKEY(j, "extra");
+  jopen(j, '{');
+  if (m->st->n_extra > 0) {
+    size_t n = 0;
+    struct fpm_sample stack[SAMPLES_STACK], *heap;
+    const struct fpm_sample *s = get_samples(m, stack, &n, &heap);
+    if (s == NULL)
+      return -1;
+    for (size_t i = 0; i < n; i++)
+      if (s[i].def->id == FPM_M_EXTRA) {
+        jkey(j, s[i].instance);
+        jnum(j, s[i].value);
+      }
+    free(heap);
+  }
+  jclose(j, '}');
+  return 0;
+}
+
+static void j_stats(struct jw *j, const struct fpm_metrics *m) {
   static const enum fpm_metric_id fams[] = {FPM_M_DURATION, FPM_M_CPU,
                                             FPM_M_MEMORY};
   JKEY(j, "stats");
   jopen(j, '{');
   for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
     const struct fpm_metric_def *d = fpm_metric_def_get(fams[f]);
-    struct cursor c = {x, fams[f], x->by_id[fams[f]].lo};
+    const struct fpm_stats *s =
+        fpm_metrics_stats(m, fams[f], FPM_WORKERS_SUMMARY);
+    int has = s != NULL;
     jname(j, d->key, 1);
     jopen(j, '{');
     JKEY(j, "unit");
     jname(j, d->unit, 0);
     JKEY(j, "min");
-    jsample(j, next_member(&c, "min"));
+    jnum_or_null(j, has, has ? s->min : 0);
     JKEY(j, "avg");
-    jsample(j, next_member(&c, "avg"));
+    jnum_or_null(j, has, has ? s->avg : 0);
     JKEY(j, "max");
-    jsample(j, next_member(&c, "max"));
+    jnum_or_null(j, has, has ? s->max : 0);
     JKEY(j, "p50");
-    jsample(j, next_member(&c, "p50"));
+    jnum_or_null(j, has, has ? s->p50 : 0);
     JKEY(j, "p95");
-    jsample(j, next_member(&c, "p95"));
+    jnum_or_null(j, has, has ? s->p95 : 0);
     JKEY(j, "p99");
-    jsample(j, next_member(&c, "p99"));
+    jnum_or_null(j, has, has ? s->p99 : 0);
     jclose(j, '}');
   }
-  jclose(j, '}');
-  JKEY(j, "extra");
-  jopen(j, '{');
-  const struct span *sp = &x->by_id[FPM_M_EXTRA];
-  for (size_t i = sp->lo; i < sp->hi; i++)
-    if (x->s[i].def->id == FPM_M_EXTRA) {
-      jkey(j, x->s[i].instance);
-      jnum(j, x->s[i].value);
-    }
   jclose(j, '}');
 }
 
@@ -422,31 +395,6 @@ static void j_source(struct jw *j, const struct fpm_output_item *it) {
   jclose(j, '}');
 }
 
-/* The model's samples without the per-slot series (json prints the worker
- * list itself, from the snapshot) and without collectd names: into the
- * caller's array of SAMPLES_STACK in the usual case, else malloc'ed (*heap
- * set). NULL on out of memory. */
-#define SAMPLES_STACK 64
-
-static struct fpm_sample *get_samples(const struct fpm_metrics *m,
-                                      struct fpm_sample *stack, size_t *n,
-                                      struct fpm_sample **heap) {
-  *heap = NULL;
-  size_t k =
-      fpm_metrics_samples_bare(m, FPM_WORKERS_SUMMARY, 0, stack, SAMPLES_STACK);
-  if (k <= SAMPLES_STACK) {
-    *n = k;
-    return stack;
-  }
-  struct fpm_sample *s = malloc(k * sizeof *s);
-  if (s == NULL)
-    return NULL;
-  size_t got = fpm_metrics_samples_bare(m, FPM_WORKERS_SUMMARY, 0, s, k);
-  *n = got < k ? got : k;
-  *heap = s;
-  return s;
-}
-
 static int j_body(struct jw *j, const struct fpm_output_opts *o,
                   const struct fpm_output_item *it) {
   const struct fpm_result *r = it->res;
@@ -461,17 +409,11 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
     return 0;
   }
   j_pool(j, &r->status);
-  size_t n = 0;
-  struct fpm_sample stack[SAMPLES_STACK], *heap;
-  const struct fpm_sample *s = get_samples(it->m, stack, &n, &heap);
-  if (s == NULL)
+  j_metrics(j, it->m);
+  j_states(j, it->m);
+  j_stats(j, it->m);
+  if (j_extra(j, it->m) != 0)
     return -1;
-  struct samples x;
-  index_samples(&x, s, n);
-  j_metrics(j, &x);
-  j_states(j, &x);
-  j_stats(j, &x);
-  free(heap);
   j_source(j, it);
   if (o->full) {
     JKEY(j, "workers");
