@@ -38,15 +38,18 @@ static fcgi_err bad(char *errbuf, size_t errlen, fcgi_err err, const char *spec,
   return err;
 }
 
-/* One allocation: the endpoint, its naddr addresses, then its text. */
 static fcgi_endpoint *ep_alloc(size_t naddr, const char *text) {
-  size_t tlen = strlen(text);
-  fcgi_endpoint *ep = calloc(
-      1, sizeof *ep + naddr * sizeof(struct fcgi_endpoint_addr) + tlen + 1);
+  fcgi_endpoint *ep =
+      calloc(1, sizeof *ep + naddr * sizeof(struct fcgi_endpoint_addr));
   if (!ep)
     return NULL;
-  ep->text = (char *)&ep->addr[naddr];
-  memcpy(ep->text, text, tlen + 1);
+  size_t n = strlen(text) + 1; /* strdup, without its lazy binding */
+  ep->text = malloc(n);
+  if (!ep->text) {
+    free(ep);
+    return NULL;
+  }
+  memcpy(ep->text, text, n);
   ep->naddr = naddr;
   return ep;
 }
@@ -212,7 +215,8 @@ fcgi_err fcgi_endpoint_parse(const char *spec, fcgi_endpoint **out,
 void fcgi_endpoint_free(fcgi_endpoint *ep) {
   if (!ep)
     return;
-  free(ep); /* the text is part of the same block */
+  free(ep->text);
+  free(ep);
 }
 
 const char *fcgi_endpoint_str(const fcgi_endpoint *ep) {

@@ -560,7 +560,9 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
   }
   if (v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v)
     return fpm_out_u64(buf, cap, (uint64_t)v); /* the usual case, first */
-  if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
+  /* integral and |v| < 2^53 (NaN fails the compare): without floor, which
+   * is a libm call where the compiler does not inline it (-O0) */
+  if (!(fabs(v) < 9007199254740992.0 && (double)(int64_t)v == v)) {
     size_t k = num_g15(buf, v);
     if (k > 0)
       return k;
