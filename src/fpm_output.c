@@ -574,19 +574,23 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
                : fpm_out_u64(buf, cap, (uint64_t)v);
 }
 
+char *fpm_out_u64_at(char *p, uint64_t v) {
+  size_t n = 1;
+  for (uint64_t t = v; t >= 10; t /= 10)
+    n++;
+  digits_at(p + n, v);
+  return p + n;
+}
+
 size_t fpm_out_u64(char *buf, size_t cap, uint64_t v) {
-  char tmp[20];
   if (cap < 21) {
     if (cap > 0)
       buf[0] = '\0';
     return 0;
   }
-  const char *d = digits_at(tmp + sizeof tmp, v);
-  size_t n = (size_t)(tmp + sizeof tmp - d);
-  for (size_t i = 0; i < n; i++)
-    buf[i] = d[i];
-  buf[n] = '\0';
-  return n;
+  char *end = fpm_out_u64_at(buf, v);
+  *end = '\0';
+  return (size_t)(end - buf);
 }
 
 size_t fpm_out_i64(char *buf, size_t cap, int64_t v) {

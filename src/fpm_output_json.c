@@ -126,9 +126,9 @@ static void jstr(struct jw *j, const char *s) {
 
 /* Numbers are formatted in place: the formatters want 32 bytes of room. */
 static void ju64(struct jw *j, uint64_t v) {
-  char *p = jbegin(j, 32);
+  char *p = jbegin(j, 20);
   if (p != NULL)
-    jend(j, p + fpm_out_u64(p, 32, v), 1);
+    jend(j, fpm_out_u64_at(p, v), 1);
 }
 
 static void ji64(struct jw *j, int64_t v) {
@@ -139,6 +139,10 @@ static void ji64(struct jw *j, int64_t v) {
 
 /* A double: integral values as integers, non-finite as null. */
 static void jnum(struct jw *j, double v) {
+  if (v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v) {
+    ju64(j, (uint64_t)v); /* what fpm_out_num prints, most values */
+    return;
+  }
   if (!isfinite(v)) {
     jnull(j);
     return;
