@@ -1054,6 +1054,30 @@ static void test_samples_bare(void **state) {
       assert_true(a[i].value == b[i].value);
       assert_string_equal(b[i].type_instance, "");
     }
+    /* what json reads without samples: the plain metrics and the stats */
+    for (int id = 0; id < FPM_M_SLOT_STATE; id++) {
+      const struct fpm_sample *first = NULL;
+      size_t count = 0;
+      for (size_t i = 0; i < na; i++)
+        if (a[i].def->id == (enum fpm_metric_id)id && count++ == 0)
+          first = &a[i];
+      double v = -1;
+      int has = fpm_metrics_plain(&f.m, (enum fpm_metric_id)id,
+                                  (enum fpm_worker_detail)d, &v);
+      const struct fpm_stats *st = fpm_metrics_stats(
+          &f.m, (enum fpm_metric_id)id, (enum fpm_worker_detail)d);
+      if (fpm_metric_def_get((enum fpm_metric_id)id)->family) {
+        assert_int_equal(has, 0);
+        if (st != NULL) {
+          assert_int_equal(count, 6);
+          assert_true(first->value == st->min && first[5].value == st->p99);
+        }
+      } else {
+        assert_int_equal(has, count);
+        if (has)
+          assert_true(first->value == v);
+      }
+    }
   }
   fix_free(&f);
 }
