@@ -5,7 +5,6 @@
 #include "fcgi_cgi.h"
 
 #include <string.h>
-#include <strings.h>
 
 /* States: IN_LINE, AT_LINE_START (just after "\n"), AFTER_CR (line start then
  * "\r"). A "\n" at AT_LINE_START or AFTER_CR ends the block. */
@@ -23,23 +22,32 @@ int fcgi_cgi_feed(struct fcgi_cgi *c, const char *buf, size_t len,
   *hdr_bytes = 0;
   if (c->done)
     return 1;
-  for (size_t i = 0; i < len; i++) {
-    if (c->seen + i + 1 > c->max)
-      return -1;
-    char ch = buf[i];
-    if (ch == '\n' && c->state != IN_LINE) {
+  /* Only the bytes that keep the block within max are looked at; inside a
+   * line nothing but its "\n" matters, so memchr skips to it. */
+  size_t room = c->max > c->seen ? c->max - c->seen : 0;
+  size_t lim = len < room ? len : room, i = 0;
+  while (i < lim) {
+    if (c->state == IN_LINE) {
+      const char *nl = memchr(buf + i, '\n', lim - i);
+      if (!nl) {
+        i = lim;
+        break;
+      }
+      i = (size_t)(nl - buf) + 1;
+      c->state = AT_LINE_START;
+      continue;
+    }
+    char ch = buf[i++];
+    if (ch == '\n') { /* at a line start, or after its "\r": the end */
       c->done = 1;
-      c->seen += i + 1;
-      *hdr_bytes = i + 1;
+      c->seen += i;
+      *hdr_bytes = i;
       return 1;
     }
-    if (ch == '\n')
-      c->state = AT_LINE_START;
-    else if (ch == '\r' && c->state == AT_LINE_START)
-      c->state = AFTER_CR;
-    else
-      c->state = IN_LINE;
+    c->state = ch == '\r' && c->state == AT_LINE_START ? AFTER_CR : IN_LINE;
   }
+  if (i < len)
+    return -1; /* the next byte would pass max */
   c->seen += len;
   *hdr_bytes = len;
   return 0;
@@ -61,6 +69,23 @@ static const char *skip_ws(const char *p, const char *end) {
   return p;
 }
 
+/* strncasecmp(a, b, n) == 0 over ASCII (header names are ASCII; no locale,
+ * no library call). */
+static int ascii_caseeq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z')
+      x = (unsigned char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z')
+      y = (unsigned char)(y - 'A' + 'a');
+    if (x != y)
+      return 0;
+    if (x == '\0')
+      return 1;
+  }
+  return 1;
+}
+
 const char *fcgi_cgi_header(const char *block, size_t len, const char *name,
                             size_t *value_len) {
   size_t nlen = strlen(name);
@@ -69,8 +94,7 @@ const char *fcgi_cgi_header(const char *block, size_t len, const char *name,
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     const char *line_end = eol ? eol : end;
     const char *colon = memchr(p, ':', (size_t)(line_end - p));
-    if (colon && (size_t)(colon - p) == nlen &&
-        strncasecmp(p, name, nlen) == 0) {
+    if (colon && (size_t)(colon - p) == nlen && ascii_caseeq(p, name, nlen)) {
       const char *v = skip_ws(colon + 1, line_end), *ve = line_end;
       while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
         ve--;

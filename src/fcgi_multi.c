@@ -98,12 +98,18 @@ struct fcgi_multi {
   struct mreq *done_head, *done_tail;
   int n_running, n_pending;
   struct link *links;
-  struct pollfd *pfds;
+  struct pollfd *pfds; /* pfds_small, or malloc'ed when more are needed */
   size_t pfds_cap;
+  struct pollfd pfds_small[8]; /* the usual few sockets: no allocation */
 };
 
 fcgi_multi *fcgi_multi_new(void) {
-  return calloc(1, sizeof(fcgi_multi));
+  fcgi_multi *m = calloc(1, sizeof(fcgi_multi));
+  if (m) {
+    m->pfds = m->pfds_small;
+    m->pfds_cap = sizeof m->pfds_small / sizeof m->pfds_small[0];
+  }
+  return m;
 }
 
 fcgi_multi *fcgi_multi_new_client(fcgi_client *cl) {
@@ -952,7 +958,8 @@ void fcgi_multi_free(fcgi_multi *m) {
     link_free(m, m->links);
   free_done_list(m->running);
   free_done_list(m->done_head);
-  free(m->pfds);
+  if (m->pfds != m->pfds_small)
+    free(m->pfds);
   free(m);
 }
 
@@ -1124,7 +1131,8 @@ int fcgi_multi_poll(fcgi_multi *m, int max_wait_ms) {
     return 0;
   size_t need = fcgi_multi_fds(m, m->pfds, m->pfds_cap);
   if (need > m->pfds_cap) {
-    struct pollfd *p = realloc(m->pfds, need * sizeof *p);
+    struct pollfd *p =
+        realloc(m->pfds == m->pfds_small ? NULL : m->pfds, need * sizeof *p);
     if (!p) {
       for (struct mreq *q = m->running; q; q = q->next)
         fcgi_conn_abort(&q->conn, FCGI_ENOMEM, "out of memory", now);

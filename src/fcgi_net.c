@@ -43,13 +43,25 @@ static fcgi_endpoint *ep_alloc(size_t naddr, const char *text) {
       calloc(1, sizeof *ep + naddr * sizeof(struct fcgi_endpoint_addr));
   if (!ep)
     return NULL;
-  ep->text = strdup(text);
+  size_t n = strlen(text) + 1; /* strdup, without its lazy binding */
+  ep->text = malloc(n);
   if (!ep->text) {
     free(ep);
     return NULL;
   }
+  memcpy(ep->text, text, n);
   ep->naddr = naddr;
   return ep;
+}
+
+/* s starts with prefix (strncmp(s, prefix, strlen(prefix)) == 0), without
+ * the library call: this runs once per scrape and lazy binding costs more
+ * than the compare. */
+static int has_prefix(const char *s, const char *prefix) {
+  for (; *prefix != '\0'; s++, prefix++)
+    if (*s != *prefix)
+      return 0;
+  return 1;
 }
 
 static fcgi_err parse_unix(const char *spec, const char *path,
@@ -65,7 +77,8 @@ static fcgi_err parse_unix(const char *spec, const char *path,
              n, sizeof sun.sun_path - 1);
     return bad(errbuf, errlen, FCGI_EINVAL, spec, why);
   }
-  snprintf(text, sizeof text, "unix:%s", path);
+  memcpy(text, "unix:", 5); /* "unix:%s": n + 6 <= sizeof text */
+  memcpy(text + 5, path, n + 1);
   fcgi_endpoint *ep = ep_alloc(1, text);
   if (!ep)
     return bad(errbuf, errlen, FCGI_ENOMEM, spec, "out of memory");
@@ -74,7 +87,7 @@ static fcgi_err parse_unix(const char *spec, const char *path,
   memcpy(sun.sun_path, path, n + 1);
   memcpy(&ep->addr[0].sa, &sun, sizeof sun);
   ep->addr[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-  snprintf(ep->addr[0].text, sizeof ep->addr[0].text, "%s", "unix");
+  memcpy(ep->addr[0].text, "unix", 5);
   ep->is_unix = 1;
   *out = ep;
   return FCGI_OK;
@@ -187,11 +200,11 @@ fcgi_err fcgi_endpoint_parse(const char *spec, fcgi_endpoint **out,
   if (!spec || !spec[0])
     return bad(errbuf, errlen, FCGI_EINVAL, spec ? spec : "(null)",
                "empty endpoint (expected unix:/path, /path or host:port)");
-  if (strncmp(spec, "unix:", 5) == 0)
+  if (has_prefix(spec, "unix:"))
     return parse_unix(spec, spec + 5, out, errbuf, errlen);
   if (spec[0] == '/')
     return parse_unix(spec, spec, out, errbuf, errlen);
-  if (strncmp(spec, "tcp://", 6) == 0)
+  if (has_prefix(spec, "tcp://"))
     return parse_tcp(spec, spec + 6, out, errbuf, errlen);
   if (strstr(spec, "://"))
     return bad(errbuf, errlen, FCGI_EINVAL, spec,

@@ -25,10 +25,12 @@ void fcgi_request_free(fcgi_request *rq) {
   free(rq);
 }
 
+/* At least 256 bytes at first: a request's params (about 150 bytes for
+ * the status page) then take one allocation, not five doublings. */
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap)
     return 0;
-  size_t n = *cap ? *cap : 16;
+  size_t n = *cap ? *cap : (elem < 16 ? 256 / elem : 16);
   while (n < need)
     n *= 2;
   void *np = realloc(*p, n * elem);

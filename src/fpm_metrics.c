@@ -5,6 +5,7 @@
  * documents the same table; tests check both against each other and against
  * types.db.
  */
+#include "fpm_metrics_int.h"
 #include "fpm_model.h"
 
 #include <stdio.h>
@@ -116,17 +117,17 @@ const struct fpm_metric_def *fpm_metric_def_get(enum fpm_metric_id id) {
 struct emitter {
   struct fpm_sample *out;
   size_t cap, n;
+  int bare; /* type_instance left "" (fpm_metrics_samples_bare) */
 };
 
 /* Copies src to dst at pos (pos < cap), truncated so that dst keeps its
- * terminating NUL; returns the new end. */
+ * terminating NUL; returns the new end. A loop, not strlen and memcpy: the
+ * strings are a few bytes and this runs for every sample of every scrape. */
 static size_t append(char *dst, size_t cap, size_t pos, const char *src) {
-  size_t len = strlen(src);
-  if (len > cap - 1 - pos)
-    len = cap - 1 - pos;
-  memcpy(dst + pos, src, len);
-  dst[pos + len] = '\0';
-  return pos + len;
+  while (pos + 1 < cap && *src != '\0')
+    dst[pos++] = *src++;
+  dst[pos] = '\0';
+  return pos;
 }
 
 static void emit(struct emitter *e, enum fpm_metric_id id, const char *instance,
@@ -136,26 +137,106 @@ static void emit(struct emitter *e, enum fpm_metric_id id, const char *instance,
     const struct fpm_metric_def *d = &defs[id];
     s->def = d;
     /* The strings snprintf "%s" and "%s%s%s" would give (truncated to
-     * fit), built by copying: this runs for every sample of every scrape. */
+     * fit), built by copying. */
     append(s->instance, sizeof s->instance, 0, instance);
-    size_t t =
-        append(s->type_instance, sizeof s->type_instance, 0, d->cd_prefix);
-    t = append(s->type_instance, sizeof s->type_instance, t, instance);
-    append(s->type_instance, sizeof s->type_instance, t, d->cd_suffix);
+    s->type_instance[0] = '\0';
+    if (!e->bare) {
+      size_t t =
+          append(s->type_instance, sizeof s->type_instance, 0, d->cd_prefix);
+      t = append(s->type_instance, sizeof s->type_instance, t, instance);
+      append(s->type_instance, sizeof s->type_instance, t, d->cd_suffix);
+    }
     s->value = value;
   }
   e->n++;
 }
 
-static void emit_field(struct emitter *e, const struct fpm_status *st,
-                       enum fpm_metric_id id, enum fpm_pool_field f) {
-  if (fpm_status_has(st, f))
-    emit(e, id, "", (double)st->v[f]);
+/* The value of a pool field, when the snapshot has it. */
+static int field(const struct fpm_status *st, enum fpm_pool_field f,
+                 double *v) {
+  if (!fpm_status_has(st, f))
+    return 0;
+  *v = (double)st->v[f];
+  return 1;
+}
+
+static int when(int present, double value, double *v) {
+  if (present)
+    *v = value;
+  return present;
+}
+
+int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
+                      enum fpm_worker_detail detail, double *v) {
+  const struct fpm_status *st = m->st;
+  int summary = detail >= FPM_WORKERS_SUMMARY && m->from_list;
+  int parse = st->has_workers && st->format == FPM_FORMAT_JSON;
+  switch (id) {
+  case FPM_M_UP:
+    return when(1, 1.0, v);
+  case FPM_M_ACCEPTED:
+    return field(st, FPM_F_ACCEPTED_CONN, v);
+  case FPM_M_SLOW:
+    return field(st, FPM_F_SLOW_REQUESTS, v);
+  case FPM_M_MAX_CHILDREN_REACHED:
+    return field(st, FPM_F_MAX_CHILDREN_REACHED, v);
+  case FPM_M_LISTEN_QUEUE:
+    return field(st, FPM_F_LISTEN_QUEUE, v);
+  case FPM_M_MAX_LISTEN_QUEUE:
+    return field(st, FPM_F_MAX_LISTEN_QUEUE, v);
+  case FPM_M_LISTEN_QUEUE_LEN:
+    return field(st, FPM_F_LISTEN_QUEUE_LEN, v);
+  case FPM_M_ACTIVE:
+    return when(m->have_counts, (double)m->active, v);
+  case FPM_M_IDLE:
+    return when(m->have_counts, (double)m->idle, v);
+  case FPM_M_TOTAL:
+    return when(m->have_counts, (double)m->total, v);
+  case FPM_M_MAX_ACTIVE:
+    return field(st, FPM_F_MAX_ACTIVE_PROCESSES, v);
+  case FPM_M_MAX_CHILDREN:
+    return when(m->max_children > 0, (double)m->max_children, v);
+  case FPM_M_START_SINCE:
+    return field(st, FPM_F_START_SINCE, v);
+  case FPM_M_MEMORY_PEAK:
+    return field(st, FPM_F_MEMORY_PEAK, v);
+  case FPM_M_UTILISATION:
+    return when(m->utilisation >= 0, m->utilisation, v);
+  case FPM_M_UTILISATION_MAX:
+    return when(m->utilisation_max_children >= 0, m->utilisation_max_children,
+                v);
+  case FPM_M_OLDEST_RUNNING:
+    return when(summary, m->oldest_running_s, v);
+  case FPM_M_RUNNING_SLOW:
+    return when(summary, (double)m->running_over_threshold, v);
+  case FPM_M_RESTARTS:
+    return when(m->have_history, (double)m->restarts_total, v);
+  case FPM_M_RESPAWNS:
+    return when(m->have_history, (double)m->respawns_total, v);
+  case FPM_M_PARSE_REPAIRED:
+    return when(parse, (double)st->repaired, v);
+  case FPM_M_PARSE_DROPPED:
+    return when(parse, (double)st->dropped, v);
+  default: /* families */
+    return 0;
+  }
+}
+
+const struct fpm_stats *fpm_metrics_stats(const struct fpm_metrics *m,
+                                          enum fpm_metric_id id,
+                                          enum fpm_worker_detail detail) {
+  if (detail < FPM_WORKERS_SUMMARY || !m->from_list)
+    return NULL;
+  const struct fpm_stats *s = id == FPM_M_DURATION ? &m->duration_s
+                              : id == FPM_M_CPU    ? &m->cpu_pct
+                              : id == FPM_M_MEMORY ? &m->memory_bytes
+                                                   : NULL;
+  return s != NULL && s->n > 0 ? s : NULL;
 }
 
 static void emit_stats(struct emitter *e, enum fpm_metric_id id,
                        const struct fpm_stats *s) {
-  if (s->n == 0)
+  if (s == NULL)
     return;
   emit(e, id, "min", s->min);
   emit(e, id, "avg", s->avg);
@@ -163,44 +244,6 @@ static void emit_stats(struct emitter *e, enum fpm_metric_id id,
   emit(e, id, "p50", s->p50);
   emit(e, id, "p95", s->p95);
   emit(e, id, "p99", s->p99);
-}
-
-static void emit_pool(struct emitter *e, const struct fpm_metrics *m) {
-  const struct fpm_status *st = m->st;
-  emit_field(e, st, FPM_M_ACCEPTED, FPM_F_ACCEPTED_CONN);
-  emit_field(e, st, FPM_M_SLOW, FPM_F_SLOW_REQUESTS);
-  emit_field(e, st, FPM_M_MAX_CHILDREN_REACHED, FPM_F_MAX_CHILDREN_REACHED);
-  emit_field(e, st, FPM_M_LISTEN_QUEUE, FPM_F_LISTEN_QUEUE);
-  emit_field(e, st, FPM_M_MAX_LISTEN_QUEUE, FPM_F_MAX_LISTEN_QUEUE);
-  emit_field(e, st, FPM_M_LISTEN_QUEUE_LEN, FPM_F_LISTEN_QUEUE_LEN);
-  if (m->have_counts) {
-    emit(e, FPM_M_ACTIVE, "", (double)m->active);
-    emit(e, FPM_M_IDLE, "", (double)m->idle);
-    emit(e, FPM_M_TOTAL, "", (double)m->total);
-  }
-  emit_field(e, st, FPM_M_MAX_ACTIVE, FPM_F_MAX_ACTIVE_PROCESSES);
-  if (m->max_children > 0)
-    emit(e, FPM_M_MAX_CHILDREN, "", (double)m->max_children);
-  emit_field(e, st, FPM_M_START_SINCE, FPM_F_START_SINCE);
-  emit_field(e, st, FPM_M_MEMORY_PEAK, FPM_F_MEMORY_PEAK);
-  if (m->utilisation >= 0)
-    emit(e, FPM_M_UTILISATION, "", m->utilisation);
-  if (m->utilisation_max_children >= 0)
-    emit(e, FPM_M_UTILISATION_MAX, "", m->utilisation_max_children);
-  if (m->from_list)
-    for (int s = 0; s < FPM_STATE__COUNT; s++)
-      emit(e, FPM_M_STATE, fpm_state_key((enum fpm_state)s),
-           (double)m->by_state[s]);
-}
-
-static void emit_summary(struct emitter *e, const struct fpm_metrics *m) {
-  if (!m->from_list)
-    return;
-  emit_stats(e, FPM_M_DURATION, &m->duration_s);
-  emit(e, FPM_M_OLDEST_RUNNING, "", m->oldest_running_s);
-  emit(e, FPM_M_RUNNING_SLOW, "", (double)m->running_over_threshold);
-  emit_stats(e, FPM_M_CPU, &m->cpu_pct);
-  emit_stats(e, FPM_M_MEMORY, &m->memory_bytes);
 }
 
 /* Lower-case, [a-z0-9_] only, others become '_'; "" becomes "_". */
@@ -260,28 +303,44 @@ static void emit_slots(struct emitter *e, const struct fpm_metrics *m,
   }
 }
 
-size_t fpm_metrics_samples(const struct fpm_metrics *m,
-                           enum fpm_worker_detail detail, size_t max_slots,
-                           struct fpm_sample *out, size_t cap) {
-  struct emitter e = {out, out == NULL ? 0 : cap, 0};
+static size_t samples(const struct fpm_metrics *m,
+                      enum fpm_worker_detail detail, size_t max_slots,
+                      struct fpm_sample *out, size_t cap, int bare) {
+  struct emitter e = {out, out == NULL ? 0 : cap, 0, bare};
   if (m == NULL || m->st == NULL) {
     emit(&e, FPM_M_UP, "", 0.0);
     return e.n;
   }
-  emit(&e, FPM_M_UP, "", 1.0);
-  emit_pool(&e, m);
-  if (detail >= FPM_WORKERS_SUMMARY)
-    emit_summary(&e, m);
-  if (m->have_history) {
-    emit(&e, FPM_M_RESTARTS, "", (double)m->restarts_total);
-    emit(&e, FPM_M_RESPAWNS, "", (double)m->respawns_total);
+  /* the ids in enum order; the slots (one set per slot) come last */
+  for (int i = 0; i < FPM_M_SLOT_STATE; i++) {
+    enum fpm_metric_id id = (enum fpm_metric_id)i;
+    double v;
+    if (id == FPM_M_STATE) {
+      if (m->from_list)
+        for (int st = 0; st < FPM_STATE__COUNT; st++)
+          emit(&e, id, fpm_state_key((enum fpm_state)st),
+               (double)m->by_state[st]);
+    } else if (id == FPM_M_DURATION || id == FPM_M_CPU || id == FPM_M_MEMORY) {
+      emit_stats(&e, id, fpm_metrics_stats(m, id, detail));
+    } else if (id == FPM_M_EXTRA) {
+      emit_extra(&e, m->st);
+    } else if (fpm_metrics_plain(m, id, detail, &v)) {
+      emit(&e, id, "", v);
+    }
   }
-  if (m->st->has_workers && m->st->format == FPM_FORMAT_JSON) {
-    emit(&e, FPM_M_PARSE_REPAIRED, "", (double)m->st->repaired);
-    emit(&e, FPM_M_PARSE_DROPPED, "", (double)m->st->dropped);
-  }
-  emit_extra(&e, m->st);
   if (detail >= FPM_WORKERS_SLOTS && m->from_list)
     emit_slots(&e, m, max_slots);
   return e.n;
+}
+
+size_t fpm_metrics_samples(const struct fpm_metrics *m,
+                           enum fpm_worker_detail detail, size_t max_slots,
+                           struct fpm_sample *out, size_t cap) {
+  return samples(m, detail, max_slots, out, cap, 0);
+}
+
+size_t fpm_metrics_samples_bare(const struct fpm_metrics *m,
+                                enum fpm_worker_detail detail, size_t max_slots,
+                                struct fpm_sample *out, size_t cap) {
+  return samples(m, detail, max_slots, out, cap, 1);
 }

@@ -31,9 +31,25 @@ static enum fpm_state worker_state(const struct fpm_worker *w) {
   return w->state;
 }
 
+/* strstr(hay, needle) != NULL for a short needle, without the library
+ * call (its lazy binding costs more than the search): at most strlen(needle)
+ * compares per byte of hay. */
+static int contains(const char *hay, const char *needle) {
+  for (; *hay != '\0'; hay++) {
+    if (*hay != needle[0])
+      continue;
+    size_t i = 1;
+    while (needle[i] != '\0' && hay[i] == needle[i])
+      i++;
+    if (needle[i] == '\0')
+      return 1;
+  }
+  return 0;
+}
+
 static int uri_has(const struct fpm_worker *w, const char *needle) {
   return needle != NULL && needle[0] != '\0' && w->uri != NULL &&
-         strstr(w->uri, needle) != NULL;
+         contains(w->uri, needle);
 }
 
 /* Index of our own request's worker: the first non-Idle worker whose uri
@@ -110,19 +126,34 @@ struct stat_ctx {
   long self;
   const char *marker, *tag;
   size_t sort_cap;
+  /* in_set of the first FPM_STATS_STACK workers, worked out once: each
+   * statistic asks twice per worker, and the uri searches were most of it */
+  unsigned char member[FPM_STATS_STACK];
 };
 
-/* The value of worker i for field f as an integer (duration us, cpu in
- * hundredths of a percent, memory bytes); 0 if the worker is not in the
- * set: Idle, not ours, with a finished request and the field present. */
-static int stat_value(const struct stat_ctx *c, size_t i, enum stat_field f,
-                      uint64_t *out) {
+/* Worker i is in the set: Idle, not ours, with a finished request and not
+ * a monitoring scrape. */
+static int in_set(const struct stat_ctx *c, size_t i) {
   const struct fpm_worker *w = &c->st->workers[i];
   if ((long)i == c->self || worker_state(w) != FPM_STATE_IDLE)
     return 0;
   if (has_w(w, FPM_W_REQUESTS) && w->requests == 0)
     return 0;
-  if (uri_has(w, c->marker) || uri_has(w, c->tag))
+  return !uri_has(w, c->marker) && !uri_has(w, c->tag);
+}
+
+static void mark_members(struct stat_ctx *c) {
+  for (size_t i = 0; i < c->st->n_workers && i < FPM_STATS_STACK; i++)
+    c->member[i] = (unsigned char)in_set(c, i);
+}
+
+/* The value of worker i for field f as an integer (duration us, cpu in
+ * hundredths of a percent, memory bytes); 0 if the worker is not in the
+ * set or the field is absent. */
+static int stat_value(const struct stat_ctx *c, size_t i, enum stat_field f,
+                      uint64_t *out) {
+  const struct fpm_worker *w = &c->st->workers[i];
+  if (!(i < FPM_STATS_STACK ? c->member[i] : in_set(c, i)))
     return 0;
   switch (f) {
   case SF_DURATION:
@@ -191,7 +222,17 @@ static uint64_t *gather(const struct stat_ctx *c, enum stat_field f, uint64_t n,
   for (size_t i = 0; i < c->st->n_workers && k < n; i++)
     if (stat_value(c, i, f, &v))
       a[k++] = v;
-  qsort(a, k, sizeof *a, cmp_u64);
+  if (k <= 16) { /* the usual few: no library call */
+    for (size_t i = 1; i < k; i++) {
+      uint64_t x = a[i];
+      size_t j = i;
+      for (; j > 0 && a[j - 1] > x; j--)
+        a[j] = a[j - 1];
+      a[j] = x;
+    }
+  } else {
+    qsort(a, k, sizeof *a, cmp_u64);
+  }
   return a;
 }
 
@@ -445,6 +486,7 @@ void fpm_model_compute(const struct fpm_status *st,
                          .marker = o->self_marker,
                          .tag = o->scrape_tag,
                          .sort_cap = o->stats_sort_cap};
+    mark_members(&c);
     compute_stats(&c, SF_DURATION, 1e-6, &m->duration_s);
     compute_stats(&c, SF_CPU, 0.01, &m->cpu_pct);
     compute_stats(&c, SF_MEMORY, 1.0, &m->memory_bytes);

@@ -93,9 +93,17 @@ static const char *const fmt_names[FPM_OUT__COUNT] = {
     "text", "json", "putval", "graphite", "influx", "prometheus",
 };
 
+/* strcmp(a, b) == 0 without the library call (one compare per run of
+ * fpmstat: the lazy binding would cost more than the compare) */
+static int streq(const char *a, const char *b) {
+  while (*a != '\0' && *a == *b)
+    a++, b++;
+  return *a == *b;
+}
+
 int fpm_outfmt_parse(const char *name, enum fpm_outfmt *out) {
   for (int i = 0; i < FPM_OUT__COUNT; i++)
-    if (strcmp(name, fmt_names[i]) == 0) {
+    if (streq(name, fmt_names[i])) {
       *out = (enum fpm_outfmt)i;
       return 0;
     }
@@ -398,6 +406,35 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
+static const char two_digits[200] = "00010203040506070809"
+                                    "10111213141516171819"
+                                    "20212223242526272829"
+                                    "30313233343536373839"
+                                    "40414243444546474849"
+                                    "50515253545556575859"
+                                    "60616263646566676869"
+                                    "70717273747576777879"
+                                    "80818283848586878889"
+                                    "90919293949596979899";
+
+/* The decimal digits of v, written backwards ending just before end;
+ * returns where they start. */
+static char *digits_at(char *end, uint64_t v) {
+  while (v >= 100) {
+    unsigned r = (unsigned)(v % 100);
+    v /= 100;
+    *--end = two_digits[2 * r + 1];
+    *--end = two_digits[2 * r];
+  }
+  if (v >= 10) {
+    *--end = two_digits[2 * v + 1];
+    *--end = two_digits[2 * v];
+  } else {
+    *--end = (char)('0' + v);
+  }
+  return end;
+}
+
 /* The powers of ten that are exact doubles. */
 static const double pow10_exact[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -466,14 +503,20 @@ static size_t num_g15(char *buf, double v) {
   int e;
   if (!(a >= 1e-8 && a < 1e22) || !digits15(a, &m, &e))
     return 0;
+  /* the significant digits without the trailing zeros (m has at most 14:
+   * m >= 10^14 > 0), stripped by halving steps, then two digits at a time */
+  int nd = 15;
+  if (m % 100000000 == 0)
+    m /= 100000000, nd -= 8;
+  if (m % 10000 == 0)
+    m /= 10000, nd -= 4;
+  if (m % 100 == 0)
+    m /= 100, nd -= 2;
+  if (m % 10 == 0)
+    m /= 10, nd -= 1;
   char d[15];
-  for (int i = 14; i >= 0; i--) {
-    d[i] = (char)('0' + m % 10);
-    m /= 10;
-  }
-  int nd = 15; /* significant digits without the trailing zeros */
-  while (nd > 1 && d[nd - 1] == '0')
-    nd--;
+  memset(d, '0', sizeof d); /* the integer part may reach past nd */
+  digits_at(d + nd, m);
   size_t o = 0;
   if (v < 0)
     buf[o++] = '-';
@@ -515,7 +558,11 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
       buf[0] = '\0';
     return 0;
   }
-  if (!(isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)) {
+  if (v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v)
+    return fpm_out_u64(buf, cap, (uint64_t)v); /* the usual case, first */
+  /* integral and |v| < 2^53 (NaN fails the compare): without floor, which
+   * is a libm call where the compiler does not inline it (-O0) */
+  if (!(fabs(v) < 9007199254740992.0 && (double)(int64_t)v == v)) {
     size_t k = num_g15(buf, v);
     if (k > 0)
       return k;
@@ -527,22 +574,23 @@ size_t fpm_out_num(char *buf, size_t cap, double v) {
                : fpm_out_u64(buf, cap, (uint64_t)v);
 }
 
+char *fpm_out_u64_at(char *p, uint64_t v) {
+  size_t n = 1;
+  for (uint64_t t = v; t >= 10; t /= 10)
+    n++;
+  digits_at(p + n, v);
+  return p + n;
+}
+
 size_t fpm_out_u64(char *buf, size_t cap, uint64_t v) {
-  char tmp[20];
-  size_t k = 0, o = 0;
   if (cap < 21) {
     if (cap > 0)
       buf[0] = '\0';
     return 0;
   }
-  do {
-    tmp[k++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v > 0);
-  while (k > 0)
-    buf[o++] = tmp[--k];
-  buf[o] = '\0';
-  return o;
+  char *end = fpm_out_u64_at(buf, v);
+  *end = '\0';
+  return (size_t)(end - buf);
 }
 
 size_t fpm_out_i64(char *buf, size_t cap, int64_t v) {

@@ -142,6 +142,8 @@ size_t fpm_out_num(char *buf, size_t cap, double v);
 /* Decimal digits of v into buf (cap >= 21), as "%" PRIu64 prints them, and
  * of a signed v as "%" PRId64 does; NUL-terminated. Returns the length. */
 size_t fpm_out_u64(char *buf, size_t cap, uint64_t v);
+/* The digits of v at p, which has room for 20; returns their end (no NUL). */
+char *fpm_out_u64_at(char *p, uint64_t v);
 size_t fpm_out_i64(char *buf, size_t cap, int64_t v);
 
 /* Renderers per format (fpm_output_render dispatches to them). */

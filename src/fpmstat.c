@@ -218,7 +218,8 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     c->discover_path = arg;
     return -1;
   case 'h':
-    fputs(usage_text, stdout);
+    printf("%s",
+           usage_text); /* printf: no stdout reference, no copy relocation */
     return 0;
   case 'V':
     printf("fpmstat %s\n", FPMSTAT_VERSION);

@@ -8,6 +8,7 @@
  * quote early or adds a series fails here. promtool, when installed, must
  * accept the Prometheus text with exit status 0.
  */
+#include "fpm_metrics_int.h"
 #include "fpm_model.h"
 #include "fpm_num.h"
 #include "fpm_output.h"
@@ -1009,6 +1010,78 @@ static void test_formats_by_name(void **state) {
   assert_int_equal(fpm_outfmt_parse("xml", &f), -1);
 }
 
+/* The json writer copies the names of the project's own tables (metric
+ * keys and units, state keys and names) without escaping them: each must
+ * be short printable ASCII without a quote or a backslash. */
+static void assert_plain_name(const char *s) {
+  assert_non_null(s);
+  assert_true(s[0] != '\0');
+  for (const char *p = s; *p != '\0'; p++)
+    if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f || *p == '"' ||
+        *p == '\\')
+      fail_msg("name \"%s\" needs escaping in JSON", s);
+}
+
+static void test_json_names_plain(void **state) {
+  (void)state;
+  for (int id = 0; id < FPM_M__COUNT; id++) {
+    const struct fpm_metric_def *d = fpm_metric_def_get((enum fpm_metric_id)id);
+    assert_non_null(d);
+    assert_plain_name(d->key);
+    assert_plain_name(d->unit);
+  }
+  for (int st = 0; st < FPM_STATE__COUNT; st++) {
+    assert_plain_name(fpm_state_key((enum fpm_state)st));
+    assert_plain_name(fpm_state_name((enum fpm_state)st));
+  }
+}
+
+/* The samples without collectd names are the same samples. */
+static void test_samples_bare(void **state) {
+  (void)state;
+  struct fix f;
+  fix_build(&f, HOSTILE_POOL, 1);
+  struct fpm_sample a[128], b[128];
+  for (int d = FPM_WORKERS_NONE; d <= FPM_WORKERS_SLOTS; d++) {
+    size_t na = fpm_metrics_samples(&f.m, (enum fpm_worker_detail)d, 8, a, 128);
+    size_t nb =
+        fpm_metrics_samples_bare(&f.m, (enum fpm_worker_detail)d, 8, b, 128);
+    assert_int_equal(na, nb);
+    assert_true(na > 10 && na <= 128);
+    for (size_t i = 0; i < na; i++) {
+      assert_ptr_equal(a[i].def, b[i].def);
+      assert_string_equal(a[i].instance, b[i].instance);
+      assert_true(a[i].value == b[i].value);
+      assert_string_equal(b[i].type_instance, "");
+    }
+    /* what json reads without samples: the plain metrics and the stats */
+    for (int id = 0; id < FPM_M_SLOT_STATE; id++) {
+      const struct fpm_sample *first = NULL;
+      size_t count = 0;
+      for (size_t i = 0; i < na; i++)
+        if (a[i].def->id == (enum fpm_metric_id)id && count++ == 0)
+          first = &a[i];
+      double v = -1;
+      int has = fpm_metrics_plain(&f.m, (enum fpm_metric_id)id,
+                                  (enum fpm_worker_detail)d, &v);
+      const struct fpm_stats *st = fpm_metrics_stats(
+          &f.m, (enum fpm_metric_id)id, (enum fpm_worker_detail)d);
+      if (fpm_metric_def_get((enum fpm_metric_id)id)->family) {
+        assert_int_equal(has, 0);
+        if (st != NULL) {
+          assert_int_equal(count, 6);
+          assert_true(first->value == st->min && first[5].value == st->p99);
+        }
+      } else {
+        assert_int_equal(has, count);
+        if (has)
+          assert_true(first->value == v);
+      }
+    }
+  }
+  fix_free(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_putval_hostile),
@@ -1027,6 +1100,8 @@ int main(void) {
       cmocka_unit_test(test_numbers_like_printf),
       cmocka_unit_test(test_round),
       cmocka_unit_test(test_formats_by_name),
+      cmocka_unit_test(test_json_names_plain),
+      cmocka_unit_test(test_samples_bare),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
