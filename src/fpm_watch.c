@@ -309,11 +309,12 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
   pthread_t tid;
   int rc = 1;
   if (setup(&sc) != 0) {
-    fprintf(stderr, "fpmstat: cannot set up --watch: %s\n", strerror(errno));
+    dprintf(STDERR_FILENO, "fpmstat: cannot set up --watch: %s\n",
+            strerror(errno));
   } else if (r.res == NULL || r.hist == NULL || r.m == NULL ||
              r.items == NULL ||
              pthread_create(&tid, NULL, sig_thread, &sc) != 0) {
-    fprintf(stderr, "fpmstat: cannot start --watch: out of resources\n");
+    dprintf(STDERR_FILENO, "fpmstat: cannot start --watch: out of resources\n");
   } else {
     for (size_t i = 0; i < n; i++)
       fpm_result_init(&r.res[i]);

@@ -16,7 +16,6 @@
 #include "fpm_watch.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,11 +93,11 @@ static const char usage_text[] =
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt,
                                                              ...) {
   va_list ap;
-  fprintf(stderr, "fpmstat: ");
+  dprintf(STDERR_FILENO, "fpmstat: ");
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vdprintf(STDERR_FILENO, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "\nTry 'fpmstat --help'.\n");
+  dprintf(STDERR_FILENO, "\nTry 'fpmstat --help'.\n");
   return FPM_EUSAGE;
 }
 
@@ -137,25 +136,35 @@ enum {
   OPT_PREFIX
 };
 
-static const struct option long_opts[] = {
-    {"format", required_argument, NULL, 'F'},
-    {"full", no_argument, NULL, 'f'},
-    {"no-full", no_argument, NULL, OPT_NO_FULL},
-    {"status-path", required_argument, NULL, 's'},
-    {"ping", no_argument, NULL, 'p'},
-    {"ping-path", required_argument, NULL, OPT_PING_PATH},
-    {"ping-response", required_argument, NULL, OPT_PING_RESPONSE},
-    {"timeout", required_argument, NULL, 't'},
-    {"slow-threshold", required_argument, NULL, OPT_SLOW},
-    {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
-    {"host", required_argument, NULL, OPT_HOST},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"graphite-prefix", required_argument, NULL, OPT_PREFIX},
-    {"watch", required_argument, NULL, 'w'},
-    {"discover", optional_argument, NULL, 'd'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+/* GNU-style options, parsed here rather than by getopt_long: its globals
+ * (optind, optarg, opterr) cost fpmstat a symbol lookup each at start-up,
+ * and fpmstat runs once per scrape. */
+enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+struct cli_opt {
+  const char *name;
+  int arg;
+  int val;
+};
+static const char short_opts[] = "F:fs:pt:w:dhV";
+static const struct cli_opt long_opts[] = {
+    {"format", ARG_REQUIRED, 'F'},
+    {"full", ARG_NONE, 'f'},
+    {"no-full", ARG_NONE, OPT_NO_FULL},
+    {"status-path", ARG_REQUIRED, 's'},
+    {"ping", ARG_NONE, 'p'},
+    {"ping-path", ARG_REQUIRED, OPT_PING_PATH},
+    {"ping-response", ARG_REQUIRED, OPT_PING_RESPONSE},
+    {"timeout", ARG_REQUIRED, 't'},
+    {"slow-threshold", ARG_REQUIRED, OPT_SLOW},
+    {"max-children", ARG_REQUIRED, OPT_MAX_CHILDREN},
+    {"host", ARG_REQUIRED, OPT_HOST},
+    {"interval", ARG_REQUIRED, OPT_INTERVAL},
+    {"graphite-prefix", ARG_REQUIRED, OPT_PREFIX},
+    {"watch", ARG_REQUIRED, 'w'},
+    {"discover", ARG_OPTIONAL, 'd'},
+    {"help", ARG_NONE, 'h'},
+    {"version", ARG_NONE, 'V'},
+    {NULL, 0, 0},
 };
 
 /* Returns -1 to go on, else an exit status. */
@@ -225,7 +234,7 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     printf("fpmstat %s\n", FPMSTAT_VERSION);
     return 0;
   default:
-    fprintf(stderr, "Try 'fpmstat --help'.\n");
+    dprintf(STDERR_FILENO, "Try 'fpmstat --help'.\n");
     return FPM_EUSAGE;
   }
 }
@@ -252,22 +261,105 @@ static void defaults_from_env(struct cli *c) {
   }
 }
 
-static int parse_discover_args(struct cli *c, int argc, char **argv);
+/* The long option NAME (n bytes, or a unique prefix of one), or NULL. */
+static const struct cli_opt *find_long(const char *name, size_t n,
+                                       int *ambiguous) {
+  const struct cli_opt *hit = NULL;
+  *ambiguous = 0;
+  for (const struct cli_opt *o = long_opts; o->name != NULL; o++) {
+    size_t len = strlen(o->name);
+    if (len < n || memcmp(o->name, name, n) != 0)
+      continue;
+    if (len == n)
+      return o;
+    if (hit != NULL)
+      *ambiguous = 1;
+    hit = o;
+  }
+  return *ambiguous ? NULL : hit;
+}
+
+/* argv[*i] is "--name[=value]"; a required value may be the next word. */
+static int long_opt(struct cli *c, int argc, char **argv, int *i) {
+  const char *s = argv[*i] + 2, *eq = s;
+  while (*eq != '\0' && *eq != '=')
+    eq++;
+  size_t n = (size_t)(eq - s);
+  int ambiguous;
+  const struct cli_opt *o = find_long(s, n, &ambiguous);
+  if (o == NULL)
+    return usage_error("%s option '--%.*s'",
+                       ambiguous ? "ambiguous" : "unrecognized", (int)n, s);
+  const char *arg = NULL;
+  if (*eq == '=') {
+    if (o->arg == ARG_NONE)
+      return usage_error("option '--%s' doesn't allow an argument", o->name);
+    arg = eq + 1;
+  } else if (o->arg == ARG_REQUIRED) {
+    if (*i + 1 >= argc)
+      return usage_error("option '--%s' requires an argument", o->name);
+    arg = argv[++*i];
+  }
+  return parse_opt(c, o->val, arg);
+}
+
+/* argv[*i] is "-xyz": flags, the last of which may take the rest of the
+ * word or the next word as its value. */
+static int short_opt(struct cli *c, int argc, char **argv, int *i) {
+  for (const char *p = argv[*i] + 1; *p != '\0'; p++) {
+    const char *d = short_opts;
+    while (*d != '\0' && (*d != *p || *p == ':'))
+      d++;
+    if (*d == '\0')
+      return usage_error("invalid option -- '%c'", *p);
+    if (d[1] != ':') {
+      int rc = parse_opt(c, *p, NULL);
+      if (rc >= 0)
+        return rc;
+      continue;
+    }
+    const char *arg = p[1] != '\0' ? p + 1 : NULL;
+    if (arg == NULL && *i + 1 < argc)
+      arg = argv[++*i];
+    if (arg == NULL)
+      return usage_error("option requires an argument -- '%c'", *p);
+    return parse_opt(c, *p, arg);
+  }
+  return -1;
+}
+
+/* Options and operands in any order ("--" ends the options); the operands
+ * are moved, in order, to argv[1 .. 1 + *nops). Returns -1 to go on, else
+ * an exit status. */
+static int parse_words(struct cli *c, int argc, char **argv, int *nops) {
+  int w = 1, rc = -1, only_operands = 0;
+  for (int i = 1; i < argc && rc < 0; i++) {
+    const char *a = argv[i];
+    if (only_operands || a[0] != '-' || a[1] == '\0')
+      argv[w++] = argv[i]; /* w <= i: nothing unread is overwritten */
+    else if (a[1] == '-' && a[2] == '\0')
+      only_operands = 1;
+    else if (a[1] == '-')
+      rc = long_opt(c, argc, argv, &i);
+    else
+      rc = short_opt(c, argc, argv, &i);
+  }
+  *nops = w - 1;
+  return rc;
+}
+
+static int parse_discover_args(struct cli *c, int nops, char **ops);
 static int discover_main(struct cli *c);
 
 static int parse_args(struct cli *c, int argc, char **argv) {
-  int opt;
+  int nops;
   c->timeout_s = 2.0;
-  opterr = 1;
-  while ((opt = getopt_long(argc, argv, "F:fs:pt:w:dhV", long_opts, NULL)) !=
-         -1) {
-    int rc = parse_opt(c, opt, optarg);
-    if (rc >= 0)
-      return rc;
-  }
+  int rc = parse_words(c, argc, argv, &nops);
+  if (rc >= 0)
+    return rc;
   if (c->discover)
-    return parse_discover_args(c, argc, argv);
-  if (optind >= argc)
+    return parse_discover_args(c, nops, argv + 1);
+  if (nops == 0)
     return usage_error("%s", "no TARGET given");
   if (c->ping && c->out.format != FPM_OUT_TEXT && c->out.format != FPM_OUT_JSON)
     return usage_error("--ping prints text or json, not %s",
@@ -278,8 +370,8 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   if (c->watch_s > 0 && (c->ping || c->out.format != FPM_OUT_TEXT))
     return usage_error("%s", "--watch draws its own view: no --ping or "
                              "--format with it");
-  c->targets = argv + optind;
-  c->n_targets = (size_t)(argc - optind);
+  c->targets = argv + 1;
+  c->n_targets = (size_t)nops;
   defaults_from_env(c);
   return -1;
 }
@@ -346,7 +438,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
   struct fpm_result *res = malloc(n * sizeof *res);
   struct fpm_output_item *items = calloc(n, sizeof *items);
   if (fs == NULL || res == NULL || items == NULL) {
-    fprintf(stderr, "fpmstat: out of memory\n");
+    dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     free(fs), free(res), free(items);
     return FPM_EPROTOCOL;
   }
@@ -374,7 +466,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     /* move the result into the target (the snapshot's memory goes along) */
     tg[i].res = res[j++];
     if (tg[i].res.err != FPM_OK) {
-      fprintf(stderr, "fpmstat: %s\n", tg[i].res.message);
+      dprintf(STDERR_FILENO, "fpmstat: %s\n", tg[i].res.message);
       worst = (int)tg[i].res.err > worst ? (int)tg[i].res.err : worst;
     }
     if (c->ping)
@@ -383,11 +475,12 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       compute(c, &tg[i], &items[i]);
   }
   if (!c->ping && fpm_output_render(&c->out, items, n, &out) != 0) {
-    fprintf(stderr, "fpmstat: out of memory while formatting\n");
+    dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
     worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
   }
   if (write_stdout(&out) != 0) {
-    fprintf(stderr, "fpmstat: cannot write the output: %s\n", strerror(errno));
+    dprintf(STDERR_FILENO, "fpmstat: cannot write the output: %s\n",
+            strerror(errno));
     worst = worst > FPM_EUSAGE ? worst : FPM_EUSAGE;
   }
   fpm_buf_free(&out);
@@ -408,7 +501,7 @@ int main(int argc, char **argv) {
   fpm_fetcher **fs = calloc(n, sizeof *fs);
   const char **names = calloc(n, sizeof *names);
   if (tg == NULL || fs == NULL || names == NULL) {
-    fprintf(stderr, "fpmstat: out of memory\n");
+    dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     free(tg), free(fs), free(names);
     return FPM_EPROTOCOL;
   }
@@ -422,7 +515,7 @@ int main(int argc, char **argv) {
                                    sizeof tg[i].res.message);
     if (e != FPM_OK) {
       tg[i].res.err = e;
-      fprintf(stderr, "fpmstat: %s\n", tg[i].res.message);
+      dprintf(STDERR_FILENO, "fpmstat: %s\n", tg[i].res.message);
       worst = (int)e > worst ? (int)e : worst;
       continue;
     }
@@ -448,13 +541,12 @@ int main(int argc, char **argv) {
 /* ------------------------------------------------------------ --discover */
 
 /* --discover [PATH]: PATH as --discover=PATH or as the one operand. */
-static int parse_discover_args(struct cli *c, int argc, char **argv) {
-  int rest = argc - optind;
-  if (rest > 1 || (rest == 1 && c->discover_path != NULL))
+static int parse_discover_args(struct cli *c, int nops, char **ops) {
+  if (nops > 1 || (nops == 1 && c->discover_path != NULL))
     return usage_error("%s", "--discover takes one PATH (a php-fpm.conf or "
                              "a directory of pool files), not TARGETs");
-  if (rest == 1)
-    c->discover_path = argv[optind];
+  if (nops == 1)
+    c->discover_path = ops[0];
   if (c->watch_s > 0 || c->ping)
     return usage_error("%s", "--discover reads each pool's status once: no "
                              "--watch or --ping with it");
@@ -477,19 +569,20 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
   for (size_t i = 0; i < conf->n_diags; i++) {
     const struct fpm_conf_diag *d = &conf->diags[i];
     if (d->line > 0)
-      fprintf(stderr, "fpmstat: %s:%d: %s\n", d->file, d->line, d->message);
+      dprintf(STDERR_FILENO, "fpmstat: %s:%d: %s\n", d->file, d->line,
+              d->message);
     else
-      fprintf(stderr, "fpmstat: %s: %s\n", d->file, d->message);
+      dprintf(STDERR_FILENO, "fpmstat: %s: %s\n", d->file, d->message);
   }
   const char *where =
       c->discover_path != NULL ? c->discover_path : "/etc/php/*/fpm";
   if (load_rc != 0) {
-    fprintf(stderr, "fpmstat: no php-fpm configuration could be read from %s\n",
-            where);
+    dprintf(STDERR_FILENO,
+            "fpmstat: no php-fpm configuration could be read from %s\n", where);
     return FPM_EUSAGE;
   }
   if (conf->n_pools == 0) {
-    fprintf(stderr,
+    dprintf(STDERR_FILENO,
             "fpmstat: no pool section in the %zu file(s) read from %s\n",
             conf->n_files, where);
     return FPM_EUSAGE;
@@ -552,7 +645,7 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
         fpm_fetcher_create(&t, &g->f, g->res.message, sizeof g->res.message);
     if (e != FPM_OK) {
       g->res.err = e;
-      fprintf(stderr, "fpmstat: pool %s (%s:%d): %s\n", p->name, p->file,
+      dprintf(STDERR_FILENO, "fpmstat: pool %s (%s:%d): %s\n", p->name, p->file,
               p->line, g->res.message);
       worst = (int)e > worst ? (int)e : worst;
       continue;
@@ -572,7 +665,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
   struct fpm_output_item *items = calloc(n + 1, sizeof *items);
   if (fs == NULL || res == NULL || items == NULL) {
     free(fs), free(res), free(items);
-    fprintf(stderr, "fpmstat: out of memory\n");
+    dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     return FPM_EPROTOCOL;
   }
   size_t k = 0;
@@ -597,8 +690,9 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       continue;
     g->res = res[j++];
     if (g->res.err != FPM_OK) {
-      fprintf(stderr, "fpmstat: pool %s (%s:%d): %s\n", dr->pool[i]->name,
-              dr->pool[i]->file, dr->pool[i]->line, g->res.message);
+      dprintf(STDERR_FILENO, "fpmstat: pool %s (%s:%d): %s\n",
+              dr->pool[i]->name, dr->pool[i]->file, dr->pool[i]->line,
+              g->res.message);
       worst = (int)g->res.err > worst ? (int)g->res.err : worst;
       continue;
     }
@@ -606,7 +700,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
     compute(&pc, g, &items[i]);
   }
   if (fpm_output_render(&c->out, items, n, out) != 0) {
-    fprintf(stderr, "fpmstat: out of memory while formatting\n");
+    dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
     worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
   }
   free(fs), free(res), free(items);
@@ -632,19 +726,20 @@ static int discover_main(struct cli *c) {
   if (to_stdout)
     fpm_buf_putc(&list, '\n');
   else
-    fputs(list.data != NULL ? list.data : "", stderr);
+    dprintf(STDERR_FILENO, "%s", list.data != NULL ? list.data : "");
   struct disc_read dr = {calloc(conf.n_pools, sizeof *dr.tg),
                          calloc(conf.n_pools, sizeof *dr.max_children),
                          calloc(conf.n_pools, sizeof *dr.pool), 0};
   if (dr.tg == NULL || dr.max_children == NULL || dr.pool == NULL) {
-    fprintf(stderr, "fpmstat: out of memory\n");
+    dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     worst = FPM_EPROTOCOL;
   } else {
     worst = discover_targets(c, &conf, &dr, worst);
     worst = discover_fetch(c, &dr, &out, worst);
   }
   if ((to_stdout && write_stdout(&list) != 0) || write_stdout(&out) != 0) {
-    fprintf(stderr, "fpmstat: cannot write the output: %s\n", strerror(errno));
+    dprintf(STDERR_FILENO, "fpmstat: cannot write the output: %s\n",
+            strerror(errno));
     worst = worst > FPM_EUSAGE ? worst : FPM_EUSAGE;
   }
   for (size_t i = 0; i < dr.n; i++) {
