@@ -61,6 +61,10 @@ struct parser {
 
 /* Append one diagnostic (no cap here); best effort under memory pressure. */
 static void push_diag(struct parser *p, const char *file, int line, int flags,
+                      const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void push_diag(struct parser *p, const char *file, int line, int flags,
                       const char *fmt, va_list ap) {
   struct fpm_conf *c = p->conf;
   if (c->n_diags == p->diags_cap) {

@@ -240,6 +240,9 @@ int plugin_dispatch_notification(const notification_t *n) {
   return 0;
 }
 
+static void vlog_record(int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void vlog_record(int level, const char *fmt, va_list ap) {
   pthread_mutex_lock(&mock.lock);
   mock.logs = grow(mock.logs, &mock.cap_logs, mock.n_logs, sizeof *mock.logs);
