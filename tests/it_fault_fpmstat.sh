@@ -87,17 +87,7 @@ marked_slow() {
 }
 
 PERM_SOCK=$dir/run/perm.sock
-export FPM_POOLS_EXTRA="
-[perm]
-listen = $PERM_SOCK
-listen.owner = root
-listen.group = root
-listen.mode = 0660
-pm = static
-pm.max_children = 1
-pm.status_path = /status
-user = root
-group = root"
+export FPM_POOLS_EXTRA=$(fpm_perm_pool "$PERM_SOCK")
 fpm_start "$dir" || { echo "FAIL: php-fpm did not start"; exit 1; }
 chmod 755 "$dir/run"
 cat >"$FPMT_DOCROOT/mark.php" <<'PHP'

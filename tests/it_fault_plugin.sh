@@ -44,17 +44,7 @@ slack=1
 [ "${FPMT_VALGRIND:-0}" = 1 ] && slack=10
 
 PERM_SOCK=$dir/fpm/run/perm.sock
-export FPM_POOLS_EXTRA="
-[perm]
-listen = $PERM_SOCK
-listen.owner = root
-listen.group = root
-listen.mode = 0660
-pm = static
-pm.max_children = 1
-pm.status_path = /status
-user = root
-group = root"
+export FPM_POOLS_EXTRA=$(fpm_perm_pool "$PERM_SOCK")
 fpm_start "$dir/fpm" || { echo "FAIL: php-fpm did not start"; exit 1; }
 cat >"$FPMT_DOCROOT/killme.php" <<PHP
 <?php touch('$dir/killme.running'); usleep(4000000); echo "late\n";

@@ -31,6 +31,12 @@ s.close()
 PY
 }
 
+# fpm_perm_pool SOCK: a pool block for FPM_POOLS_EXTRA whose socket only
+# root may use (root:root, mode 0660), for the permission fault tests.
+fpm_perm_pool() {
+  printf '\n[perm]\nlisten = %s\nlisten.owner = root\nlisten.group = root\nlisten.mode = 0660\npm = static\npm.max_children = 1\npm.status_path = /status\nuser = root\ngroup = root\n' "$1"
+}
+
 fpm_ping() {
   local target=$1 path=${2:-/ping}
   env -i SCRIPT_NAME="$path" SCRIPT_FILENAME="$path" REQUEST_METHOD=GET \
