@@ -268,19 +268,18 @@ int fpm_parse_double(const char *s, size_t n, double *out) {
 
 void fpm_status_set_field(struct fpm_status *st, int f, const char *num,
                           size_t num_len) {
-  uint64_t v;
-  double d;
+  uint64_t u = 0;
+  double d = 0;
   if (f < 0 || f >= FPM_F__COUNT || f == FPM_F_POOL ||
       f == FPM_F_PROCESS_MANAGER)
     return; /* string fields; a number there is not FPM's */
-  if (fpm_parse_u64(num, num_len, &v) == 0) {
-    st->v[f] = v;
-  } else if (fpm_parse_double(num, num_len, &d) == 0 && d >= 0 &&
-             d < 18446744073709551616.0) {
-    st->v[f] = (uint64_t)d;
-  } else {
-    return; /* not a number FPM prints: the field stays absent */
+  if (fpm_parse_u64(num, num_len, &u) != 0) {
+    if (fpm_parse_double(num, num_len, &d) != 0 || d < 0 ||
+        d >= 18446744073709551616.0)
+      return; /* not a number FPM prints: the field stays absent */
+    u = (uint64_t)d;
   }
+  st->v[f] = u;
   st->present |= 1u << f;
 }
 
