@@ -175,6 +175,21 @@ static int fast_string(struct fpm_json *j, size_t n) {
   return 1;
 }
 
+/* The top-level `{` just lexed (it ends at fast_end) has only JSON's own
+ * whitespace (RFC 8259: space, tab, CR, LF) before it. yajl also skips \v
+ * and \f there; the pre-lexer does not (a body that is not JSON from its
+ * first byte is not FPM's status page), so the fast path hands such a body
+ * over and both paths report it alike. */
+static int fast_json_start(const struct fpm_json *j) {
+  uint64_t brace = fast_end(j) - 1;
+  if (brace >= j->keep_len)
+    return 0;
+  for (uint64_t i = 0; i < brace; i++)
+    if (!fpm_repair_is_space(j->keep[i]))
+      return 0;
+  return 1;
+}
+
 static int cb_null(void *ctx) {
   return fast_value(ctx);
 }
@@ -190,6 +205,10 @@ static int cb_start_map(void *ctx) {
     return 0;
   j->cb_depth++;
   if (j->cb_depth == 1 && !j->replay) {
+    if (j->fast && !fast_json_start(j)) {
+      j->need_slow = 1; /* the pre-lexer rejects it (lex_start) */
+      return 0;
+    }
     j->cb_root = 1;
     return 1;
   }
