@@ -71,9 +71,11 @@ static int cb_fatal(struct fpm_json *j, fpm_perr code, const char *msg) {
  * ends only before the continuation FPM prints next, a pool name is raw,
  * a string longer than FPM can print has a missed end. So that both paths
  * give the same snapshot, the fast path hands over (need_slow) wherever
- * they could differ: a pool name with escapes, a string over its cap, a worker
- * string not followed by its exact continuation. Offsets are raw: yajl's
- * consumed count after a token plus the start of the buffer it is parsing.
+ * they could differ: a byte yajl skips but JSON does not (\v, \f) before
+ * the top-level `{`, a pool name with escapes, a string over its cap, a
+ * worker string not followed by its exact continuation. Offsets are raw:
+ * yajl's consumed count after a token plus the start of the buffer it is
+ * parsing.
  */
 static uint64_t fast_end(const struct fpm_json *j) {
   return j->fast_base + yajl_get_bytes_consumed(j->h);
