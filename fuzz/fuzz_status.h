@@ -70,14 +70,6 @@ static inline int fz_pool_diff(const struct fpm_status *a,
   return 0;
 }
 
-/* Compare whole snapshots (workers, repaired and dropped counts too), as
- * fpm_status.h promises. On by default; FPMT_FUZZ_STRICT=0 turns it off
- * (to look past a finding while it is open). */
-static inline int fz_strict(void) {
-  const char *e = getenv("FPMT_FUZZ_STRICT");
-  return e != NULL && e[0] == '1';
-}
-
 /* A finished snapshot (OK or ETRUNCATED) is usable as documented. */
 static inline void fz_check_snapshot(const struct fpm_status *st) {
   FZ_CHECK(memchr(st->pool, '\0', sizeof st->pool), "pool unterminated");

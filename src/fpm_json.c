@@ -71,9 +71,11 @@ static int cb_fatal(struct fpm_json *j, fpm_perr code, const char *msg) {
  * ends only before the continuation FPM prints next, a pool name is raw,
  * a string longer than FPM can print has a missed end. So that both paths
  * give the same snapshot, the fast path hands over (need_slow) wherever
- * they could differ: a pool name with escapes, a string over its cap, a worker
- * string not followed by its exact continuation. Offsets are raw: yajl's
- * consumed count after a token plus the start of the buffer it is parsing.
+ * they could differ: a byte yajl skips but JSON does not (\v, \f) before
+ * the top-level `{`, a pool name with escapes, a string over its cap, a
+ * worker string not followed by its exact continuation. Offsets are raw:
+ * yajl's consumed count after a token plus the start of the buffer it is
+ * parsing.
  */
 static uint64_t fast_end(const struct fpm_json *j) {
   return j->fast_base + yajl_get_bytes_consumed(j->h);
@@ -175,6 +177,21 @@ static int fast_string(struct fpm_json *j, size_t n) {
   return 1;
 }
 
+/* The top-level `{` just lexed (it ends at fast_end) has only JSON's own
+ * whitespace (RFC 8259: space, tab, CR, LF) before it. yajl also skips \v
+ * and \f there; the pre-lexer does not (a body that is not JSON from its
+ * first byte is not FPM's status page), so the fast path hands such a body
+ * over and both paths report it alike. */
+static int fast_json_start(const struct fpm_json *j) {
+  uint64_t brace = fast_end(j) - 1;
+  if (brace >= j->keep_len)
+    return 0;
+  for (uint64_t i = 0; i < brace; i++)
+    if (!fpm_repair_is_space(j->keep[i]))
+      return 0;
+  return 1;
+}
+
 static int cb_null(void *ctx) {
   return fast_value(ctx);
 }
@@ -190,6 +207,10 @@ static int cb_start_map(void *ctx) {
     return 0;
   j->cb_depth++;
   if (j->cb_depth == 1 && !j->replay) {
+    if (j->fast && !fast_json_start(j)) {
+      j->need_slow = 1; /* the pre-lexer rejects it (lex_start) */
+      return 0;
+    }
     j->cb_root = 1;
     return 1;
   }

@@ -109,6 +109,12 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len);
 /* End of input; 0, or -1 when an error was recorded. */
 int fpm_repair_finish(struct fpm_json *j);
 
+/* JSON's whitespace (RFC 8259): the only bytes the pre-lexer skips before
+ * the top-level `{` (yajl skips \v and \f too; fpm_json.c checks). */
+static inline int fpm_repair_is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* Kind of a string value after key k (R_*), context aside. */
 int fpm_repair_key_kind(const char *k, size_t len);
 /* The kind in context: pool fields count at depth 1, worker fields at depth

@@ -313,7 +313,7 @@ static int entry_head(const char *d, size_t n, size_t at, int eof) {
 static int lex_start(struct fpm_json *j, const char *d, size_t n, uint64_t base,
                      size_t *ip) {
   size_t i = *ip;
-  while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
+  while (i < n && fpm_repair_is_space(d[i]))
     i++;
   *ip = i;
   if (i == n)
@@ -322,11 +322,17 @@ static int lex_start(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     j->lx.state = L_OUT;
     return LX_OK;
   }
+  unsigned char c = (unsigned char)d[i];
+  char what[16];
+  if (c >= 0x20 && c < 0x7f)
+    snprintf(what, sizeof what, "'%c'", c);
+  else
+    snprintf(what, sizeof what, "byte 0x%02x", c);
   fpm_parser_fail(j->p, FPM_P_ESCHEMA, base + i, d, n, i,
                   "not a PHP-FPM JSON status page: the body starts with "
-                  "'%c' where a JSON object '{' was expected (an error page "
+                  "%s where a JSON object '{' was expected (an error page "
                   "such as \"File not found.\" or HTML?)",
-                  (d[i] >= 0x20 && d[i] < 0x7f) ? d[i] : '?');
+                  what);
   return LX_STOP;
 }
 

@@ -415,6 +415,58 @@ static void test_real_head_inside_string(void **state) {
   free(b0);
 }
 
+/* fast_truncated_vs_repair_notstatus: a body whose first byte is not JSON
+ * (a vertical tab before `{`). yajl skips \v and \f as whitespace, the
+ * pre-lexer skips only JSON's own (space, tab, CR, LF): the fast path read
+ * on (OK, or ETRUNCATED on a cut body) where always_repair said ESCHEMA, not
+ * a status page. The fast path now hands such a body over: ESCHEMA on both
+ * paths, whole and split, for every byte only yajl skips, alone or after
+ * JSON whitespace, on whole and cut bodies. JSON's own whitespace still
+ * leads into a status page, and a \v between tokens inside the object
+ * goes to yajl on both paths alike. */
+static void test_non_json_start_not_status(void **state) {
+  (void)state;
+  const struct raw_worker w[] = {PLAIN(1), PLAIN(2)};
+  size_t n;
+  char *body = fpm_json_body("www", w, 2, &n);
+  static const char *const leads[] = {"\v", "\f", " \r\n\t\v", "\f  "};
+  char *b = malloc(n + 8);
+  assert_non_null(b);
+  for (size_t k = 0; k < sizeof leads / sizeof leads[0]; k++) {
+    size_t ln = strlen(leads[k]);
+    memcpy(b, leads[k], ln);
+    memcpy(b + ln, body, n);
+    static const size_t cuts[] = {0, 1, 40, 400};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+      size_t len = ln + (cuts[c] ? cuts[c] : n);
+      struct fpm_status st;
+      fpm_status_init(&st);
+      assert_int_equal(parse_every_way_ex(b, len, &st, cuts[c] != 0),
+                       FPM_P_ESCHEMA);
+      fpm_status_clear(&st);
+    }
+  }
+  memcpy(b, " \r\n\t", 4);
+  memcpy(b + 4, body, n);
+  struct fpm_status st;
+  fpm_status_init(&st);
+  assert_int_equal(parse_every_way_ex(b, n + 4, &st, 0), FPM_P_OK);
+  assert_int_equal(st.n_workers, 2);
+  fpm_status_clear(&st);
+  const char *acc = strstr(body, ",\"accepted conn\"");
+  assert_non_null(acc);
+  size_t at = (size_t)(acc - body) + 1;
+  memcpy(b, body, at);
+  b[at] = '\v';
+  memcpy(b + at + 1, body + at, n - at);
+  fpm_status_init(&st);
+  assert_int_equal(parse_every_way_ex(b, n + 1, &st, 0), FPM_P_OK);
+  assert_int_equal(st.v[FPM_F_ACCEPTED_CONN], 48);
+  fpm_status_clear(&st);
+  free(b);
+  free(body);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stray_quote_split_independent),
@@ -429,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_forged_full_head_limit),
       cmocka_unit_test(test_forged_complete_entry_limit),
       cmocka_unit_test(test_real_head_inside_string),
+      cmocka_unit_test(test_non_json_start_not_status),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,14 @@
 /*
  * test_fuzz_regress.c: regressions found by the fuzz targets (fuzz/), each
- * on the smallest body that showed it.
+ * on the smallest body that showed it, and every seed of the JSON target's
+ * corpus (fuzz/corpus/fuzz_fpm_json/) replayed with the target's checks, so
+ * that the plain unit build (no clang, no libFuzzer) keeps them fixed.
  */
 #include "test_fpm_status_helpers.h"
+
+#include "../fuzz/fuzz_split.h"
+
+#include <dirent.h>
 
 /* An old FPM prints the request uri raw: a client can ask for a uri that
  * reads as `"},{"pid":1,...` and so, as valid JSON, closes its own worker
@@ -54,9 +60,120 @@ static void forged_entry_through_raw_uri(void **state) {
   free(src);
 }
 
+/* ------------------------------------------------- corpus replay */
+
+#define CORPUS_JSON FPMT_SOURCE_DIR "/fuzz/corpus/fuzz_fpm_json"
+
+static uint8_t *read_seed(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    fail_msg("cannot open seed %s", path);
+  size_t cap = 4096, len = 0;
+  uint8_t *b = malloc(cap);
+  assert_non_null(b);
+  for (;;) {
+    len += fread(b + len, 1, cap - len, f);
+    if (len < cap)
+      break;
+    cap *= 2;
+    b = realloc(b, cap);
+    assert_non_null(b);
+  }
+  fclose(f);
+  *n = len;
+  return b;
+}
+
+/* As fuzz/fuzz_status.h fz_parse: whole, or in the seed's chunk schedule. */
+static fpm_perr seed_parse(const struct fz_split *s, int chunked,
+                           int always_repair, struct fpm_status *st) {
+  struct fpm_parser_opts o = {.always_repair = always_repair,
+                              .max_workers = (s->flags & 4) ? 3 : 256};
+  fpm_parser *p = fpm_parser_new(FPM_FORMAT_JSON, st, &o);
+  assert_non_null(p);
+  const char *d = (const char *)s->data;
+  if (!chunked) {
+    fpm_parser_feed(p, d, s->size);
+  } else {
+    for (size_t off = 0, i = 0; off < s->size; i++) {
+      size_t n = fz_chunk(s, i);
+      if (n > s->size - off)
+        n = s->size - off;
+      fpm_parser_feed(p, d + off, n);
+      off += n;
+    }
+  }
+  fpm_perr e = fpm_parser_finish(p);
+  fpm_parser_free(p);
+  return e;
+}
+
+/* One seed as fuzz/fuzz_fpm_json.c checks it: whole, chunked and
+ * always_repair give the same code and snapshot. Returns the code. */
+static fpm_perr replay_json_seed(const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", CORPUS_JSON, name);
+  size_t n;
+  uint8_t *in = read_seed(path, &n);
+  struct fz_split s;
+  fpm_perr ea = FPM_P_OK;
+  if (fz_split_init(&s, in, n) == 0) {
+    struct fpm_status a, b, c;
+    fpm_status_init(&a);
+    fpm_status_init(&b);
+    fpm_status_init(&c);
+    ea = seed_parse(&s, 0, 0, &a);
+    fpm_perr eb = seed_parse(&s, 1, 0, &b);
+    fpm_perr ec = seed_parse(&s, (int)(s.flags & 1), 1, &c);
+    if (ea != eb || ea != ec)
+      fail_msg("seed %s: whole %s, chunked %s, always_repair %s", name,
+               fpm_perr_str(ea), fpm_perr_str(eb), fpm_perr_str(ec));
+    char why[256] = "";
+    if ((ea == FPM_P_OK || ea == FPM_P_ETRUNCATED) &&
+        (fpm_status_diff(&a, &b, why, sizeof why) != 0 ||
+         fpm_status_diff(&a, &c, why, sizeof why) != 0))
+      fail_msg("seed %s: snapshots differ: %s", name, why);
+    fpm_status_clear(&a);
+    fpm_status_clear(&b);
+    fpm_status_clear(&c);
+  }
+  free(in);
+  return ea;
+}
+
+/* fast_truncated_vs_repair_notstatus: a cut body behind a vertical tab
+ * (which yajl skips as whitespace and JSON does not), with a misspelled
+ * pool key. The fast path read on and said ETRUNCATED, always_repair said
+ * ESCHEMA (not a status page) at the first byte; both say ESCHEMA now. */
+static void seed_fast_truncated_vs_repair_notstatus(void **state) {
+  (void)state;
+  assert_int_equal(replay_json_seed("fast_truncated_vs_repair_notstatus"),
+                   FPM_P_ESCHEMA);
+}
+
+/* Every seed of the JSON target, with the target's checks. */
+static void json_corpus_replays(void **state) {
+  (void)state;
+  DIR *dir = opendir(CORPUS_JSON);
+  if (dir == NULL)
+    fail_msg("cannot open %s", CORPUS_JSON);
+  size_t seeds = 0;
+  const struct dirent *de;
+  while ((de = readdir(dir)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    (void)replay_json_seed(de->d_name);
+    seeds++;
+  }
+  closedir(dir);
+  assert_true(seeds >= 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forged_entry_through_raw_uri),
+      cmocka_unit_test(seed_fast_truncated_vs_repair_notstatus),
+      cmocka_unit_test(json_corpus_replays),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
