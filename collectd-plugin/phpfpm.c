@@ -414,8 +414,8 @@ static int config_child(oconfig_item_t *ci, int i, struct phpfpm_discovery *d,
     return rc;
   if (strcasecmp(o->key, "Pool") != 0) {
     ERROR(P "unknown option \"%s\" in <Plugin " PHPFPM_PLUGIN_NAME
-            ">; expected <Pool \"name\"> blocks, Discover or "
-            "DiscoverInterval",
+            ">; expected <Pool \"name\"> blocks, Discover, "
+            "DiscoverInterval, DiscoverIgnore or <DiscoverDefaults>",
           o->key);
     return -1;
   }
@@ -438,6 +438,10 @@ static int config_child(oconfig_item_t *ci, int i, struct phpfpm_discovery *d,
  *     ...
  *   </Pool>
  *   Discover true                         # or "/path"; DiscoverInterval 60
+ *   DiscoverIgnore "www@*"                # repeatable
+ *   <DiscoverDefaults>                    # the keys of <Pool> except
+ *     Workers "none"                      # Socket, Address, StatusPath,
+ *   </DiscoverDefaults>                   # PingPath, MaxChildren
  * </Plugin>
  * A rejected block is logged and skipped; the valid pools are read and the
  * callback returns 0, so the rest of collectd keeps running. The errors
@@ -458,6 +462,7 @@ int phpfpm_config(oconfig_item_t *ci) {
   }
   d->interval_s = PHPFPM_DEFAULT_DISCOVER_INTERVAL;
   d->pool_interval_s = CDTIME_T_TO_DOUBLE(plugin_get_interval());
+  phpfpm_defaults_init(&d->defaults, d->pool_interval_s);
   int discover = 0, errors = 0;
   for (int i = 0; i < ci->children_num; i++)
     if (config_child(ci, i, d, &discover) != 0)
@@ -466,6 +471,10 @@ int phpfpm_config(oconfig_item_t *ci) {
     if (discovery_register(d) != 0)
       errors++;
   } else {
+    if (d->n_ignore > 0 || d->defaults_given)
+      WARNING(P "DiscoverIgnore and <DiscoverDefaults> only apply with "
+                "Discover in the same <Plugin phpfpm> block; here they have "
+                "no effect");
     phpfpm_discovery_free(d);
   }
   if (errors > 0)

@@ -68,6 +68,30 @@ struct phpfpm_conf {
 int phpfpm_conf_parse(const oconfig_item_t *ci, double default_interval_s,
                       struct phpfpm_conf *out);
 void phpfpm_conf_clear(struct phpfpm_conf *c);
+
+/* What every discovered pool is read with: a <DiscoverDefaults> block, or
+ * the built-in defaults (those of a <Pool> without keys). Effective
+ * values: interval_s is the block's Interval or the plugin's, timeout_s
+ * the block's Timeout (below the interval) or 90% of the interval. */
+struct phpfpm_defaults {
+  double interval_s;
+  double timeout_s;
+  enum fpm_worker_detail workers;
+  size_t max_slots;
+  double slow_threshold_s;
+  int notifications;
+};
+/* The built-in defaults; default_interval_s is the plugin's interval. */
+void phpfpm_defaults_init(struct phpfpm_defaults *d, double default_interval_s);
+/*
+ * Parse a <DiscoverDefaults> block: the keys of <Pool> except those
+ * discovery derives for each pool (Socket, Address, StatusPath, PingPath,
+ * MaxChildren), which are refused with a message naming the key. Unset keys
+ * keep the built-in defaults. Errors are logged; returns 0, or -1 (then
+ * *out is untouched).
+ */
+int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
+                          struct phpfpm_defaults *out);
 /* "none", "summary" or "slots". */
 const char *phpfpm_workers_name(enum fpm_worker_detail d);
 
@@ -191,6 +215,13 @@ struct phpfpm_discovery {
   double pool_interval_s;
   char **manual; /* names of the <Pool> blocks: they win */
   size_t n_manual;
+  struct phpfpm_defaults defaults; /* <DiscoverDefaults>, or built-in */
+  int defaults_given;              /* a <DiscoverDefaults> block was seen */
+  char **ignore;                   /* DiscoverIgnore patterns, in order */
+  size_t n_ignore;
+  /* per pattern: the pools it ignored at the last scan, as logged ("" =
+   * none; NULL: not logged yet), so a change is logged once */
+  char **ignore_logged;
   struct fpm_disc_set set;    /* the pools of the last scan */
   struct phpfpm_link **links; /* of the pools it started and still reads */
   size_t n_links, cap_links;
@@ -207,9 +238,11 @@ struct phpfpm_discovery {
   int (*stop)(const char *cb_name);
 };
 
-/* Parse Discover / DiscoverInterval at the <Plugin phpfpm> level into *d
- * (zeroed first). Returns 1 when the key is one of them (then *rc is 0, or
- * -1 with the error logged), 0 for another key. */
+/* Parse Discover, DiscoverInterval, DiscoverIgnore and <DiscoverDefaults>
+ * at the <Plugin phpfpm> level into *d (set up by phpfpm_config: its
+ * pool_interval_s and built-in defaults first). Returns 1 when the key is
+ * one of them (then *rc is 0, or -1 with the error logged), 0 for another
+ * key. */
 int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
                            int *enabled, int *rc);
 /* The scan callback: one scan (read the configuration, stop the pools that
@@ -222,9 +255,10 @@ int phpfpm_discover_read(user_data_t *ud);
 void phpfpm_discover_scan(struct phpfpm_discovery *d);
 void phpfpm_discovery_free(void *d);
 /* A pool for a discovered one: its endpoint and status path, ping.path,
- * pm.max_children; read every interval_s (registered with it), Timeout
- * and the rest at their defaults. NULL when out of memory. */
+ * pm.max_children; read every df->interval_s (registered with it), with
+ * df's Timeout, Workers, MaxSlots, SlowThreshold and Notifications. NULL
+ * when out of memory. */
 struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
-                                          double interval_s);
+                                          const struct phpfpm_defaults *df);
 
 #endif /* PHPFPM_PLUGIN_H */

@@ -4,7 +4,9 @@
  * DiscoverInterval it reads php-fpm's configuration (fpm_conf), works out
  * which pools appeared, went or changed (fpm_discover_update) and starts or
  * stops their read callbacks. Pools are read by the same code as <Pool>
- * blocks (phpfpm.c); a <Pool> of the same name wins over a discovered one.
+ * blocks (phpfpm.c), with the settings of <DiscoverDefaults>; a <Pool> of
+ * the same name wins over a discovered one; a pool a DiscoverIgnore
+ * pattern matches is left alone (logged once per change of that set).
  *
  * Why a scan callback and plugin_unregister_read: in collectd 5.12,
  * plugin_unregister_read takes the read lock, removes the name from the read
@@ -55,10 +57,60 @@ static int discover_value(const oconfig_item_t *o, struct phpfpm_discovery *d,
   return -1;
 }
 
+/* DiscoverIgnore "GLOB": checked now (empty or malformed is an error),
+ * appended in order. */
+static int ignore_value(const oconfig_item_t *o, struct phpfpm_discovery *d) {
+  if (o->values_num != 1 || o->values[0].type != OCONFIG_TYPE_STRING ||
+      o->children_num > 0) {
+    ERROR(P "DiscoverIgnore: expected one string, a glob on the discovered "
+            "pool name (fnmatch), e.g. DiscoverIgnore \"www@*\"");
+    return -1;
+  }
+  const char *glob = o->values[0].value.string;
+  char why[128], shown[80];
+  if (fpm_discover_pattern_check(glob, why, sizeof why) != 0) {
+    phpfpm_clean_text(glob, 60, shown, sizeof shown);
+    ERROR(P "DiscoverIgnore \"%s\": not a usable pattern: %s", shown, why);
+    return -1;
+  }
+  char **v = realloc(d->ignore, (d->n_ignore + 1) * sizeof *v);
+  if (v == NULL) {
+    ERROR(P "DiscoverIgnore: out of memory");
+    return -1;
+  }
+  d->ignore = v;
+  if ((v[d->n_ignore] = strdup(glob)) == NULL) {
+    ERROR(P "DiscoverIgnore: out of memory");
+    return -1;
+  }
+  d->n_ignore++;
+  return 0;
+}
+
+/* <DiscoverDefaults>: once per <Plugin phpfpm> block; a rejected block
+ * leaves the built-in defaults. */
+static int defaults_value(const oconfig_item_t *o, struct phpfpm_discovery *d) {
+  if (d->defaults_given) {
+    ERROR(P "<DiscoverDefaults>: given more than once in this <Plugin "
+            "phpfpm> block; the first one is used");
+    return -1;
+  }
+  d->defaults_given = 1;
+  return phpfpm_defaults_parse(o, d->pool_interval_s, &d->defaults);
+}
+
 int phpfpm_discover_option(const oconfig_item_t *o, struct phpfpm_discovery *d,
                            int *enabled, int *rc) {
   if (strcasecmp(o->key, "Discover") == 0) {
     *rc = discover_value(o, d, enabled);
+    return 1;
+  }
+  if (strcasecmp(o->key, "DiscoverIgnore") == 0) {
+    *rc = ignore_value(o, d);
+    return 1;
+  }
+  if (strcasecmp(o->key, "DiscoverDefaults") == 0) {
+    *rc = defaults_value(o, d);
     return 1;
   }
   if (strcasecmp(o->key, "DiscoverInterval") != 0)
@@ -84,6 +136,12 @@ void phpfpm_discovery_free(void *data) {
   for (size_t i = 0; i < d->n_diags; i++)
     free(d->diags[i]);
   free(d->diags);
+  for (size_t i = 0; i < d->n_ignore; i++) {
+    free(d->ignore[i]);
+    free(d->ignore_logged != NULL ? d->ignore_logged[i] : NULL);
+  }
+  free(d->ignore);
+  free(d->ignore_logged);
   fpm_disc_set_free(&d->set);
   for (size_t i = 0; i < d->n_links; i++)
     phpfpm_link_put(d->links[i]);
@@ -142,7 +200,7 @@ static char *dup_or(const char *s, const char *dflt) {
 }
 
 struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
-                                          double interval_s) {
+                                          const struct phpfpm_defaults *df) {
   struct phpfpm_pool *p = calloc(1, sizeof *p);
   if (p == NULL)
     return NULL;
@@ -159,14 +217,16 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
     return NULL;
   }
   c->is_socket = strncmp(cp->endpoint, "unix:", 5) == 0;
-  c->interval_s = interval_s > 0 ? interval_s : 10.0;
+  c->interval_s = df->interval_s > 0 ? df->interval_s : 10.0;
   c->interval_set = 1;
-  c->timeout_s = c->interval_s * PHPFPM_TIMEOUT_SHARE;
-  c->workers = FPM_WORKERS_SUMMARY;
-  c->max_slots = PHPFPM_DEFAULT_MAX_SLOTS;
-  c->slow_threshold_s = PHPFPM_DEFAULT_SLOW_THRESHOLD;
+  c->timeout_s = df->timeout_s > 0 && df->timeout_s < c->interval_s
+                     ? df->timeout_s
+                     : c->interval_s * PHPFPM_TIMEOUT_SHARE;
+  c->workers = df->workers;
+  c->max_slots = df->max_slots;
+  c->slow_threshold_s = df->slow_threshold_s;
   c->max_children = cp->max_children > 0 ? (uint64_t)cp->max_children : 0;
-  c->notifications = 1;
+  c->notifications = df->notifications;
   return p;
 }
 
@@ -185,7 +245,7 @@ static int pool_added(struct phpfpm_discovery *d,
          cp->name, cp->file, cp->name);
     return 0;
   }
-  struct phpfpm_pool *p = phpfpm_pool_from_conf(cp, d->pool_interval_s);
+  struct phpfpm_pool *p = phpfpm_pool_from_conf(cp, &d->defaults);
   if (p == NULL) {
     ERROR(P "pool \"%s\" (discovered): out of memory", cp->name);
     return -1;
@@ -319,6 +379,61 @@ static void log_summary(const struct phpfpm_discovery *d) {
        d->n_links, d->n_started, d->n_stopped, d->n_failed, d->n_unmonitorable);
 }
 
+/* The pools pattern i ignores (its first match) in the last scan: "a, b",
+ * "" for none. NULL when out of memory. */
+static char *ignored_names(const struct phpfpm_discovery *d, size_t i,
+                           size_t *count) {
+  size_t len = 1;
+  *count = 0;
+  for (size_t k = 0; k < d->set.n; k++)
+    if (d->set.v[k].ignored == (int)i + 1)
+      len += strlen(d->set.v[k].name) + 2;
+  char *out = malloc(len);
+  if (out == NULL)
+    return NULL;
+  size_t off = 0;
+  out[0] = '\0';
+  for (size_t k = 0; k < d->set.n; k++) {
+    if (d->set.v[k].ignored != (int)i + 1)
+      continue;
+    off += (size_t)snprintf(out + off, len - off, "%s%s", off > 0 ? ", " : "",
+                            d->set.v[k].name);
+    (*count)++;
+  }
+  return out;
+}
+
+/* One INFO line per pattern whose set of ignored pools changed (the first
+ * scan logs every pattern, so one that matches nothing shows up too). */
+static void log_ignored(struct phpfpm_discovery *d) {
+  if (d->n_ignore == 0)
+    return;
+  if (d->ignore_logged == NULL &&
+      (d->ignore_logged = calloc(d->n_ignore, sizeof *d->ignore_logged)) ==
+          NULL)
+    return;
+  for (size_t i = 0; i < d->n_ignore; i++) {
+    size_t count;
+    char *now = ignored_names(d, i, &count);
+    if (now == NULL)
+      return;
+    char *was = d->ignore_logged[i];
+    if (was != NULL && strcmp(was, now) == 0) {
+      free(now);
+      continue;
+    }
+    if (count == 0)
+      INFO(P "Discover: DiscoverIgnore \"%s\" ignores no pool%s", d->ignore[i],
+           was != NULL ? " now" : " (it matches no discovered pool name)");
+    else
+      INFO(P "Discover: DiscoverIgnore \"%s\" ignores %zu pool(s), not "
+             "read: %s",
+           d->ignore[i], count, now);
+    free(was);
+    d->ignore_logged[i] = now;
+  }
+}
+
 void phpfpm_discover_scan(struct phpfpm_discovery *d) {
   struct fpm_conf conf;
   int rc = fpm_conf_load(d->path, NULL, &conf);
@@ -335,9 +450,12 @@ void phpfpm_discover_scan(struct phpfpm_discovery *d) {
     d->load_failed = 0;
     d->n_started = d->n_stopped = d->n_failed = d->n_unmonitorable = 0;
     d->scan_conf = &conf;
-    if (fpm_discover_update(&d->set, &conf, on_change, d) < 0)
+    if (fpm_discover_update_ignoring(&d->set, &conf,
+                                     (const char *const *)d->ignore,
+                                     d->n_ignore, on_change, d) < 0)
       ERROR(P "Discover: out of memory comparing the pools");
     d->scan_conf = NULL;
+    log_ignored(d);
     log_summary(d);
   }
   fpm_conf_free(&conf);

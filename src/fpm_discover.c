@@ -1,11 +1,13 @@
 /*
  * fpm_discover.c: what a monitor reads from a discovered pool (its fetch
  * target and a one-line description), and the difference between two scans
- * of PHP-FPM's configuration as a list of pools to stop and to start. The
+ * of PHP-FPM's configuration as a list of pools to stop and to start,
+ * leaving out the pools an ignore pattern (fnmatch) matches. The
  * parsing itself is fpm_conf.c; fetching is fpm_fetch.c.
  */
 #include "fpm_discover.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,73 @@ void fpm_discover_describe(const struct fpm_conf_pool *pool, char *out,
              pool->via_status_listen ? " (pm.status_listen)" : "");
 }
 
+/* ------------------------------------------------------ ignore patterns */
+
+/* The byte after the bracket expression that opens at p[0] == '[', or NULL
+ * when it has no closing ']'. As in fnmatch: '!' or '^' first negates, a
+ * ']' first is literal, "[:class:]" is one item. */
+static const char *bracket_end(const char *p) {
+  const char *q = p + 1;
+  if (*q == '!' || *q == '^')
+    q++;
+  if (*q == ']')
+    q++;
+  for (; *q != '\0'; q++) {
+    if (*q == ']')
+      return q + 1;
+    if (q[0] == '[' && q[1] == ':') {
+      const char *c = strstr(q + 2, ":]");
+      if (c == NULL)
+        return NULL;
+      q = c + 1;
+    }
+  }
+  return NULL;
+}
+
+int fpm_discover_pattern_check(const char *pattern, char *why, size_t whylen) {
+  size_t len = strlen(pattern);
+  if (len == 0) {
+    snprintf(why, whylen, "it is empty");
+    return -1;
+  }
+  if (len > FPM_DISC_PATTERN_MAX) {
+    snprintf(why, whylen, "it is longer than %d bytes", FPM_DISC_PATTERN_MAX);
+    return -1;
+  }
+  for (const char *p = pattern; *p != '\0'; p++) {
+    unsigned char ch = (unsigned char)*p;
+    size_t at = (size_t)(p - pattern) + 1;
+    if (ch < 0x20 || ch == 0x7f) {
+      snprintf(why, whylen, "byte %zu is a control character", at);
+      return -1;
+    }
+    if (ch == '\\') {
+      if (p[1] == '\0') {
+        snprintf(why, whylen, "it ends in a lone '\\'");
+        return -1;
+      }
+      p++;
+    } else if (ch == '[') {
+      const char *end = bracket_end(p);
+      if (end == NULL) {
+        snprintf(why, whylen, "its '[' at byte %zu has no closing ']'", at);
+        return -1;
+      }
+      p = end - 1;
+    }
+  }
+  return 0;
+}
+
+int fpm_discover_ignored(const char *name, const char *const *patterns,
+                         size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (fnmatch(patterns[i], name, 0) == 0)
+      return (int)i;
+  return -1;
+}
+
 /* ------------------------------------------------------------ re-scans */
 
 static void entry_of(const struct fpm_conf_pool *p, struct fpm_disc_entry *e) {
@@ -48,7 +117,7 @@ static void entry_of(const struct fpm_conf_pool *p, struct fpm_disc_entry *e) {
 
 static int same(const struct fpm_disc_entry *a,
                 const struct fpm_disc_entry *b) {
-  return a->monitorable == b->monitorable &&
+  return a->monitorable == b->monitorable && a->ignored == b->ignored &&
          a->max_children == b->max_children &&
          strcmp(a->endpoint, b->endpoint) == 0 &&
          strcmp(a->query_path, b->query_path) == 0;
@@ -88,7 +157,7 @@ static int removals(const struct fpm_disc_set *set, const struct fpm_conf *c,
     const struct fpm_disc_entry *now = find(nv, n, o->name);
     if (carried(c, nv, n, o))
       continue;
-    if (o->monitorable && (now == NULL || !same(o, now))) {
+    if (o->monitorable && !o->ignored && (now == NULL || !same(o, now))) {
       cb(ud, FPM_DISC_REMOVED, o, NULL);
       calls++;
     }
@@ -109,6 +178,8 @@ static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
       nv[i].failed = o->failed;
       continue;
     }
+    if (nv[i].ignored)
+      continue; /* no callback at all */
     calls++;
     if (!nv[i].monitorable) {
       cb(ud, FPM_DISC_UNMONITORABLE, NULL, &c->pools[i]);
@@ -123,12 +194,22 @@ static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
 
 int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
                         fpm_disc_cb cb, void *ud) {
+  return fpm_discover_update_ignoring(set, conf, NULL, 0, cb, ud);
+}
+
+int fpm_discover_update_ignoring(struct fpm_disc_set *set,
+                                 const struct fpm_conf *conf,
+                                 const char *const *patterns, size_t n_pat,
+                                 fpm_disc_cb cb, void *ud) {
   size_t n = conf->n_pools, cap = n + set->n;
   struct fpm_disc_entry *nv = calloc(cap > 0 ? cap : 1, sizeof *nv);
   if (nv == NULL)
     return -1;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     entry_of(&conf->pools[i], &nv[i]);
+    nv[i].ignored =
+        fpm_discover_ignored(conf->pools[i].name, patterns, n_pat) + 1;
+  }
   int calls = removals(set, conf, nv, n, cb, ud);
   calls += additions(set, conf, nv, cb, ud);
   size_t k = n;

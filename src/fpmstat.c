@@ -28,6 +28,8 @@
 #define FPMSTAT_VERSION "0"
 #endif
 
+#define FPMSTAT_MAX_IGNORE 64 /* --discover-ignore patterns */
+
 struct cli {
   struct fpm_target t;
   int ping;
@@ -41,6 +43,8 @@ struct cli {
   size_t n_targets;
   int discover;              /* --discover */
   const char *discover_path; /* its PATH; NULL: Debian's defaults */
+  const char *ignore[FPMSTAT_MAX_IGNORE]; /* --discover-ignore, into argv */
+  size_t n_ignore;
 };
 
 static const char usage_text[] =
@@ -79,6 +83,10 @@ static const char usage_text[] =
     "                           files; none: /etc/php/*/fpm/php-fpm.conf), "
     "list\n"
     "                           them and read every monitorable one at once\n"
+    "      --discover-ignore GLOB\n"
+    "                           with --discover: leave out the pools whose\n"
+    "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
+    "                           repeatable): listed as ignored, not read\n"
     "  -h, --help               this text\n"
     "  -V, --version            the version\n"
     "\n"
@@ -133,7 +141,8 @@ enum {
   OPT_MAX_CHILDREN,
   OPT_HOST,
   OPT_INTERVAL,
-  OPT_PREFIX
+  OPT_PREFIX,
+  OPT_DISCOVER_IGNORE
 };
 
 /* GNU-style options, parsed here rather than by getopt_long: its globals
@@ -162,10 +171,24 @@ static const struct cli_opt long_opts[] = {
     {"graphite-prefix", ARG_REQUIRED, OPT_PREFIX},
     {"watch", ARG_REQUIRED, 'w'},
     {"discover", ARG_OPTIONAL, 'd'},
+    {"discover-ignore", ARG_REQUIRED, OPT_DISCOVER_IGNORE},
     {"help", ARG_NONE, 'h'},
     {"version", ARG_NONE, 'V'},
     {NULL, 0, 0},
 };
+
+/* --discover-ignore GLOB: checked now, so a typo is a usage error. */
+static int add_ignore(struct cli *c, const char *glob) {
+  char why[128];
+  if (fpm_discover_pattern_check(glob, why, sizeof why) != 0)
+    return usage_error("--discover-ignore '%s': not a usable pattern: %s", glob,
+                       why);
+  if (c->n_ignore == FPMSTAT_MAX_IGNORE)
+    return usage_error("at most %d --discover-ignore patterns",
+                       FPMSTAT_MAX_IGNORE);
+  c->ignore[c->n_ignore++] = glob;
+  return -1;
+}
 
 /* Returns -1 to go on, else an exit status. */
 static int parse_opt(struct cli *c, int opt, const char *arg) {
@@ -226,6 +249,8 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     c->discover = 1;
     c->discover_path = arg;
     return -1;
+  case OPT_DISCOVER_IGNORE:
+    return add_ignore(c, arg);
   case 'h':
     printf("%s",
            usage_text); /* printf: no stdout reference, no copy relocation */
@@ -359,6 +384,8 @@ static int parse_args(struct cli *c, int argc, char **argv) {
     return rc;
   if (c->discover)
     return parse_discover_args(c, nops, argv + 1);
+  if (c->n_ignore > 0)
+    return usage_error("%s", "--discover-ignore goes with --discover");
   if (nops == 0)
     return usage_error("%s", "no TARGET given");
   if (c->ping && c->out.format != FPM_OUT_TEXT && c->out.format != FPM_OUT_JSON)
@@ -593,10 +620,33 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
   return FPM_OK;
 }
 
+/* The index of the --discover-ignore pattern that matches the pool, or -1. */
+static int ignored_by(const struct cli *c, const struct fpm_conf_pool *p) {
+  return fpm_discover_ignored(p->name, c->ignore, c->n_ignore);
+}
+
+/* What the QUERY column says: what is queried, why the pool is not
+ * monitorable, or the pattern that leaves it out. */
+static void discover_what(const struct cli *c, const struct fpm_conf_pool *p,
+                          char *what, size_t len) {
+  int ig = ignored_by(c, p);
+  if (ig >= 0)
+    snprintf(what, len, "ignored (--discover-ignore '%s')", c->ignore[ig]);
+  else
+    fpm_discover_describe(p, what, len);
+}
+
 /* The table of pools and what is queried for each. */
-static void discover_list(const struct fpm_conf *conf, struct fpm_buf *b) {
-  fpm_buf_printf(b, "%zu pool(s) found in %zu configuration file(s)\n",
+static void discover_list(const struct cli *c, const struct fpm_conf *conf,
+                          struct fpm_buf *b) {
+  size_t n_ignored = 0;
+  for (size_t i = 0; i < conf->n_pools; i++)
+    n_ignored += ignored_by(c, &conf->pools[i]) >= 0;
+  fpm_buf_printf(b, "%zu pool(s) found in %zu configuration file(s)",
                  conf->n_pools, conf->n_files);
+  if (n_ignored > 0)
+    fpm_buf_printf(b, ", %zu ignored", n_ignored);
+  fpm_buf_putc(b, '\n');
   fpm_buf_printf(b, "%-20s %-9s %5s  %s\n", "POOL", "PM", "MAX", "QUERY");
   struct fpm_buf name;
   fpm_buf_init(&name);
@@ -605,7 +655,7 @@ static void discover_list(const struct fpm_conf *conf, struct fpm_buf *b) {
     char max[24] = "-", what[1600];
     if (p->max_children >= 0)
       snprintf(max, sizeof max, "%ld", p->max_children);
-    fpm_discover_describe(p, what, sizeof what);
+    discover_what(c, p, what, sizeof what);
     fpm_buf_reset(&name);
     fpm_out_text_str(&name, p->name, 64);
     fpm_buf_printf(b, "%-20s %-9s %5s  ", name.data ? name.data : "",
@@ -630,6 +680,8 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
   for (size_t i = 0; i < conf->n_pools; i++) {
     const struct fpm_conf_pool *p = &conf->pools[i];
     struct fpm_target t;
+    if (ignored_by(c, p) >= 0)
+      continue; /* listed as ignored, not read, not an error */
     if (fpm_discover_target(p, &t) != 0) {
       worst = worst > FPM_EHTTP ? worst : FPM_EHTTP;
       continue;
@@ -709,7 +761,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
 
 /* fpmstat --discover [PATH]: read php-fpm's configuration, list its pools
  * (on stdout for text, else on stderr so stdout stays in the format), read
- * every monitorable pool at once. */
+ * every monitorable pool at once, except those --discover-ignore names. */
 static int discover_main(struct cli *c) {
   struct fpm_conf conf;
   int load_rc = fpm_conf_load(c->discover_path, NULL, &conf);
@@ -721,7 +773,7 @@ static int discover_main(struct cli *c) {
   struct fpm_buf list, out;
   fpm_buf_init(&list);
   fpm_buf_init(&out);
-  discover_list(&conf, &list);
+  discover_list(c, &conf, &list);
   int to_stdout = c->out.format == FPM_OUT_TEXT;
   if (to_stdout)
     fpm_buf_putc(&list, '\n');

@@ -6,13 +6,20 @@
 #   api     TCP, dynamic, max 4, pm.status_path /fpm-status and
 #           pm.status_listen on another port (preferred by discovery)
 #   legacy  unix socket, no pm.status_path (not monitorable)
+#   skip    unix socket, static 1, a status page: the one ignore patterns
+#           leave out
 #   and a second [web] section in another file (sections repeat across files)
 # fpmstat --discover must list every pool, give legacy's exact line to add,
-# read web and api at once, and compute utilisation against the configured
-# pm.max_children (3 busy workers of 5 = 60 %). Then a real collectd with the
-# built plugin (Interval 1, Discover, DiscoverInterval 2) must deliver values
+# read web, api and skip at once, and compute utilisation against the
+# configured pm.max_children (3 busy workers of 5 = 60 %); with
+# --discover-ignore 'sk*' --discover-ignore=legacy it lists both as ignored,
+# exits 0 and does not read skip (skip's accepted conn, read directly before
+# and after, grows by our own read only). Then a real collectd with the
+# built plugin (Interval 1, Discover, DiscoverInterval 2, DiscoverIgnore
+# "sk*", <DiscoverDefaults> Timeout 0.8 Workers "none") must deliver values
 # for web and api with max_children 5 and 4 and 60 % while 3 workers are
-# busy, log legacy once; after a pool file is added and another removed and
+# busy, with the defaults' timeout and no worker statistics, never read skip,
+# log legacy once; after a pool file is added and another removed and
 # php-fpm reloaded (SIGUSR2), the new pool's values must arrive within two
 # re-scan intervals (4 s) and the removed pool must stop being read.
 set -u
@@ -97,14 +104,23 @@ pm = static
 pm.max_children = 1
 $common
 CONF
+cat >"$f/pool.d/50-skip.conf" <<CONF
+[skip]
+listen = $f/run/\$pool.sock
+pm = static
+pm.max_children = 1
+pm.status_path = /status
+$common
+CONF
 cat >"$f/pool.d/90-web-extra.conf" <<CONF
 [web]
 request_terminate_timeout = 120
 CONF
 web_sock=$f/run/web.sock
 legacy_sock=$f/run/legacy.sock
+skip_sock=$f/run/skip.sock
 api_addr=127.0.0.1:$api_port
-fpm_start_conf "$f" "$f/php-fpm.conf" "$web_sock" "$api_addr" "$legacy_sock" ||
+fpm_start_conf "$f" "$f/php-fpm.conf" "$web_sock" "$api_addr" "$legacy_sock" "$skip_sock" ||
   { echo "FAIL: php-fpm did not start"; exit 1; }
 
 # ------------------------------------------------------------ fpmstat
@@ -113,7 +129,7 @@ rc=$?
 sed 's/^/#   /' "$dir/list.out" | head -n 8
 check "fpmstat --discover exits 5 (legacy has no status page; got $rc)" test "$rc" = 5
 line() { grep -E "^$1 " "$dir/list.out"; }
-check "lists 3 pools in 5 files" grep -q '^3 pool(s) found in 5 configuration file(s)' "$dir/list.out"
+check "lists 4 pools in 6 files" grep -q '^4 pool(s) found in 6 configuration file(s)$' "$dir/list.out"
 check "web: static, 5, its socket with \$pool expanded, /status" \
   bash -c "grep -E '^web +static +5  unix:$web_sock /status\$' '$dir/list.out'"
 check "api: dynamic, 4, queried on pm.status_listen at /fpm-status" \
@@ -123,8 +139,8 @@ legacy_line=$(grep -E '^legacy ' "$dir/list.out")
 ends_with() { case "$1" in *"$2") return 0 ;; esac; echo "# got: $1"; return 1; }
 check "legacy: not monitorable, with the exact line and file" \
   ends_with "$legacy_line" "  $want"
-check "both monitorable pools were read (text output names both)" \
-  bash -c "grep -q '^  pool: *web (static)' '$dir/list.out' && grep -q '^  pool: *api (dynamic)' '$dir/list.out'"
+check "the monitorable pools were read (text output names web, api, skip)" \
+  bash -c "grep -q '^  pool: *web (static)' '$dir/list.out' && grep -q '^  pool: *api (dynamic)' '$dir/list.out' && grep -q '^  pool: *skip (static)' '$dir/list.out'"
 check "nothing on stderr for a clean configuration (got: $(head -c 300 "$dir/list.err"))" \
   test ! -s "$dir/list.err"
 
@@ -132,9 +148,42 @@ check "nothing on stderr for a clean configuration (got: $(head -c 300 "$dir/lis
 "$fpmstat" --discover "$f/pool.d" -F prometheus >"$dir/dir.out" 2>"$dir/dir.err"
 rc=$?
 check "--discover DIR: rc 5 and the listing on stderr (prometheus on stdout)" \
-  bash -c "[ $rc = 5 ] && grep -q '^3 pool(s) found in 4 configuration file(s)' '$dir/dir.err'"
+  bash -c "[ $rc = 5 ] && grep -q '^4 pool(s) found in 5 configuration file(s)' '$dir/dir.err'"
 check "--discover DIR: phpfpm_up 1 for web and api" \
   bash -c "grep -q '^phpfpm_up{pool=\"web\".*} 1\$' '$dir/dir.out' && grep -q '^phpfpm_up{pool=\"api\".*} 1\$' '$dir/dir.out'"
+
+# --discover-ignore: skip and legacy listed as ignored (one line each, with
+# the pattern), not read, and legacy's missing status page no longer counts
+# (rc 0). skip's accepted conn (its own counter, read straight from its
+# socket) grows by 1 across the run, our own second read; the plain
+# --discover run afterwards makes it grow by 2, so the check can fail.
+skip_accepted() {
+  "$fpmstat" -F prometheus "$skip_sock" 2>/dev/null |
+    awk '/^phpfpm_accepted_conn[_a-z]*\{/ { print $NF; exit }'
+}
+a1=$(skip_accepted)
+"$fpmstat" --discover "$f/php-fpm.conf" --discover-ignore 'sk*' \
+  --discover-ignore=legacy >"$dir/ign.out" 2>"$dir/ign.err"
+rc=$?
+a2=$(skip_accepted)
+"$fpmstat" --discover "$f/php-fpm.conf" >/dev/null 2>&1
+a3=$(skip_accepted)
+sed 's/^/#   /' "$dir/ign.out" | head -n 7
+check "--discover-ignore: rc 0 (legacy ignored; got $rc: $(head -c 200 "$dir/ign.err"))" test "$rc" = 0
+check "--discover-ignore: the count line says 2 ignored" \
+  grep -q '^4 pool(s) found in 6 configuration file(s), 2 ignored$' "$dir/ign.out"
+check "--discover-ignore: skip listed as ignored with its pattern" \
+  grep -qE "^skip +static +1  ignored \(--discover-ignore 'sk\*'\)\$" "$dir/ign.out"
+check "--discover-ignore=: legacy listed as ignored with its pattern" \
+  grep -qE "^legacy +static +1  ignored \(--discover-ignore 'legacy'\)\$" "$dir/ign.out"
+check "--discover-ignore: web and api read, skip not" \
+  bash -c "grep -q '^  pool: *web (static)' '$dir/ign.out' && grep -q '^  pool: *api (dynamic)' '$dir/ign.out' && ! grep -q '^  pool: *skip' '$dir/ign.out'"
+check "--discover-ignore: skip's accepted conn grew by our own read only ($a1 -> $a2), by 2 with a plain --discover ($a2 -> $a3)" \
+  bash -c "[ -n '$a1' ] && [ \$(($a2 - $a1)) = 1 ] && [ \$(($a3 - $a2)) = 2 ]"
+"$fpmstat" --discover "$f/php-fpm.conf" --discover-ignore 'sk[' >/dev/null 2>"$dir/ignbad.err"
+rc=$?
+check "--discover-ignore with a malformed pattern: rc 1, named ($(head -n 1 "$dir/ignbad.err"))" \
+  bash -c "[ $rc = 1 ] && grep -q \"^fpmstat: --discover-ignore 'sk\[': not a usable pattern\" '$dir/ignbad.err'"
 
 # a configuration that cannot be read, and one with a syntax error
 "$fpmstat" --discover "$dir/absent.conf" >/dev/null 2>"$dir/absent.err"
@@ -167,14 +216,20 @@ mkdir -p "$cd_dir"
   collectd_conf_phpfpm "$plugdir"
   cat <<CONF
 <Plugin phpfpm>
+  DiscoverIgnore "sk*"
   Discover "$f/php-fpm.conf"
   DiscoverInterval 2
+  <DiscoverDefaults>
+    Timeout 0.8
+    Workers "none"
+  </DiscoverDefaults>
 </Plugin>
 CONF
 } >"$cd_dir/collectd.conf"
 # collectd -T (parse, init, one read round): the discovered pools are read
 # once; the first scan runs in the config phase, so nothing is registered
 # from a read callback (under -T that would touch freed callback names)
+a_cd0=$(skip_accepted) # skip: not read by either collectd run below
 mkdir -p "$dir/cdT"
 sed "s|$cd_dir|$dir/cdT|g" "$cd_dir/collectd.conf" >"$dir/cdT/collectd.conf"
 collectd_cmd -T -C "$dir/cdT/collectd.conf" >"$dir/cdT/collectd.out" 2>&1
@@ -219,16 +274,27 @@ for k in 1 2 3; do
   slow_pids+=($!)
 done
 util_is() { # WANT: web's utilisation_max_children from fpmstat
-  "$fpmstat" --discover "$f/php-fpm.conf" -F prometheus 2>/dev/null |
+  "$fpmstat" --discover "$f/php-fpm.conf" -F prometheus --discover-ignore skip 2>/dev/null |
     grep -q "^phpfpm_utilisation_max_children_percent{pool=\"web\".*} $1\$"
 }
 check "fpmstat: web utilisation is 60 % of pm.max_children 5 with 3 slow.php running" \
   wait_until $((3 * slack)) util_is 60
-"$fpmstat" --discover "$f/php-fpm.conf" -F prometheus 2>/dev/null |
+"$fpmstat" --discover "$f/php-fpm.conf" -F prometheus --discover-ignore skip 2>/dev/null |
   grep -E '^phpfpm_(max_children|utilisation_max_children_percent)\{' | sed 's/^/#   /'
 check "fpmstat: api utilisation is 0 % of pm.max_children 4 (status_listen: own scrape not counted)" \
-  bash -c "'$fpmstat' --discover '$f/php-fpm.conf' -F prometheus 2>/dev/null | grep -q '^phpfpm_utilisation_max_children_percent{pool=\"api\".*} 0\$'"
+  bash -c "'$fpmstat' --discover '$f/php-fpm.conf' -F prometheus --discover-ignore skip 2>/dev/null | grep -q '^phpfpm_utilisation_max_children_percent{pool=\"api\".*} 0\$'"
 check "collectd: web vs_processes-max_children is 5" last_is web vs_processes-max_children 5.000000
+for p in web api; do
+  check "collectd: $p registered with <DiscoverDefaults> (timeout 0.8 s, workers none)" \
+    grep -q "phpfpm plugin: pool \"$p\": reading .* every 1 s, timeout 0.8 s, workers none" "$COLLECTD_LOG"
+done
+check "collectd: Workers none: no worker statistics for web (e.g. duration-oldest_running)" \
+  bash -c "! ls '$csv/testhost/phpfpm-web' | grep -q '^duration-'"
+check "collectd: skip is never read (no csv, no read line)" \
+  bash -c "[ ! -e '$csv/testhost/phpfpm-skip' ] && ! grep -q 'pool \"skip\": reading' '$COLLECTD_LOG'"
+a_cd1=$(skip_accepted)
+check "collectd: skip's accepted conn grew by our own read only over both collectd runs ($a_cd0 -> $a_cd1)" \
+  bash -c "[ -n '$a_cd0' ] && [ \$(($a_cd1 - $a_cd0)) = 1 ]"
 check "collectd: api vs_processes-max_children is 4" last_is api vs_processes-max_children 4.000000
 check "collectd: web utilisation_max_children is 60 while 3 slow.php run" \
   wait_until $((4 * slack)) any_since_is web percent-utilisation_max_children "$t_slow" 60.000000
@@ -282,6 +348,8 @@ check "collectd: legacy is never read" bash -c "! ls '$csv/testhost' | grep -q p
 n_scans=$(awk -v a="$t_collectd" -v b="$(now)" 'BEGIN { printf "%d", (b - a) / 2 }')
 legacy_lines=$(grep -c 'pool "legacy" (discovered) is not read: pool \[legacy\] has no status page: add the line "pm.status_path = /status" to its section in '"$f"'/pool.d/30-legacy.conf' "$COLLECTD_LOG")
 check "collectd: legacy logged once with the line to add, over about $n_scans scans (got $legacy_lines)" test "$legacy_lines" = 1
+ign_lines=$(grep -c 'Discover: DiscoverIgnore "sk\*" ignores 1 pool(s), not read: skip$' "$COLLECTD_LOG")
+check "collectd: DiscoverIgnore logged once over about $n_scans scans (got $ign_lines)" test "$ign_lines" = 1
 check "collectd is still running" kill -0 "$COLLECTD_PID"
 collectd_stop
 if san=$(collectd_sanitizer_errors "$cd_dir"); then

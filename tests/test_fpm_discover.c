@@ -1,6 +1,7 @@
 /* Unit tests of fpm_discover.c: fetch targets from configured pools, and
  * the changes between two scans (removals before additions, a failed start
- * offered again only once changed, a pool without a status page reported once).
+ * offered again only once changed, a pool without a status page reported once),
+ * ignore patterns: their check, their match, and pools they leave out.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,11 +148,105 @@ static void test_failed_and_skipped(void **state) {
   fpm_disc_set_free(&s2);
 }
 
+static void test_pattern_check(void **state) {
+  (void)state;
+  char why[128];
+  static const char *const ok[] = {"www",  "www@*",        "*@8.[12]", "[!a]*",
+                                   "[]x]", "[[:digit:]]*", "a\\*",     "?"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    why[0] = '\0';
+    if (fpm_discover_pattern_check(ok[i], why, sizeof why) != 0)
+      fail_msg("'%s' refused: %s", ok[i], why);
+  }
+  assert_int_equal(fpm_discover_pattern_check("", why, sizeof why), -1);
+  assert_string_equal(why, "it is empty");
+  assert_int_equal(fpm_discover_pattern_check("ww[w", why, sizeof why), -1);
+  assert_string_equal(why, "its '[' at byte 3 has no closing ']'");
+  assert_int_equal(fpm_discover_pattern_check("[[:digit:]", why, sizeof why),
+                   -1);
+  assert_int_equal(fpm_discover_pattern_check("w\\", why, sizeof why), -1);
+  assert_string_equal(why, "it ends in a lone '\\'");
+  assert_int_equal(fpm_discover_pattern_check("a\tb", why, sizeof why), -1);
+  assert_string_equal(why, "byte 2 is a control character");
+  char longp[FPM_DISC_PATTERN_MAX + 2];
+  memset(longp, 'x', sizeof longp - 1);
+  longp[sizeof longp - 1] = '\0';
+  assert_int_equal(fpm_discover_pattern_check(longp, why, sizeof why), -1);
+  longp[FPM_DISC_PATTERN_MAX] = '\0';
+  assert_int_equal(fpm_discover_pattern_check(longp, why, sizeof why), 0);
+}
+
+static void test_ignored_match(void **state) {
+  (void)state;
+  const char *const pats[] = {"www@*", "legacy", "api-[0-9]"};
+  assert_int_equal(fpm_discover_ignored("www@8.1", pats, 3), 0);
+  assert_int_equal(fpm_discover_ignored("www", pats, 3), -1);
+  assert_int_equal(fpm_discover_ignored("legacy", pats, 3), 1);
+  assert_int_equal(fpm_discover_ignored("Legacy", pats, 3), -1); /* case */
+  assert_int_equal(fpm_discover_ignored("api-7", pats, 3), 2);
+  assert_int_equal(fpm_discover_ignored("api-77", pats, 3), -1);
+  assert_int_equal(fpm_discover_ignored("x", NULL, 0), -1);
+  /* the first matching pattern is the one reported */
+  const char *const both[] = {"a*", "*b"};
+  assert_int_equal(fpm_discover_ignored("ab", both, 2), 0);
+  assert_int_equal(fpm_discover_ignored("xb", both, 2), 1);
+}
+
+static void scan_ign(struct fpm_disc_set *set, const char *text,
+                     const char *const *pats, size_t n, struct log *l) {
+  struct fpm_conf c;
+  load(text, &c);
+  l->n = 0;
+  assert_true(fpm_discover_update_ignoring(set, &c, pats, n, record, l) >= 0);
+  fpm_conf_free(&c);
+}
+
+static void test_update_ignoring(void **state) {
+  (void)state;
+  struct fpm_disc_set set = {0};
+  struct log l = {.add_result = 1};
+  const char *const pats[] = {"skip*", "old"};
+  const char *conf = "[a]\nlisten = /a\npm.status_path = /s\n"
+                     "[skip1]\nlisten = /s1\npm.status_path = /s\n"
+                     "[old]\nlisten = /o\n"; /* no status page, ignored */
+  scan_ign(&set, conf, pats, 2, &l);
+  /* neither ADDED for skip1 nor UNMONITORABLE for old */
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.ev[0], "added a");
+  assert_int_equal(set.n, 3);
+  assert_int_equal(set.v[0].ignored, 0);
+  assert_int_equal(set.v[1].ignored, 1);
+  assert_int_equal(set.v[2].ignored, 2);
+  assert_false(set.v[1].active);
+  /* unchanged: nothing; an ignored pool that changes: still nothing */
+  scan_ign(&set, conf, pats, 2, &l);
+  assert_int_equal(l.n, 0);
+  scan_ign(&set,
+           "[a]\nlisten = /a\npm.status_path = /s\n"
+           "[skip1]\nlisten = /s2\npm.status_path = /s\n"
+           "[old]\nlisten = /o\n",
+           pats, 2, &l);
+  assert_int_equal(l.n, 0);
+  /* no patterns any more: the two are offered like new pools */
+  scan_ign(&set, conf, NULL, 0, &l);
+  assert_int_equal(l.n, 2);
+  assert_string_equal(l.ev[0], "added skip1");
+  assert_string_equal(l.ev[1], "unmonitorable old");
+  /* ignored again: the pool read so far is removed, nothing else */
+  scan_ign(&set, conf, pats, 2, &l);
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.ev[0], "removed skip1 (active)");
+  fpm_disc_set_free(&set);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_target_and_describe),
       cmocka_unit_test(test_update_sequence),
       cmocka_unit_test(test_failed_and_skipped),
+      cmocka_unit_test(test_pattern_check),
+      cmocka_unit_test(test_ignored_match),
+      cmocka_unit_test(test_update_ignoring),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

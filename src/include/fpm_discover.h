@@ -46,6 +46,8 @@ struct fpm_disc_entry {
   int active;        /* the caller reads it (its callback returned 1) */
   int failed;        /* its start failed (callback -1): not offered again
                         until the entry changes */
+  int ignored;       /* 1 + the index of the first ignore pattern that
+                        matches its name; 0: not ignored */
 };
 
 /* The pools of the previous scan. Zero-initialise; free with
@@ -90,6 +92,38 @@ typedef int (*fpm_disc_cb)(void *ud, enum fpm_disc_event ev,
  */
 int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
                         fpm_disc_cb cb, void *ud);
+
+/* ------------------------------------------------------ ignore patterns */
+
+/* Longest ignore pattern accepted, in bytes. */
+#define FPM_DISC_PATTERN_MAX 255
+
+/*
+ * Whether pattern is a usable ignore pattern: an fnmatch(3) glob (no
+ * flags: '*' also matches '/') on the pool name as it is reported, e.g.
+ * "www" or "www@8.1". Returns 0, or -1 with the reason in why (e.g. "it is
+ * empty", "its '[' at byte 3 has no closing ']'"): empty, longer than
+ * FPM_DISC_PATTERN_MAX, a control character, an unclosed '[' or a trailing
+ * '\' (fnmatch would take those literally, which is never what was meant).
+ */
+int fpm_discover_pattern_check(const char *pattern, char *why, size_t whylen);
+
+/* The index of the first of the n patterns that matches name, or -1.
+ * patterns may be NULL when n is 0. */
+int fpm_discover_ignored(const char *name, const char *const *patterns,
+                         size_t n);
+
+/*
+ * fpm_discover_update with ignore patterns (the same array at every call
+ * for one set): a pool whose name one of them matches gets `ignored` set
+ * in its entry and no callback at all (neither ADDED nor UNMONITORABLE);
+ * a pool read so far that becomes ignored is REMOVED, one that stops being
+ * ignored is offered as new. fpm_discover_update is this with n 0.
+ */
+int fpm_discover_update_ignoring(struct fpm_disc_set *set,
+                                 const struct fpm_conf *conf,
+                                 const char *const *patterns, size_t n,
+                                 fpm_disc_cb cb, void *ud);
 
 #ifdef __cplusplus
 }

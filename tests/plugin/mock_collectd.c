@@ -473,7 +473,11 @@ oconfig_item_t *mock_ci_bool(oconfig_item_t *parent, const char *key,
 
 oconfig_item_t *mock_ci_block(oconfig_item_t *parent, const char *key,
                               const char *value) {
-  return mock_ci_str(parent, key, value);
+  if (value != NULL)
+    return mock_ci_str(parent, key, value);
+  oconfig_item_t *c = add_child(parent, key); /* <Key> without a value */
+  c->values_num = 0;
+  return c;
 }
 
 static void ci_clear(oconfig_item_t *ci) {

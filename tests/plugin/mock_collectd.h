@@ -91,7 +91,7 @@ oconfig_item_t *mock_ci_num(oconfig_item_t *parent, const char *key,
                             double value);
 oconfig_item_t *mock_ci_bool(oconfig_item_t *parent, const char *key,
                              int value);
-/* A block child <key "value"> ... </key>. */
+/* A block child <key "value"> ... </key>; value NULL: <key> ... </key>. */
 oconfig_item_t *mock_ci_block(oconfig_item_t *parent, const char *key,
                               const char *value);
 void mock_ci_free(oconfig_item_t *ci);

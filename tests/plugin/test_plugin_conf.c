@@ -316,8 +316,8 @@ static void test_block_errors(void **state) {
   assert_int_equal(mock_n_reads(), 1);
   expect_rejected_reported(NULL);
   expect_one_error("phpfpm plugin: unknown option \"Socket\" in <Plugin "
-                   "phpfpm>; expected <Pool \"name\"> blocks, Discover or "
-                   "DiscoverInterval");
+                   "phpfpm>; expected <Pool \"name\"> blocks, Discover, "
+                   "DiscoverInterval, DiscoverIgnore or <DiscoverDefaults>");
   assert_int_equal(mock_count_logs(LOG_ERR, "<Pool> expects exactly one "
                                             "string argument, the pool name"),
                    2);

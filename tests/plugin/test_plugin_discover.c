@@ -5,10 +5,15 @@
  * with the line to add, leaves a name configured by <Pool> to that block,
  * and on a re-scan stops removed pools and restarts changed ones (and
  * nothing else). Bad Discover options are rejected like bad pool keys.
+ * DiscoverIgnore: an ignored pool is neither read nor warned about, each
+ * pattern's set is logged once per change. <DiscoverDefaults>: its settings
+ * reach the discovered pools (read path included), the keys discovery
+ * derives are refused by name.
  */
 #include "mock_collectd.h"
 #include "phpfpm.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -420,6 +425,334 @@ static void test_retired_pool_clears_alert(void **state) {
                    1);
 }
 
+/* ------------------------------------------------------ DiscoverIgnore */
+
+static void test_ignore(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  write_file("pool.d/s1.conf", "[skip1]\nlisten = /run/s1.sock\n"
+                               "pm.status_path = /s\n");
+  /* no status page: ignored, so not warned about either */
+  write_file("pool.d/s2.conf", "[skip2]\nlisten = /run/s2.sock\n");
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  /* before Discover: the order of the keys does not matter */
+  mock_ci_str(root, "DiscoverIgnore", "skip*");
+  mock_ci_str(root, "DiscoverIgnore", "nomatch");
+  /* a <Pool> block is read whatever its name */
+  mock_ci_str(mock_ci_block(root, "Pool", "skip1"), "Socket",
+              "/tmp/skip1.sock");
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+  assert_string_equal(pool_of("phpfpm/skip1")->conf.endpoint,
+                      "unix:/tmp/skip1.sock");
+  assert_null(mock_read_find("phpfpm/skip2"));
+  assert_int_equal(mock_n_reads(), 3); /* a, skip1 (the block), the scan */
+  assert_int_equal(mock_count_logs(LOG_WARNING, "skip2"), 0);
+  assert_int_equal(mock_count_logs(LOG_INFO, "configured by a <Pool"), 0);
+  assert_int_equal(mock_count_logs(LOG_INFO,
+                                   "Discover: DiscoverIgnore \"skip*\" "
+                                   "ignores 2 pool(s), not read: skip1, "
+                                   "skip2"),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_INFO, "DiscoverIgnore \"nomatch\" "
+                                             "ignores no pool (it matches "
+                                             "no discovered pool name)"),
+                   1);
+  assert_null(mock_read_find("phpfpm-config")); /* no error */
+
+  /* re-scans without a change log nothing */
+  size_t n_logs = mock_n_logs();
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_n_logs(), n_logs);
+
+  /* a third matching pool: not read, the new set logged once */
+  write_file("pool.d/s3.conf", "[skip3]\nlisten = /run/s3.sock\n"
+                               "pm.status_path = /s\n");
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_null(mock_read_find("phpfpm/skip3"));
+  assert_int_equal(mock_count_logs(LOG_INFO, "ignores 3 pool(s), not read: "
+                                             "skip1, skip2, skip3"),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_INFO, "\"nomatch\""), 1);
+  /* all gone: logged once as such */
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -f '%s'/pool.d/s?.conf", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_call_read(PHPFPM_DISCOVER_CB), 0);
+  assert_int_equal(mock_count_logs(LOG_INFO, "DiscoverIgnore \"skip*\" "
+                                             "ignores no pool now"),
+                   1);
+  assert_int_equal(mock_n_unregistered(), 0); /* nothing was read */
+}
+
+static void test_ignore_bad(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(root, "DiscoverIgnore", "");
+  mock_ci_str(root, "DiscoverIgnore", "ww[w");
+  mock_ci_num(root, "DiscoverIgnore", 3);
+  mock_ci_str(root, "DiscoverIgnore", "a");
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_count_logs(LOG_ERR, "DiscoverIgnore \"\": not a "
+                                            "usable pattern: it is empty"),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "DiscoverIgnore \"ww[w\": not a "
+                                            "usable pattern: its '[' at "
+                                            "byte 3 has no closing ']'"),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "DiscoverIgnore: expected one "
+                                            "string"),
+                   1);
+  /* the valid pattern still applies; collectd -T would exit 1 */
+  assert_null(mock_read_find("phpfpm/a"));
+  assert_non_null(mock_read_find("phpfpm-config"));
+  assert_int_equal(mock_call_read("phpfpm-config"), -1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "3 configuration error(s)"), 1);
+
+  /* without Discover: a warning, nothing else */
+  mock_reset();
+  module_register();
+  root = mock_ci_new("Plugin");
+  mock_ci_str(root, "DiscoverIgnore", "a*");
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_count_logs(LOG_WARNING, "DiscoverIgnore and "
+                                                "<DiscoverDefaults> only "
+                                                "apply with Discover"),
+                   1);
+  assert_int_equal(mock_n_reads(), 0);
+}
+
+/* ---------------------------------------------------- DiscoverDefaults */
+
+#define MARK "fpmstat=discmark0123"
+
+static struct {
+  int calls;
+  int64_t budget_ms; /* deadline - now at the last call */
+} fk;
+
+/* A status page with its worker list: our scrape, a request running for
+ * 3 s, an idle worker with a finished request. */
+static fpm_err fake_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind,
+                          int64_t deadline_ms, fcgi_cancel *cancel,
+                          struct fpm_result *r) {
+  (void)f;
+  (void)cancel;
+  assert_int_equal(kind, FPM_FETCH_STATUS);
+  fk.calls++;
+  fk.budget_ms = deadline_ms - fcgi_now_ms();
+  static const char body[] =
+      "{\"pool\":\"x\",\"process manager\":\"static\",\"start time\":1000,"
+      "\"start since\":100,\"accepted conn\":50,\"listen queue\":0,\"max "
+      "listen queue\":0,\"listen queue len\":511,\"idle processes\":2,"
+      "\"active processes\":1,\"total processes\":3,\"max active "
+      "processes\":2,\"max children reached\":0,\"slow requests\":0,"
+      "\"processes\":["
+      "{\"pid\":10,\"state\":\"Running\",\"start time\":1000,\"start "
+      "since\":100,\"requests\":3,\"request duration\":100,\"request "
+      "method\":\"GET\",\"request uri\":\"/status?json&full&" MARK "\","
+      "\"content length\":0,\"user\":\"-\",\"script\":\"-\",\"last request "
+      "cpu\":0.00,\"last request memory\":0},"
+      "{\"pid\":11,\"state\":\"Running\",\"start time\":1000,\"start "
+      "since\":100,\"requests\":4,\"request duration\":3000000,\"request "
+      "method\":\"GET\",\"request uri\":\"/slow.php\",\"content length\":0,"
+      "\"user\":\"-\",\"script\":\"/w/slow.php\",\"last request cpu\":0.00,"
+      "\"last request memory\":0},"
+      "{\"pid\":12,\"state\":\"Idle\",\"start time\":1000,\"start "
+      "since\":100,\"requests\":5,\"request duration\":20000,\"request "
+      "method\":\"GET\",\"request uri\":\"/i.php\",\"content length\":0,"
+      "\"user\":\"-\",\"script\":\"/w/i.php\",\"last request cpu\":10.00,"
+      "\"last request memory\":2097152}]}";
+  snprintf(r->marker, sizeof r->marker, "%s", MARK);
+  r->http_status = 200;
+  struct fpm_parse_error pe;
+  assert_int_equal(
+      fpm_status_parse(body, strlen(body), FPM_FORMAT_JSON, &r->status, &pe),
+      FPM_P_OK);
+  return FPM_OK;
+}
+
+static struct phpfpm_pool *fake_pool(const char *cb_name) {
+  const struct mock_read *r = mock_read_find(cb_name);
+  assert_non_null(r);
+  struct phpfpm_pool *p = r->ud.data;
+  p->fetch = fake_fetch;
+  return p;
+}
+
+static size_t values_of(const char *instance) {
+  size_t n = 0;
+  for (size_t i = 0; i < mock_n_values(); i++)
+    n += strcmp(mock_value_at(i)->plugin_instance, instance) == 0;
+  return n;
+}
+
+static size_t notifs_of(const char *instance) {
+  size_t n = 0;
+  for (size_t i = 0; i < mock_n_notifs(); i++)
+    n += strcmp(mock_notif_at(i)->plugin_instance, instance) == 0;
+  return n;
+}
+
+static void test_defaults_reach_pools(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.max_children = 6\npm.status_path = /s\n");
+  mock_set_interval(10);
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  oconfig_item_t *df = mock_ci_block(root, "DiscoverDefaults", NULL);
+  mock_ci_str(df, "Workers", "none");
+  mock_ci_num(df, "Timeout", 0.5);
+  mock_ci_num(df, "Interval", 30);
+  mock_ci_num(df, "SlowThreshold", 2.5);
+  mock_ci_bool(df, "Notifications", 0);
+  mock_ci_num(df, "MaxSlots", 8);
+  /* a <Pool> with the built-in settings, for comparison */
+  mock_ci_str(mock_ci_block(root, "Pool", "m"), "Socket", "/tmp/m.sock");
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_null(mock_read_find("phpfpm-config"));
+  const struct phpfpm_pool *a = pool_of("phpfpm/a");
+  assert_int_equal(a->conf.workers, FPM_WORKERS_NONE);
+  assert_true(a->conf.timeout_s == 0.5);
+  assert_true(a->conf.interval_s == 30.0);
+  assert_true(mock_read_find("phpfpm/a")->interval == DOUBLE_TO_CDTIME_T(30.0));
+  assert_true(a->conf.slow_threshold_s == 2.5);
+  assert_int_equal(a->conf.notifications, 0);
+  assert_int_equal(a->conf.max_slots, 8);
+  /* still derived from php-fpm's configuration */
+  assert_int_equal(a->conf.max_children, 6);
+  assert_string_equal(a->conf.status_path, "/s");
+  assert_int_equal(mock_count_logs(LOG_INFO, "pool \"a\": reading "
+                                             "unix:/run/a.sock every 30 s, "
+                                             "timeout 0.5 s, workers none"),
+                   1);
+
+  /* the read path: the same page, read by both */
+  fake_pool("phpfpm/a");
+  fake_pool("phpfpm/m");
+  memset(&fk, 0, sizeof fk);
+  assert_int_equal(mock_call_read("phpfpm/a"), 0);
+  assert_int_equal(fk.calls, 1);
+  assert_true(fk.budget_ms > 300 && fk.budget_ms <= 500); /* Timeout 0.5 */
+  assert_int_equal(mock_call_read("phpfpm/m"), 0);
+  assert_true(fk.budget_ms > 5000); /* m: 90% of 10 s */
+  /* Workers "none": no worker statistics for a; m (summary) has them */
+  assert_non_null(mock_value_find("a", "bool", "up"));
+  assert_non_null(mock_value_find("a", "vs_processes", "max_children"));
+  assert_null(mock_value_find("a", "vs_processes", "running_slow"));
+  assert_null(mock_value_find("a", "duration", "oldest_running"));
+  assert_non_null(mock_value_find("m", "vs_processes", "running_slow"));
+  assert_non_null(mock_value_find("m", "duration", "oldest_running"));
+  assert_true(values_of("a") < values_of("m"));
+  /* Notifications false: m warns about the 3 s request, a says nothing */
+  assert_true(notifs_of("m") >= 1);
+  assert_int_equal(notifs_of("a"), 0);
+}
+
+static void test_defaults_rejected(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n");
+  static const struct {
+    const char *key, *from;
+  } derived[] = {{"Socket", "listen (or pm.status_listen)"},
+                 {"Address", "listen (or pm.status_listen)"},
+                 {"StatusPath", "pm.status_path"},
+                 {"PingPath", "ping.path"},
+                 {"MaxChildren", "pm.max_children"}};
+  for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++) {
+    mock_reset();
+    module_register();
+    oconfig_item_t *root = mock_ci_new("Plugin");
+    oconfig_item_t *df = mock_ci_block(root, "DiscoverDefaults", NULL);
+    mock_ci_str(df, "Workers", "none");
+    if (strcmp(derived[i].key, "MaxChildren") == 0)
+      mock_ci_num(df, derived[i].key, 4);
+    else
+      mock_ci_str(df, derived[i].key, "/x");
+    discover_block(root);
+    assert_int_equal(run_config(root), 0);
+    char want[300];
+    snprintf(want, sizeof want,
+             "DiscoverDefaults: %s cannot be set here: discovery takes it "
+             "from each pool's %s",
+             derived[i].key, derived[i].from);
+    if (mock_count_logs(LOG_ERR, want) != 1) {
+      mock_dump_logs();
+      fail_msg("no error naming %s", derived[i].key);
+    }
+    /* the rejected block is skipped whole: built-in settings, -T fails */
+    assert_int_equal(pool_of("phpfpm/a")->conf.workers, FPM_WORKERS_SUMMARY);
+    assert_non_null(mock_read_find("phpfpm-config"));
+  }
+
+  mock_reset();
+  module_register();
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(root, "DiscoverDefaults", NULL), "Sockett", "/x");
+  mock_ci_str(mock_ci_block(root, "DiscoverDefaults", NULL), "Workers", "all");
+  mock_ci_num(mock_ci_block(root, "DiscoverDefaults", "x"), "Timeout", 1);
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_count_logs(LOG_ERR,
+                                   "DiscoverDefaults: unknown option "
+                                   "\"Sockett\"; expected one of Timeout, "
+                                   "Interval, Workers, MaxSlots, "
+                                   "SlowThreshold, Notifications"),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "<DiscoverDefaults>: given more "
+                                            "than once"),
+                   2);
+  assert_int_equal(mock_count_logs(LOG_ERR, "Workers: expected"), 0);
+  assert_int_equal(mock_count_logs(LOG_ERR, "takes no argument"), 0);
+  assert_non_null(mock_read_find("phpfpm/a"));
+
+  /* a bad value and an argument, each in its own plugin block */
+  mock_reset();
+  module_register();
+  root = mock_ci_new("Plugin");
+  mock_ci_str(mock_ci_block(root, "DiscoverDefaults", NULL), "Workers", "all");
+  assert_int_equal(run_config(root), 0);
+  root = mock_ci_new("Plugin");
+  mock_ci_num(mock_ci_block(root, "DiscoverDefaults", "x"), "Timeout", 1);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_count_logs(LOG_ERR, "DiscoverDefaults: Workers: "
+                                            "expected one of none, summary, "
+                                            "slots; got \"all\""),
+                   1);
+  assert_int_equal(mock_count_logs(LOG_ERR, "<DiscoverDefaults> takes no "
+                                            "argument"),
+                   1);
+
+  /* Timeout not below the interval: clamped, with a warning */
+  mock_reset();
+  module_register();
+  mock_set_interval(3);
+  root = mock_ci_new("Plugin");
+  mock_ci_num(mock_ci_block(root, "DiscoverDefaults", NULL), "Timeout", 5);
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_int_equal(mock_count_logs(LOG_WARNING, "DiscoverDefaults: Timeout 5 "
+                                                "is not below the interval (3 "
+                                                "s); using 2.7 s"),
+                   1);
+  assert_true(fabs(pool_of("phpfpm/a")->conf.timeout_s - 2.7) < 1e-9);
+  assert_null(mock_read_find("phpfpm-config"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_retired_pool_clears_alert, setup,
@@ -439,6 +772,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_first_run_skipped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreadable_file_keeps_its_pools,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ignore, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ignore_bad, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_defaults_reach_pools, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_defaults_rejected, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
