@@ -9,9 +9,9 @@
  *  - reassembly: the stream appended in chunks is the stream, and a cap
  *    below its length refuses it;
  *  - request image: fcgi_wire_build over the pairs and the body (values and
- *    body repeated by a factor from the first byte, 38, 75 or 112 when it is
- *    below 4, so that records split; lowered so that params plus body stay
- *    within FZ_WIRE_CAP, two full records and some) decodes to
+ *    body repeated by a factor from the first byte: 38, 75 or 112 when it is
+ *    1, 2 or 3, else 1, so that records split; lowered so that params plus
+ *    body stay within FZ_WIRE_CAP, two full records and some) decodes to
  *    BEGIN_REQUEST, PARAMS records that each hold whole pairs (php-fpm needs
  *    that), padded to 8, the empty PARAMS record, STDIN records with the
  *    body, the empty STDIN record, and nothing else; a pair over
