@@ -511,10 +511,13 @@ static int open_yajl(struct fpm_json *j) {
 }
 
 /* A fresh yajl positioned inside the "processes" array after an element:
- * the next byte it sees is `,` (another entry) or `]`. */
+ * the next byte it sees is `,` (another entry) or `]`. The element stands
+ * for the entry and must be complete, as the entry's `}` is: a bare `0`
+ * would be a number yajl holds open, and a following `e`, `.` or digit
+ * would extend it where after `}` it is an error. */
 static int restart_yajl(struct fpm_json *j, int after_entry) {
-  static const char prefix[] = "{\"processes\":[0";
-  size_t plen = sizeof prefix - (after_entry ? 1 : 2);
+  static const char prefix[] = "{\"processes\":[0 ";
+  size_t plen = sizeof prefix - (after_entry ? 1 : 3);
   yajl_free(j->h);
   if (open_yajl(j) != 0)
     return -1;

@@ -547,6 +547,59 @@ static void test_extra_fields_once(void **state) {
   }
 }
 
+/* A junk byte after a worker entry's `}`, in the process list: after the
+ * last entry (the fast path falls back to its checkpoint after that entry)
+ * or after an entry the repairing path dropped at its `}` (a raw NUL in a
+ * key after the last string). Both restart yajl after the entry; its
+ * stand-in for the entry was a bare `0`, a number yajl holds open, so junk
+ * that continues a number (`.5`, `e1`, `E+2`) was taken into it instead of
+ * failing: the fast path said OK where always_repair said ETRUNCATED, and
+ * after a dropped entry the next entry survived such junk and not other
+ * junk (fuzz finding, whole vs chunked: dropped 0 vs 1). Any junk byte now
+ * reads like `x` on both paths, whole and at every split. */
+static void test_junk_after_entry_like_any_junk(void **state) {
+  (void)state;
+  const struct raw_worker w[] = {PLAIN(1), PLAIN(2), PLAIN(3)};
+  static const char *const junk[] = {"x", ".5", "e1", "E+2"};
+  for (int dropped = 0; dropped < 2; dropped++) {
+    struct fpm_status ref;
+    fpm_perr e_ref = FPM_P_OK;
+    fpm_status_init(&ref);
+    for (size_t k = 0; k < sizeof junk / sizeof junk[0]; k++) {
+      size_t n;
+      char *b0 = fpm_json_body("www", w, 3, &n);
+      char to[64];
+      snprintf(to, sizeof to, "\"last request memory\":0%s}%s",
+               dropped ? ",\"x#\":1" : "", junk[k]);
+      char *b = edit(b0, &n, dropped ? 2 : 3, "\"last request memory\":0}", to);
+      if (dropped) /* a raw NUL in a key: the entry is dropped at its `}` */
+        *strchr(b, '#') = '\0';
+      struct fpm_status st;
+      fpm_status_init(&st);
+      fpm_perr e = parse_every_way(b, n, &st);
+      if (k == 0) {
+        e_ref = e;
+        assert_int_equal(e, dropped ? FPM_P_OK : FPM_P_ETRUNCATED);
+        assert_int_equal(st.n_workers, dropped ? 1 : 3);
+        assert_int_equal(st.dropped, dropped ? 2 : 1);
+        ref = st;
+        free(b);
+        free(b0);
+        continue;
+      }
+      char why[256] = "";
+      if (e != e_ref || fpm_status_diff(&ref, &st, why, sizeof why) != 0)
+        fail_msg("junk \"%s\"%s: %s vs %s for \"x\": %s", junk[k],
+                 dropped ? " after a dropped entry" : "", fpm_perr_str(e),
+                 fpm_perr_str(e_ref), why);
+      fpm_status_clear(&st);
+      free(b);
+      free(b0);
+    }
+    fpm_status_clear(&ref);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stray_quote_split_independent),
@@ -563,6 +616,7 @@ int main(void) {
       cmocka_unit_test(test_real_head_inside_string),
       cmocka_unit_test(test_non_json_start_not_status),
       cmocka_unit_test(test_extra_fields_once),
+      cmocka_unit_test(test_junk_after_entry_like_any_junk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
