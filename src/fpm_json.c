@@ -235,6 +235,42 @@ static void set_checkpoint(struct fpm_json *j, uint64_t off, int after_entry) {
   j->ckpt_after_entry = after_entry;
   j->ckpt_workers = j->p->st->n_workers;
   j->ckpt_arena = j->p->st->arena_len_;
+  j->ckpt_pool_ok = 0; /* the pool part stays as it is until "processes"
+                          ends (pool_save) */
+}
+
+/* The fast path leaves "processes" past its checkpoint: inside the array
+ * the pool part did not change, so it is the checkpoint's. Saved once, at
+ * the first `]` after the checkpoint; what comes after it (pool fields,
+ * unknown ones appended as extra fields) is rolled back by fall_back. */
+static void pool_save(struct fpm_json *j) {
+  const struct fpm_status *st = j->p->st;
+  struct fpm_json_pool *c = &j->ckpt_pool;
+  if (!j->fast || j->replay || !j->ckpt_ok || j->ckpt_pool_ok)
+    return;
+  c->present = st->present;
+  memcpy(c->v, st->v, sizeof c->v);
+  memcpy(c->pool, st->pool, sizeof c->pool);
+  memcpy(c->process_manager, st->process_manager, sizeof c->process_manager);
+  memcpy(c->extra, st->extra, sizeof c->extra);
+  c->n_extra = st->n_extra;
+  c->has_workers = st->has_workers;
+  j->ckpt_pool_ok = 1;
+}
+
+static void pool_restore(struct fpm_json *j) {
+  struct fpm_status *st = j->p->st;
+  const struct fpm_json_pool *c = &j->ckpt_pool;
+  if (!j->ckpt_pool_ok)
+    return;
+  st->present = c->present;
+  memcpy(st->v, c->v, sizeof st->v);
+  memcpy(st->pool, c->pool, sizeof st->pool);
+  memcpy(st->process_manager, c->process_manager, sizeof st->process_manager);
+  memcpy(st->extra, c->extra, sizeof st->extra);
+  st->n_extra = c->n_extra;
+  st->has_workers = c->has_workers;
+  j->ckpt_pool_ok = 0;
 }
 
 static int cb_end_map(void *ctx) {
@@ -296,8 +332,10 @@ static int cb_start_array(void *ctx) {
 
 static int cb_end_array(void *ctx) {
   struct fpm_json *j = ctx;
-  if (j->cb_depth == 2)
+  if (j->cb_depth == 2 && j->cb_in_procs) {
+    pool_save(j);
     j->cb_in_procs = 0;
+  }
   j->cb_depth--;
   return 1;
 }
@@ -473,10 +511,13 @@ static int open_yajl(struct fpm_json *j) {
 }
 
 /* A fresh yajl positioned inside the "processes" array after an element:
- * the next byte it sees is `,` (another entry) or `]`. */
+ * the next byte it sees is `,` (another entry) or `]`. The element stands
+ * for the entry and must be complete, as the entry's `}` is: a bare `0`
+ * would be a number yajl holds open, and a following `e`, `.` or digit
+ * would extend it where after `}` it is an error. */
 static int restart_yajl(struct fpm_json *j, int after_entry) {
-  static const char prefix[] = "{\"processes\":[0";
-  size_t plen = sizeof prefix - (after_entry ? 1 : 2);
+  static const char prefix[] = "{\"processes\":[0 ";
+  size_t plen = sizeof prefix - (after_entry ? 1 : 3);
   yajl_free(j->h);
   if (open_yajl(j) != 0)
     return -1;
@@ -636,6 +677,7 @@ static fpm_perr fall_back(fpm_parser *p, uint64_t fail_off) {
   }
   st->n_workers = j->ckpt_workers;
   st->arena_len_ = j->ckpt_arena;
+  pool_restore(j);
   if (restart_yajl(j, j->ckpt_after_entry) != 0)
     goto oom;
   fpm_repair_resume(&j->lx, j->ckpt_off);

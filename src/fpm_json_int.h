@@ -60,6 +60,20 @@ struct fpm_repair {
   size_t tail_len;
 };
 
+/* The pool part of a snapshot: what the fast path may write after its
+ * checkpoint (pool fields after the "processes" array), saved where it
+ * leaves the array so that a fall-back to the checkpoint rolls it back
+ * with the workers and the repairing path records it once. */
+struct fpm_json_pool {
+  uint32_t present;
+  uint64_t v[FPM_F__COUNT];
+  char pool[sizeof((struct fpm_status *)0)->pool];
+  char process_manager[sizeof((struct fpm_status *)0)->process_manager];
+  struct fpm_extra_field extra[FPM_MAX_EXTRA];
+  unsigned n_extra;
+  int has_workers;
+};
+
 struct fpm_json {
   fpm_parser *p;
   yajl_handle h;
@@ -78,6 +92,8 @@ struct fpm_json {
   int ckpt_after_entry;
   uint64_t ckpt_off;
   size_t ckpt_workers, ckpt_arena;
+  int ckpt_pool_ok; /* the fast path left "processes" after the checkpoint: */
+  struct fpm_json_pool ckpt_pool; /* ... the pool part as it was there */
   struct fpm_repair lx;
   /* yajl side */
   int cb_depth;

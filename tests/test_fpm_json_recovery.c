@@ -467,6 +467,139 @@ static void test_non_json_start_not_status(void **state) {
   free(body);
 }
 
+/* Replaces the first from in b (n bytes) with to (tn bytes; may hold NULs). */
+static char *splice(const char *b, size_t *n, const char *from, const char *to,
+                    size_t tn) {
+  const char *at = strstr(b, from);
+  assert_non_null(at);
+  size_t head = (size_t)(at - b), fl = strlen(from);
+  char *out = malloc(*n - fl + tn + 1);
+  assert_non_null(out);
+  memcpy(out, b, head);
+  memcpy(out + head, to, tn);
+  memcpy(out + head + tn, at + fl, *n - head - fl + 1);
+  *n = *n - fl + tn;
+  return out;
+}
+
+static void check_extras(const struct fpm_status *st) {
+  static const struct {
+    const char *name;
+    double value;
+  } want[] = {{"future field", 7}, {"new gauge", 3}, {"ratio", 2.5}};
+  assert_int_equal(st->n_extra, 3);
+  for (size_t i = 0; i < 3; i++) {
+    assert_string_equal(st->extra[i].name, want[i].name);
+    assert_true(st->extra[i].value == want[i].value);
+  }
+}
+
+/* extra_fields_fast_vs_repair: unknown numeric pool fields after the
+ * "processes" array, in a body cut after them. The fast path recorded them,
+ * then fell back to its last checkpoint (after the last worker entry) for
+ * the cut and the repairing path recorded them again: 9 extra fields on the
+ * fast path, 6 through always_repair. A fall-back now rolls the pool part
+ * back with the workers. Each unknown pool field is kept once, on both
+ * paths, whole and at every split; numbers inside worker entries and nested
+ * objects are no extra fields. Also behind a broken entry (a raw NUL in a
+ * key: the repairing path drops it and hands back to the fast path) and on
+ * complete bodies. */
+static void test_extra_fields_once(void **state) {
+  (void)state;
+  const struct raw_worker w[] = {PLAIN(1), PLAIN(2), PLAIN(3)};
+  static const char tail[] = "],\"new gauge\":3,\"nested\":{\"deep\":4},"
+                             "\"ratio\":2.5,\"max listen queue\":2}";
+  for (int broken = 0; broken < 2; broken++) {
+    size_t n;
+    char *b0 = fpm_json_body("www", w, 3, &n);
+    static const char lead[] = "\"slow requests\":0,\"future field\":7";
+    char *b1 = splice(b0, &n, "\"slow requests\":0", lead, sizeof lead - 1);
+    static const char in_entry[] =
+        "\"last request memory\":0,\"opcache\":9,\"obj\":{\"hits\":1}}";
+    char *b2 = splice(b1, &n, "\"last request memory\":0}", in_entry,
+                      sizeof in_entry - 1);
+    char *b3 = splice(b2, &n, "]}", tail, sizeof tail - 1);
+    char *b = broken
+                  ? edit(b3, &n, 2, "\"content length\"", "\"content#length\"")
+                  : b3;
+    const char *cut_at = strstr(b, ",\"max listen queue\":2}");
+    assert_non_null(cut_at);
+    size_t cut = (size_t)(cut_at - b) + 6;
+    if (broken) /* a raw NUL in the key: yajl fails inside the entry */
+      *strstr(b, "#length") = '\0';
+    for (int whole = 0; whole < 2; whole++) {
+      struct fpm_status st;
+      fpm_status_init(&st);
+      fpm_perr e = parse_every_way(b, whole ? n : cut, &st);
+      assert_int_equal(e, whole ? FPM_P_OK : FPM_P_ETRUNCATED);
+      check_extras(&st);
+      assert_int_equal(st.v[FPM_F_MAX_LISTEN_QUEUE], whole ? 2 : 0);
+      assert_int_equal(st.n_workers, broken ? 2 : 3);
+      assert_int_equal(st.dropped, broken ? 1 : 0);
+      fpm_status_clear(&st);
+    }
+    if (broken)
+      free(b);
+    free(b3);
+    free(b2);
+    free(b1);
+    free(b0);
+  }
+}
+
+/* A junk byte after a worker entry's `}`, in the process list: after the
+ * last entry (the fast path falls back to its checkpoint after that entry)
+ * or after an entry the repairing path dropped at its `}` (a raw NUL in a
+ * key after the last string). Both restart yajl after the entry; its
+ * stand-in for the entry was a bare `0`, a number yajl holds open, so junk
+ * that continues a number (`.5`, `e1`, `E+2`) was taken into it instead of
+ * failing: the fast path said OK where always_repair said ETRUNCATED, and
+ * after a dropped entry the next entry survived such junk and not other
+ * junk (fuzz finding, whole vs chunked: dropped 0 vs 1). Any junk byte now
+ * reads like `x` on both paths, whole and at every split. */
+static void test_junk_after_entry_like_any_junk(void **state) {
+  (void)state;
+  const struct raw_worker w[] = {PLAIN(1), PLAIN(2), PLAIN(3)};
+  static const char *const junk[] = {"x", ".5", "e1", "E+2"};
+  for (int dropped = 0; dropped < 2; dropped++) {
+    struct fpm_status ref;
+    fpm_perr e_ref = FPM_P_OK;
+    fpm_status_init(&ref);
+    for (size_t k = 0; k < sizeof junk / sizeof junk[0]; k++) {
+      size_t n;
+      char *b0 = fpm_json_body("www", w, 3, &n);
+      char to[64];
+      snprintf(to, sizeof to, "\"last request memory\":0%s}%s",
+               dropped ? ",\"x#\":1" : "", junk[k]);
+      char *b = edit(b0, &n, dropped ? 2 : 3, "\"last request memory\":0}", to);
+      if (dropped) /* a raw NUL in a key: the entry is dropped at its `}` */
+        *strchr(b, '#') = '\0';
+      struct fpm_status st;
+      fpm_status_init(&st);
+      fpm_perr e = parse_every_way(b, n, &st);
+      if (k == 0) {
+        e_ref = e;
+        assert_int_equal(e, dropped ? FPM_P_OK : FPM_P_ETRUNCATED);
+        assert_int_equal(st.n_workers, dropped ? 1 : 3);
+        assert_int_equal(st.dropped, dropped ? 2 : 1);
+        ref = st;
+        free(b);
+        free(b0);
+        continue;
+      }
+      char why[256] = "";
+      if (e != e_ref || fpm_status_diff(&ref, &st, why, sizeof why) != 0)
+        fail_msg("junk \"%s\"%s: %s vs %s for \"x\": %s", junk[k],
+                 dropped ? " after a dropped entry" : "", fpm_perr_str(e),
+                 fpm_perr_str(e_ref), why);
+      fpm_status_clear(&st);
+      free(b);
+      free(b0);
+    }
+    fpm_status_clear(&ref);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stray_quote_split_independent),
@@ -482,6 +615,8 @@ int main(void) {
       cmocka_unit_test(test_forged_complete_entry_limit),
       cmocka_unit_test(test_real_head_inside_string),
       cmocka_unit_test(test_non_json_start_not_status),
+      cmocka_unit_test(test_extra_fields_once),
+      cmocka_unit_test(test_junk_after_entry_like_any_junk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,6 +151,28 @@ static void seed_fast_truncated_vs_repair_notstatus(void **state) {
                    FPM_P_ESCHEMA);
 }
 
+/* extra_fields_fast_vs_repair: a cut body with unknown numeric pool fields
+ * after the "processes" array (and a broken worker entry before them). The
+ * fast path recorded them, fell back to its last checkpoint for the cut,
+ * and the repairing path recorded them again: 9 extra fields vs 6 through
+ * always_repair. Both keep them once now. */
+static void seed_extra_fields_fast_vs_repair(void **state) {
+  (void)state;
+  assert_int_equal(replay_json_seed("extra_fields_fast_vs_repair"),
+                   FPM_P_ETRUNCATED);
+}
+
+/* junk_number_after_entry_whole_vs_chunked: `e` after the last worker
+ * entry of a cut body with broken entries before it. yajl, restarted after
+ * the entry with a bare `0` standing for it, took the `e` as part of that
+ * number instead of failing: dropped 0 whole on the fast path, 1 in chunks
+ * and through always_repair. The stand-in is complete now: 1 everywhere. */
+static void seed_junk_number_after_entry(void **state) {
+  (void)state;
+  assert_int_equal(replay_json_seed("junk_number_after_entry_whole_vs_chunked"),
+                   FPM_P_ETRUNCATED);
+}
+
 /* Every seed of the JSON target, with the target's checks. */
 static void json_corpus_replays(void **state) {
   (void)state;
@@ -173,6 +195,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forged_entry_through_raw_uri),
       cmocka_unit_test(seed_fast_truncated_vs_repair_notstatus),
+      cmocka_unit_test(seed_extra_fields_fast_vs_repair),
+      cmocka_unit_test(seed_junk_number_after_entry),
       cmocka_unit_test(json_corpus_replays),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
