@@ -92,7 +92,7 @@ static int ignore_value(const oconfig_item_t *o, struct phpfpm_discovery *d) {
 static int defaults_value(const oconfig_item_t *o, struct phpfpm_discovery *d) {
   if (d->defaults_given) {
     ERROR(P "<DiscoverDefaults>: given more than once in this <Plugin "
-            "phpfpm> block; the first one is used");
+            "phpfpm> block; this one is ignored");
     return -1;
   }
   d->defaults_given = 1;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 int fpm_discover_target(const struct fpm_conf_pool *pool,
                         struct fpm_target *t) {
@@ -39,9 +40,11 @@ void fpm_discover_describe(const struct fpm_conf_pool *pool, char *out,
 /* ------------------------------------------------------ ignore patterns */
 
 /* The byte after the bracket expression that opens at p[0] == '[', or NULL
- * when it has no closing ']'. As in fnmatch: '!' or '^' first negates, a
- * ']' first is literal, "[:class:]" is one item. */
-static const char *bracket_end(const char *p) {
+ * when it has no closing ']' or names a character class that does not
+ * exist (then *bad_class is where its "[:" starts). As in glibc's fnmatch
+ * without FNM_NOESCAPE: '!' or '^' first negates, a ']' first is literal,
+ * '\' takes the next byte literally, and "[:class:]" is one item. */
+static const char *bracket_end(const char *p, const char **bad_class) {
   const char *q = p + 1;
   if (*q == '!' || *q == '^')
     q++;
@@ -50,10 +53,26 @@ static const char *bracket_end(const char *p) {
   for (; *q != '\0'; q++) {
     if (*q == ']')
       return q + 1;
-    if (q[0] == '[' && q[1] == ':') {
+    if (*q == '\\') {
+      if (q[1] == '\0')
+        return NULL;
+      q++;
+    } else if (q[0] == '[' && q[1] == ':') {
       const char *c = strstr(q + 2, ":]");
+      char cls[32];
+      size_t n = c != NULL ? (size_t)(c - (q + 2)) : 0;
       if (c == NULL)
         return NULL;
+      if (n == 0 || n >= sizeof cls) {
+        *bad_class = q;
+        return NULL;
+      }
+      memcpy(cls, q + 2, n);
+      cls[n] = '\0';
+      if (wctype(cls) == 0) {
+        *bad_class = q;
+        return NULL;
+      }
       q = c + 1;
     }
   }
@@ -70,26 +89,36 @@ int fpm_discover_pattern_check(const char *pattern, char *why, size_t whylen) {
     snprintf(why, whylen, "it is longer than %d bytes", FPM_DISC_PATTERN_MAX);
     return -1;
   }
-  for (const char *p = pattern; *p != '\0'; p++) {
-    unsigned char ch = (unsigned char)*p;
-    size_t at = (size_t)(p - pattern) + 1;
+  for (size_t i = 0; i < len; i++) { /* anywhere, brackets included */
+    unsigned char ch = (unsigned char)pattern[i];
     if (ch < 0x20 || ch == 0x7f) {
-      snprintf(why, whylen, "byte %zu is a control character", at);
+      snprintf(why, whylen, "byte %zu is a control character", i + 1);
       return -1;
     }
-    if (ch == '\\') {
+  }
+  for (const char *p = pattern; *p != '\0'; p++) {
+    size_t at = (size_t)(p - pattern) + 1;
+    if (*p == '\\') {
       if (p[1] == '\0') {
         snprintf(why, whylen, "it ends in a lone '\\'");
         return -1;
       }
       p++;
-    } else if (ch == '[') {
-      const char *end = bracket_end(p);
-      if (end == NULL) {
-        snprintf(why, whylen, "its '[' at byte %zu has no closing ']'", at);
-        return -1;
+    } else if (*p == '[') {
+      const char *bad_class = NULL;
+      const char *end = bracket_end(p, &bad_class);
+      if (end != NULL) {
+        p = end - 1;
+        continue;
       }
-      p = end - 1;
+      if (bad_class != NULL)
+        snprintf(why, whylen,
+                 "its '[:' at byte %zu names no character class (alpha, "
+                 "digit, alnum, lower, upper, space, punct, ...)",
+                 (size_t)(bad_class - pattern) + 1);
+      else
+        snprintf(why, whylen, "its '[' at byte %zu has no closing ']'", at);
+      return -1;
     }
   }
   return 0;

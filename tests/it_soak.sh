@@ -82,6 +82,7 @@ done
 # (two Intervals), which is collectd's idle baseline.
 res() {
   local pid=$COLLECTD_PID n fds min=""
+  [ -d /proc/"$pid" ] || { echo "0 0 0"; return; } # gone: every check fails
   for n in $(seq 20); do
     fds=$(ls /proc/"$pid"/fd | wc -l)
     if [ -z "$min" ] || [ "$fds" -lt "$min" ]; then min=$fds; fi
@@ -120,8 +121,8 @@ last_up() { csv_rows "$csv" "$(id "$1")" 2>/dev/null | awk -F, -v s="$since" '$1
 for p in $pools; do
   wait_until 6 last_up "$p" || bad "$p: not reported up after the soak"
 done
+cpu1=$(cpu_ticks) # before res, which takes 2 s
 read -r fd1 th1 rss1 < <(res)
-cpu1=$(cpu_ticks)
 hz=$(getconf CLK_TCK)
 
 echo "# soak: $SOAK_SECONDS s, $NPOOLS pools, $reloads reloads, $restarts stop/start"
@@ -129,7 +130,7 @@ echo "# soak: collectd fds $fd0 -> $fd1, threads $th0 -> $th1, RSS $rss0 -> $rss
 echo "# soak: collectd CPU $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$hz" -v s="$SOAK_SECONDS" 'BEGIN { printf "%.1f%%", (b - a) / hz / s * 100 }') of one core"
 # a leak grows the idle baseline; a lower end figure is a read that was in
 # flight at the first sampling, not a fault
-[ $((fd1 - fd0)) -le 2 ] && ok "open fds not grown ($fd0 -> $fd1, fewest of 20 samples)" ||
+[ "$fd1" -gt 0 ] && [ $((fd1 - fd0)) -le 2 ] && ok "open fds not grown ($fd0 -> $fd1, fewest of 20 samples)" ||
   bad "open fds grew $fd0 -> $fd1 (fewest of 20 samples)"
 [ $((th1 - th0)) -le 2 ] && [ $((th0 - th1)) -le 2 ] && ok "threads flat ($th0 -> $th1)" ||
   bad "threads $th0 -> $th1"

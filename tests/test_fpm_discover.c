@@ -168,6 +168,24 @@ static void test_pattern_check(void **state) {
   assert_string_equal(why, "it ends in a lone '\\'");
   assert_int_equal(fpm_discover_pattern_check("a\tb", why, sizeof why), -1);
   assert_string_equal(why, "byte 2 is a control character");
+  /* control bytes inside brackets and after a backslash too */
+  assert_int_equal(fpm_discover_pattern_check("a[\t]", why, sizeof why), -1);
+  assert_string_equal(why, "byte 3 is a control character");
+  assert_int_equal(fpm_discover_pattern_check("a\\\n", why, sizeof why), -1);
+  assert_string_equal(why, "byte 3 is a control character");
+  /* glibc's fnmatch reads '\' in brackets as an escape: "[\]" is unclosed
+   * there, and fnmatch would take it literally */
+  assert_int_equal(fpm_discover_pattern_check("[\\]", why, sizeof why), -1);
+  assert_string_equal(why, "its '[' at byte 1 has no closing ']'");
+  assert_int_equal(fpm_discover_pattern_check("ab[x\\]", why, sizeof why), -1);
+  assert_int_equal(fpm_discover_pattern_check("[\\]]", why, sizeof why), 0);
+  assert_int_equal(fpm_discover_ignored("]", (const char *[]){"[\\]]"}, 1), 0);
+  /* a class name fnmatch does not know never matches anything */
+  assert_int_equal(fpm_discover_pattern_check("[[:digt:]]*", why, sizeof why),
+                   -1);
+  assert_string_equal(why, "its '[:' at byte 2 names no character class "
+                           "(alpha, digit, alnum, lower, upper, space, "
+                           "punct, ...)");
   char longp[FPM_DISC_PATTERN_MAX + 2];
   memset(longp, 'x', sizeof longp - 1);
   longp[sizeof longp - 1] = '\0';

@@ -100,11 +100,13 @@ int fpm_discover_update(struct fpm_disc_set *set, const struct fpm_conf *conf,
 
 /*
  * Whether pattern is a usable ignore pattern: an fnmatch(3) glob (no
- * flags: '*' also matches '/') on the pool name as it is reported, e.g.
- * "www" or "www@8.1". Returns 0, or -1 with the reason in why (e.g. "it is
- * empty", "its '[' at byte 3 has no closing ']'"): empty, longer than
- * FPM_DISC_PATTERN_MAX, a control character, an unclosed '[' or a trailing
- * '\' (fnmatch would take those literally, which is never what was meant).
+ * flags: '*' also matches '/', case counts) on the pool name as it is
+ * reported, e.g. "www" or "www@8.1". Returns 0, or -1 with the reason in
+ * why (e.g. "it is empty", "its '[' at byte 3 has no closing ']'"): empty,
+ * longer than FPM_DISC_PATTERN_MAX, a control character anywhere, an
+ * unclosed '[' (read as glibc's fnmatch reads it: '\' escapes inside
+ * brackets too), an unknown "[:class:]" or a trailing '\' (fnmatch would
+ * take those literally or never match, which is never what was meant).
  */
 int fpm_discover_pattern_check(const char *pattern, char *why, size_t whylen);
 
