@@ -584,10 +584,12 @@ int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
   }
   char msg[120];
   yajl_message(j, msg, sizeof msg);
-  fpm_parser_fail(j->p, j->cb_root ? FPM_P_ESYNTAX : FPM_P_ESCHEMA,
-                  raw_off + at, buf, len, at,
-                  "invalid status JSON near byte %llu: %s",
-                  (unsigned long long)(raw_off + at), msg);
+  uint64_t where = raw_off + at; /* at counts repaired bytes, if any */
+  if (where > j->p->fed)
+    where = j->p->fed;
+  fpm_parser_fail(j->p, j->cb_root ? FPM_P_ESYNTAX : FPM_P_ESCHEMA, where, buf,
+                  len, at, "invalid status JSON near byte %llu: %s",
+                  (unsigned long long)where, msg);
   return -1;
 }
 

@@ -25,6 +25,7 @@ struct fpm_parser {
   size_t max_workers;
   int always_repair;
   fpm_perr code; /* sticky */
+  uint64_t fed;  /* body bytes fed so far: no error offset points past it */
   int fixed;     /* worker string offsets turned into pointers */
   struct fpm_parse_error err;
   struct fpm_json *json;

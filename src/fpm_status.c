@@ -331,7 +331,9 @@ fpm_perr fpm_parser_fail(fpm_parser *p, fpm_perr code, uint64_t offset,
     return p->code;
   p->code = code;
   p->err.code = code;
-  p->err.offset = offset;
+  /* an offset counted in a repaired buffer (longer than the raw bytes it
+   * stands for) can run past them: never past the body */
+  p->err.offset = offset < p->fed ? offset : p->fed;
   p->err.excerpt[0] = '\0';
   if (ctx != NULL)
     excerpt(p->err.excerpt, sizeof p->err.excerpt, ctx, ctx_len, ctx_pos);
@@ -372,6 +374,7 @@ fpm_perr fpm_parser_feed(fpm_parser *p, const char *buf, size_t len) {
     return p->code;
   if (len == 0)
     return FPM_P_OK;
+  p->fed += len;
   return p->fmt == FPM_FORMAT_JSON ? fpm_json_feed(p, buf, len)
                                    : fpm_text_feed(p, buf, len);
 }

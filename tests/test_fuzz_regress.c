@@ -104,6 +104,11 @@ static fpm_perr seed_parse(const struct fz_split *s, int chunked,
     }
   }
   fpm_perr e = fpm_parser_finish(p);
+  const struct fpm_parse_error *pe = fpm_parser_error(p);
+  assert_int_equal(pe->code, e);
+  if (e != FPM_P_OK && pe->offset > s->size)
+    fail_msg("error offset %llu past the %zu-byte body (%s)",
+             (unsigned long long)pe->offset, s->size, pe->message);
   fpm_parser_free(p);
   return e;
 }
@@ -173,6 +178,16 @@ static void seed_junk_number_after_entry(void **state) {
                    FPM_P_ETRUNCATED);
 }
 
+/* error_offset_past_body: `{}` then a string with bytes the repairing
+ * path escapes (\xff, \x05), fed a byte at a time. yajl counted the failing
+ * byte in the repaired buffer, longer than the raw bytes it stands for:
+ * "error offset 15" in a 13-byte body. Offsets are clamped to the bytes
+ * fed now (fpm_parser_fail), and the message says the same byte. */
+static void seed_error_offset_past_body(void **state) {
+  (void)state;
+  assert_int_equal(replay_json_seed("error_offset_past_body"), FPM_P_ESYNTAX);
+}
+
 /* Every seed of the JSON target, with the target's checks. */
 static void json_corpus_replays(void **state) {
   (void)state;
@@ -197,6 +212,7 @@ int main(void) {
       cmocka_unit_test(seed_fast_truncated_vs_repair_notstatus),
       cmocka_unit_test(seed_extra_fields_fast_vs_repair),
       cmocka_unit_test(seed_junk_number_after_entry),
+      cmocka_unit_test(seed_error_offset_past_body),
       cmocka_unit_test(json_corpus_replays),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
