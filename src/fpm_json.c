@@ -252,7 +252,6 @@ static void pool_save(struct fpm_json *j) {
   memcpy(c->v, st->v, sizeof c->v);
   memcpy(c->pool, st->pool, sizeof c->pool);
   memcpy(c->process_manager, st->process_manager, sizeof c->process_manager);
-  memcpy(c->extra, st->extra, sizeof c->extra);
   c->n_extra = st->n_extra;
   c->has_workers = st->has_workers;
   j->ckpt_pool_ok = 1;
@@ -267,7 +266,9 @@ static void pool_restore(struct fpm_json *j) {
   memcpy(st->v, c->v, sizeof st->v);
   memcpy(st->pool, c->pool, sizeof st->pool);
   memcpy(st->process_manager, c->process_manager, sizeof st->process_manager);
-  memcpy(st->extra, c->extra, sizeof st->extra);
+  if (st->n_extra > c->n_extra) /* appended since: as if never read */
+    memset(&st->extra[c->n_extra], 0,
+           (st->n_extra - c->n_extra) * sizeof st->extra[0]);
   st->n_extra = c->n_extra;
   st->has_workers = c->has_workers;
   j->ckpt_pool_ok = 0;

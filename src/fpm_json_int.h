@@ -69,8 +69,7 @@ struct fpm_json_pool {
   uint64_t v[FPM_F__COUNT];
   char pool[sizeof((struct fpm_status *)0)->pool];
   char process_manager[sizeof((struct fpm_status *)0)->process_manager];
-  struct fpm_extra_field extra[FPM_MAX_EXTRA];
-  unsigned n_extra;
+  unsigned n_extra; /* extra fields are only appended: the count rolls back */
   int has_workers;
 };
 
