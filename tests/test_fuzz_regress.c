@@ -6,7 +6,7 @@
  */
 #include "test_fpm_status_helpers.h"
 
-#include "../fuzz/fuzz_split.h"
+#include "../fuzz/fuzz_status.h" /* fz_parse: as the target parses */
 
 #include <dirent.h>
 
@@ -84,35 +84,6 @@ static uint8_t *read_seed(const char *path, size_t *n) {
   return b;
 }
 
-/* As fuzz/fuzz_status.h fz_parse: whole, or in the seed's chunk schedule. */
-static fpm_perr seed_parse(const struct fz_split *s, int chunked,
-                           int always_repair, struct fpm_status *st) {
-  struct fpm_parser_opts o = {.always_repair = always_repair,
-                              .max_workers = (s->flags & 4) ? 3 : 256};
-  fpm_parser *p = fpm_parser_new(FPM_FORMAT_JSON, st, &o);
-  assert_non_null(p);
-  const char *d = (const char *)s->data;
-  if (!chunked) {
-    fpm_parser_feed(p, d, s->size);
-  } else {
-    for (size_t off = 0, i = 0; off < s->size; i++) {
-      size_t n = fz_chunk(s, i);
-      if (n > s->size - off)
-        n = s->size - off;
-      fpm_parser_feed(p, d + off, n);
-      off += n;
-    }
-  }
-  fpm_perr e = fpm_parser_finish(p);
-  const struct fpm_parse_error *pe = fpm_parser_error(p);
-  assert_int_equal(pe->code, e);
-  if (e != FPM_P_OK && pe->offset > s->size)
-    fail_msg("error offset %llu past the %zu-byte body (%s)",
-             (unsigned long long)pe->offset, s->size, pe->message);
-  fpm_parser_free(p);
-  return e;
-}
-
 /* One seed as fuzz/fuzz_fpm_json.c checks it: whole, chunked and
  * always_repair give the same code and snapshot. Returns the code. */
 static fpm_perr replay_json_seed(const char *name) {
@@ -127,9 +98,10 @@ static fpm_perr replay_json_seed(const char *name) {
     fpm_status_init(&a);
     fpm_status_init(&b);
     fpm_status_init(&c);
-    ea = seed_parse(&s, 0, 0, &a);
-    fpm_perr eb = seed_parse(&s, 1, 0, &b);
-    fpm_perr ec = seed_parse(&s, (int)(s.flags & 1), 1, &c);
+    /* a broken check in fz_parse (error record, offset) aborts the test */
+    ea = fz_parse(&s, FPM_FORMAT_JSON, 0, 0, &a);
+    fpm_perr eb = fz_parse(&s, FPM_FORMAT_JSON, 1, 0, &b);
+    fpm_perr ec = fz_parse(&s, FPM_FORMAT_JSON, (int)(s.flags & 1), 1, &c);
     if (ea != eb || ea != ec)
       fail_msg("seed %s: whole %s, chunked %s, always_repair %s", name,
                fpm_perr_str(ea), fpm_perr_str(eb), fpm_perr_str(ec));
