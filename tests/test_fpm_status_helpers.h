@@ -20,13 +20,13 @@
 
 #define FPMT_UNUSED __attribute__((unused))
 
-/* Body of tests/fixtures/status/<name> (CGI headers stripped); malloc'd. */
-FPMT_UNUSED static char *fx_body(const char *name, size_t *len) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/status/%s", FPMT_FIXTURES_DIR, name);
+/* The whole file at path (what names it in a failure: "fixture", "seed"),
+ * NUL-terminated; *len excludes the NUL. malloc'd. */
+FPMT_UNUSED static char *read_all(const char *path, const char *what,
+                                  size_t *len) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
-    fail_msg("cannot open fixture %s", path);
+    fail_msg("cannot open %s %s", what, path);
   size_t cap = 1 << 16, n = 0;
   char *b = malloc(cap);
   assert_non_null(b);
@@ -39,6 +39,17 @@ FPMT_UNUSED static char *fx_body(const char *name, size_t *len) {
     assert_non_null(b);
   }
   fclose(f);
+  b[n] = '\0';
+  *len = n;
+  return b;
+}
+
+/* Body of tests/fixtures/status/<name> (CGI headers stripped); malloc'd. */
+FPMT_UNUSED static char *fx_body(const char *name, size_t *len) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/status/%s", FPMT_FIXTURES_DIR, name);
+  size_t n;
+  char *b = read_all(path, "fixture", &n);
   const char *sep = NULL;
   for (size_t i = 0; i + 3 < n; i++) {
     if (memcmp(b + i, "\r\n\r\n", 4) == 0) {

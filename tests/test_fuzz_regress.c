@@ -64,33 +64,13 @@ static void forged_entry_through_raw_uri(void **state) {
 
 #define CORPUS_JSON FPMT_SOURCE_DIR "/fuzz/corpus/fuzz_fpm_json"
 
-static uint8_t *read_seed(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    fail_msg("cannot open seed %s", path);
-  size_t cap = 4096, len = 0;
-  uint8_t *b = malloc(cap);
-  assert_non_null(b);
-  for (;;) {
-    len += fread(b + len, 1, cap - len, f);
-    if (len < cap)
-      break;
-    cap *= 2;
-    b = realloc(b, cap);
-    assert_non_null(b);
-  }
-  fclose(f);
-  *n = len;
-  return b;
-}
-
 /* One seed as fuzz/fuzz_fpm_json.c checks it: whole, chunked and
  * always_repair give the same code and snapshot. Returns the code. */
 static fpm_perr replay_json_seed(const char *name) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", CORPUS_JSON, name);
   size_t n;
-  uint8_t *in = read_seed(path, &n);
+  uint8_t *in = (uint8_t *)read_all(path, "seed", &n);
   struct fz_split s;
   fpm_perr ea = FPM_P_OK;
   if (fz_split_init(&s, in, n) == 0) {
