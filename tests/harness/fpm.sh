@@ -21,15 +21,26 @@
 
 FPM_BIN=${FPM_BIN:-$(command -v php-fpm8.2 || echo /usr/sbin/php-fpm8.2)}
 
-fpm_free_port() {
-  python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
+# fpm_free_ports N: N distinct free loopback ports, one per line. All N are
+# bound at once before any is released: two separate probes can get the
+# same port back from the kernel (php-fpm then refuses "listen address
+# already used in another pool").
+fpm_free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+for s in socks:
+    s.close()
 PY
 }
+
+fpm_free_port() { fpm_free_ports 1; }
 
 # fpm_perm_pool SOCK: a pool block for FPM_POOLS_EXTRA whose socket only
 # root may use (root:root, mode 0660), for the permission fault tests.
@@ -145,8 +156,10 @@ fpm_start() {
   export FPMT_DIR=$d FPMT_DOCROOT=$d/www
   export FPMT_WWW_SOCK=$d/run/www.sock FPMT_OD_SOCK=$d/run/od.sock
   export FPMT_ONE_SOCK=$d/run/one.sock FPMT_NOSTATUS_SOCK=$d/run/nostatus.sock
-  export FPMT_DYN_ADDR=127.0.0.1:$(fpm_free_port)
-  export FPMT_DYN_STATUS_ADDR=127.0.0.1:$(fpm_free_port)
+  local ports
+  ports=$(fpm_free_ports 2)
+  export FPMT_DYN_ADDR=127.0.0.1:${ports%%$'\n'*}
+  export FPMT_DYN_STATUS_ADDR=127.0.0.1:${ports##*$'\n'}
   fpm_write_config "$d"
   "$FPM_BIN" -R -F -n -c "$d/php.ini" -y "$d/php-fpm.conf" >"$d/log/stdout.log" 2>&1 &
   export FPMT_PHP_FPM_PID=$!
