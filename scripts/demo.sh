@@ -6,7 +6,8 @@
 # TARGET is a pool endpoint (unix:/run/php/php8.2-fpm.sock, /path.sock,
 # host:port, [v6]:port). With no TARGET, a throwaway php-fpm with private
 # pools is started in a temporary directory (and stopped at the end).
-# Installs the packages it needs (as root) and builds into build/release.
+# Installs the packages it needs (as root) and builds into build/demo (the
+# test suite builds in directories of its own).
 # Environment: STATUS_PATH (default /status), DEMO_SECONDS (collectd run, 5).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,10 +19,10 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "installing packages (if missing) and building"
 bash scripts/install-deps.sh
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DBUILD_BENCH=OFF >/dev/null
-cmake --build build/release -j"$(nproc)" >/dev/null
-FPMSTAT=$top/build/release/fpmstat
-PLUGIN_DIR=$top/build/release/collectd-plugin
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DBUILD_BENCH=OFF >/dev/null
+cmake --build build/demo -j"$(nproc)" >/dev/null
+FPMSTAT=$top/build/demo/fpmstat
+PLUGIN_DIR=$top/build/demo/collectd-plugin
 
 work=$(mktemp -d /tmp/fpmstat-demo.XXXXXX)
 collectd_pid=
