@@ -445,8 +445,7 @@ static int worker_string(struct fpm_json *j, const char *s, size_t n) {
   const char **dst = NULL;
   switch (j->cb_key) {
   case FPM_W_STATE:
-    w->state = fpm_state_parse(s, n);
-    w->present |= 1u << FPM_W_STATE;
+    fpm_worker_set_state(w, s, n);
     return 1;
   case FPM_W_REQUEST_METHOD:
     dst = &w->method;

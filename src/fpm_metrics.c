@@ -89,6 +89,9 @@ static const struct fpm_metric_def defs[FPM_M__COUNT] = {
     PLAIN(FPM_M_PARSE_DROPPED, "parse_dropped", FPM_KIND_GAUGE, "entries",
           "count", "parse_dropped",
           "worker entries lost to broken JSON (beyond repair)"),
+    PLAIN(FPM_M_PARSE_PHANTOM, "parse_phantom", FPM_KIND_GAUGE, "entries",
+          "count", "parse_phantom",
+          "listed slots that are no worker (pid 0, state \"(null)\")"),
     FAMILY(FPM_M_EXTRA, "extra", FPM_KIND_GAUGE, "value", "gauge", "", "",
            "numeric pool field this version does not know, by FPM key"),
     FAMILY(FPM_M_SLOT_STATE, "slot_state", FPM_KIND_GAUGE, "state", "ps_state",
@@ -217,6 +220,8 @@ int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
     return when(parse, (double)st->repaired, v);
   case FPM_M_PARSE_DROPPED:
     return when(parse, (double)st->dropped, v);
+  case FPM_M_PARSE_PHANTOM:
+    return when(st->has_workers, (double)st->phantom, v);
   default: /* families */
     return 0;
   }

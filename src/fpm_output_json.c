@@ -392,6 +392,8 @@ static void j_source(struct jw *j, const struct fpm_output_item *it) {
   ju64(j, st->repaired);
   JKEY(j, "dropped");
   ju64(j, st->dropped);
+  JKEY(j, "phantom");
+  ju64(j, st->phantom);
   JKEY(j, "retried");
   jbool(j, r->retried);
   JKEY(j, "duration_s");

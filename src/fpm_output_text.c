@@ -268,10 +268,12 @@ int fpm_output_text(const struct fpm_output_opts *o,
   text_stats(out, "last request memory:", &it->m->memory_bytes, 1);
   text_slowest(out, o, it);
   const struct fpm_status *st = &it->res->status;
-  if (st->repaired || st->dropped || it->res->fell_back_to_text) {
+  if (st->repaired || st->dropped || st->phantom ||
+      it->res->fell_back_to_text) {
     label(out, "parsing:");
     fpm_buf_printf(
-        out, "%u entries repaired, %u dropped%s\n", st->repaired, st->dropped,
+        out, "%u entries repaired, %u dropped, %u phantom slots left out%s\n",
+        st->repaired, st->dropped, st->phantom,
         it->res->fell_back_to_text ? "; JSON beyond repair, text format used"
                                    : "");
   }

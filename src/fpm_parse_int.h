@@ -52,6 +52,14 @@ int fpm_status_reserve(struct fpm_status *st, size_t workers,
  * memory. The caller checks the max_workers cap first. */
 struct fpm_worker *fpm_status_add_worker(struct fpm_status *st);
 
+/* Sets a worker's state from FPM's text (FPM_WORKER_NULL_STATE for
+ * "(null)"). */
+void fpm_worker_set_state(struct fpm_worker *w, const char *s, size_t n);
+
+/* Takes phantom slots (pid 0, or state "(null)") out of the worker list and
+ * counts them in st->phantom. Called once when parsing ends. */
+void fpm_status_drop_phantoms(struct fpm_status *st);
+
 /* Turns the arena offsets stored in the worker string fields while parsing
  * into pointers. Called once when parsing ends. */
 void fpm_status_fixup(struct fpm_status *st);

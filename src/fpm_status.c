@@ -114,6 +114,33 @@ struct fpm_worker *fpm_status_add_worker(struct fpm_status *st) {
   return w;
 }
 
+void fpm_worker_set_state(struct fpm_worker *w, const char *s, size_t n) {
+  static const char null_state[] = "(null)";
+  w->state = fpm_state_parse(s, n);
+  w->present |= 1u << FPM_W_STATE;
+  if (n == sizeof null_state - 1 && memcmp(s, null_state, n) == 0)
+    w->flags |= FPM_WORKER_NULL_STATE;
+}
+
+static int is_phantom(const struct fpm_worker *w) {
+  return (w->flags & FPM_WORKER_NULL_STATE) != 0 ||
+         (((w->present >> FPM_W_PID) & 1u) && w->pid == 0);
+}
+
+void fpm_status_drop_phantoms(struct fpm_status *st) {
+  size_t kept = 0;
+  for (size_t i = 0; i < st->n_workers; i++) {
+    if (is_phantom(&st->workers[i])) {
+      st->phantom++;
+      continue;
+    }
+    if (kept != i)
+      st->workers[kept] = st->workers[i];
+    kept++;
+  }
+  st->n_workers = kept;
+}
+
 void fpm_status_fixup(struct fpm_status *st) {
   static const char empty[] = "";
   for (size_t i = 0; i < st->n_workers; i++) {
@@ -187,11 +214,14 @@ int fpm_status_diff(const struct fpm_status *a, const struct fpm_status *b,
       return differ(why, cap, "extra field %u differs", i);
   }
   if (a->has_workers != b->has_workers || a->n_workers != b->n_workers ||
-      a->repaired != b->repaired || a->dropped != b->dropped)
+      a->repaired != b->repaired || a->dropped != b->dropped ||
+      a->phantom != b->phantom)
     return differ(why, cap,
-                  "workers %d/%zu repaired %u dropped %u vs %d/%zu %u %u",
+                  "workers %d/%zu repaired %u dropped %u phantom %u vs "
+                  "%d/%zu %u %u %u",
                   a->has_workers, a->n_workers, a->repaired, a->dropped,
-                  b->has_workers, b->n_workers, b->repaired, b->dropped);
+                  a->phantom, b->has_workers, b->n_workers, b->repaired,
+                  b->dropped, b->phantom);
   for (size_t i = 0; i < a->n_workers; i++) {
     if (worker_diff(&a->workers[i], &b->workers[i], i, why, cap))
       return 1;
@@ -388,6 +418,7 @@ fpm_perr fpm_parser_finish(fpm_parser *p) {
   }
   /* pointers are usable even after an error (partial snapshot) */
   if (!p->fixed) {
+    fpm_status_drop_phantoms(p->st);
     fpm_status_fixup(p->st);
     p->fixed = 1;
   }

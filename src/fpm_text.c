@@ -235,7 +235,7 @@ static int finish_field(struct fpm_status *st, struct wstate *ws) {
     else
       w->script = o;
   } else if (f == FPM_W_STATE) {
-    w->state = fpm_state_parse(ws->vs, ws->vn);
+    fpm_worker_set_state(w, ws->vs, ws->vn);
   } else if (f == FPM_W_LAST_REQUEST_CPU) {
     if (fpm_parse_double(ws->vs, ws->vn, &w->last_request_cpu) != 0)
       return 0;

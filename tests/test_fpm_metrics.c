@@ -61,6 +61,7 @@ static const struct {
     {FPM_M_RESPAWNS, "total_events-respawns", FPM_KIND_COUNTER},
     {FPM_M_PARSE_REPAIRED, "count-parse_repaired", FPM_KIND_GAUGE},
     {FPM_M_PARSE_DROPPED, "count-parse_dropped", FPM_KIND_GAUGE},
+    {FPM_M_PARSE_PHANTOM, "count-parse_phantom", FPM_KIND_GAUGE},
     {FPM_M_EXTRA, "gauge-<x>", FPM_KIND_GAUGE},
     {FPM_M_SLOT_STATE, "ps_state-slot<x>", FPM_KIND_GAUGE},
     {FPM_M_SLOT_REQUESTS, "total_requests-slot<x>", FPM_KIND_COUNTER},

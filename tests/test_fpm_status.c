@@ -4,6 +4,7 @@
  * read from the captures, every split of the input giving the same
  * snapshot, and JSON and text of the same pool agreeing.
  */
+#include "fpm_model.h"
 #include "test_fpm_status_helpers.h"
 
 #define JSON FPM_FORMAT_JSON
@@ -412,6 +413,125 @@ static void test_error_pages(void **state) {
   free(b);
 }
 
+/* A slot no process holds (seen on php-fpm 8.2 ondemand pools under steady
+ * scraping): pid 0, state "(null)", start time 0 and a request duration of
+ * about the whole epoch. It is no worker: left out of the list, counted in
+ * phantom, and the model's counts, utilisation and running statistics are
+ * those of the real worker alone. */
+#define PHANTOM_POOL_JSON                                                      \
+  "{\"pool\":\"od\",\"process manager\":\"ondemand\",\"start time\":"          \
+  "1733580000,\"start since\":120,\"accepted conn\":40,\"listen queue\":0,"    \
+  "\"max listen queue\":0,\"listen queue len\":0,\"idle processes\":0,"        \
+  "\"active processes\":1,\"total processes\":1,\"max active processes\":1,"   \
+  "\"max children reached\":0,\"slow requests\":0, \"processes\":["
+#define PHANTOM_SELF_JSON                                                      \
+  "{\"pid\":4242,\"state\":\"Running\",\"start time\":1733580100,\"start "     \
+  "since\":20,\"requests\":7,\"request duration\":120,\"request method\":"     \
+  "\"GET\",\"request uri\":\"/status?json&full&fpmstat=me\",\"content "        \
+  "length\":0,\"user\":\"-\",\"script\":\"-\",\"last request cpu\":0.00,"      \
+  "\"last request memory\":0}"
+#define PHANTOM_SLOT_JSON                                                      \
+  "{\"pid\":0,\"state\":\"(null)\",\"start time\":0,\"start since\":"          \
+  "1733580120,\"requests\":0,\"request duration\":1698000000,\"request "       \
+  "method\":\"-\",\"request uri\":\"-\",\"content length\":0,\"user\":\"-\","  \
+  "\"script\":\"-\",\"last request cpu\":0.00,\"last request memory\":0}"
+
+static const char phantom_text[] =
+    "pool:                 od\n"
+    "process manager:      ondemand\n"
+    "start time:           07/Dec/2024:14:00:00 +0000\n"
+    "start since:          120\n"
+    "accepted conn:        40\n"
+    "listen queue:         0\n"
+    "max listen queue:     0\n"
+    "listen queue len:     0\n"
+    "idle processes:       0\n"
+    "active processes:     1\n"
+    "total processes:      1\n"
+    "max active processes: 1\n"
+    "max children reached: 0\n"
+    "slow requests:        0\n"
+    "\n"
+    "************************\n"
+    "pid:                  0\n"
+    "state:                (null)\n"
+    "start time:           01/Jan/1970:00:00:00 +0000\n"
+    "start since:          1733580120\n"
+    "requests:             0\n"
+    "request duration:     1698000000\n"
+    "request method:       -\n"
+    "request URI:          -\n"
+    "content length:       0\n"
+    "user:                 -\n"
+    "script:               -\n"
+    "last request cpu:     0.00\n"
+    "last request memory:  0\n"
+    "\n"
+    "************************\n"
+    "pid:                  4242\n"
+    "state:                Running\n"
+    "start time:           07/Dec/2024:14:01:40 +0000\n"
+    "start since:          20\n"
+    "requests:             7\n"
+    "request duration:     120\n"
+    "request method:       GET\n"
+    "request URI:          /status?full&fpmstat=me\n"
+    "content length:       0\n"
+    "user:                 -\n"
+    "script:               -\n"
+    "last request cpu:     0.00\n"
+    "last request memory:  0\n";
+
+static void check_phantom(const char *b, size_t n, enum fpm_format fmt) {
+  struct fpm_status st;
+  fpm_status_init(&st);
+  parse_ok(b, n, fmt, &st);
+  assert_int_equal(st.n_workers, 1);
+  assert_int_equal(st.phantom, 1);
+  assert_int_equal(st.dropped, 0);
+  assert_int_equal(st.workers[0].pid, 4242);
+  struct fpm_model_opts o = {.self_marker = "fpmstat=me"};
+  struct fpm_metrics m;
+  fpm_model_compute(&st, &o, NULL, &m);
+  assert_true(m.from_list);
+  assert_true(m.self_found);
+  assert_int_equal(m.total, 1);
+  assert_int_equal(m.active, 0);
+  assert_int_equal(m.idle, 1);
+  assert_int_equal(m.by_state[FPM_STATE_UNKNOWN], 0);
+  assert_true(m.utilisation == 0.0);
+  assert_true(m.oldest_running_s == 0.0);
+  assert_int_equal(m.running_over_threshold, 0);
+  fpm_status_clear(&st);
+}
+
+static void test_phantom_slots(void **state) {
+  (void)state;
+  /* the phantom before, between and after real entries */
+  static const char *const bodies[] = {
+      PHANTOM_POOL_JSON PHANTOM_SLOT_JSON "," PHANTOM_SELF_JSON "]}",
+      PHANTOM_POOL_JSON PHANTOM_SELF_JSON "," PHANTOM_SLOT_JSON "]}",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+    check_phantom(bodies[i], strlen(bodies[i]), FPM_FORMAT_JSON);
+  check_phantom(phantom_text, sizeof phantom_text - 1, FPM_FORMAT_TEXT);
+
+  /* pid 0 alone, or "(null)" alone, is enough */
+  char *b =
+      strdup(PHANTOM_POOL_JSON PHANTOM_SELF_JSON "," PHANTOM_SLOT_JSON "]}");
+  assert_non_null(b);
+  char *st_null = strstr(b, "\"(null)\"");
+  memcpy(st_null, "\"Idle\"  ", 8);
+  check_phantom(b, strlen(b), FPM_FORMAT_JSON);
+  free(b);
+  b = strdup(PHANTOM_POOL_JSON PHANTOM_SELF_JSON "," PHANTOM_SLOT_JSON "]}");
+  assert_non_null(b);
+  char *pid0 = strstr(b, "\"pid\":0,");
+  memcpy(pid0, "\"pid\":9,", 8);
+  check_phantom(b, strlen(b), FPM_FORMAT_JSON);
+  free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_www_idle_json),
@@ -429,6 +549,7 @@ int main(void) {
       cmocka_unit_test(test_query_variants),
       cmocka_unit_test(test_keepalive_pinned),
       cmocka_unit_test(test_error_pages),
+      cmocka_unit_test(test_phantom_slots),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

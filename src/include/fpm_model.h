@@ -166,6 +166,7 @@ enum fpm_metric_id {
   FPM_M_RESPAWNS,             /* total_events-respawns        counter */
   FPM_M_PARSE_REPAIRED,       /* count-parse_repaired */
   FPM_M_PARSE_DROPPED,        /* count-parse_dropped */
+  FPM_M_PARSE_PHANTOM,        /* count-parse_phantom          not workers */
   FPM_M_EXTRA,                /* gauge-<sanitised FPM key>    unknown fields */
   FPM_M_SLOT_STATE,           /* ps_state-slot<N>             state code */
   FPM_M_SLOT_REQUESTS,        /* total_requests-slot<N>       counter */

@@ -15,6 +15,11 @@
  * is provable, and otherwise drops only the worker entry that holds it. The
  * counts of repaired and dropped entries are in the snapshot.
  *
+ * Phantom slots are not workers: php-fpm (seen on 8.2 ondemand pools) can
+ * list a scoreboard slot that no process holds, with pid 0, state "(null)",
+ * start time 0 and a request duration of the whole epoch. The parsers leave
+ * such entries out of the worker list and count them in `phantom`.
+ *
  * How (details in src/fpm_repair.c, src/fpm_json.c): valid JSON goes
  * straight to yajl while the input is kept; on a sign of breakage the
  * snapshot goes back to the last worker-entry boundary and from there a
@@ -108,7 +113,8 @@ enum fpm_worker_field {
   FPM_W__COUNT
 };
 
-#define FPM_WORKER_REPAIRED 0x1u /* a string in this entry was repaired */
+#define FPM_WORKER_REPAIRED 0x1u   /* a string in this entry was repaired */
+#define FPM_WORKER_NULL_STATE 0x2u /* FPM printed the state as "(null)" */
 
 struct fpm_worker {
   uint32_t present; /* 1u << enum fpm_worker_field */
@@ -153,6 +159,8 @@ struct fpm_status {
   size_t n_workers;
   unsigned repaired;      /* entries with a repaired string */
   unsigned dropped;       /* entries lost (beyond repair) */
+  unsigned phantom;       /* slots that are no worker (pid 0 or state
+                             "(null)"), left out of the list */
   enum fpm_format format; /* which parser filled it */
 
   /* private: string arena and capacities */
@@ -164,7 +172,8 @@ void fpm_status_init(struct fpm_status *st);
 /* Frees the workers and strings; leaves an initialised empty snapshot. */
 void fpm_status_clear(struct fpm_status *st);
 /* Compares two snapshots field by field (presence masks, numbers, strings,
- * extra fields, every worker, repaired and dropped counts; not the format).
+ * extra fields, every worker, repaired, dropped and phantom counts; not the
+ * format).
  * Returns 0 when equal, else 1 and a description of the first difference in
  * why (may be NULL). For tests and tools. */
 int fpm_status_diff(const struct fpm_status *a, const struct fpm_status *b,
