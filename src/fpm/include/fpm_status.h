@@ -74,7 +74,8 @@ enum fpm_pool_field {
 /* FPM's name of a pool field as in JSON ("accepted conn"). */
 const char *fpm_pool_field_name(enum fpm_pool_field f);
 
-/* Worker states with FPM's real names (see FPM_STATUS.md A.6). */
+/* Worker states with FPM's real names (docs/status-page.md, "Worker states and
+ * their spellings"). */
 enum fpm_state {
   FPM_STATE_IDLE = 0,        /* "Idle" */
   FPM_STATE_READING_HEADERS, /* "Reading headers" */
