@@ -13,6 +13,7 @@
 #include "fpm_model.h"
 #include "fpm_num.h"
 #include "fpm_output.h"
+#include "fpm_proc.h"
 #include "fpm_watch.h"
 
 #include <errno.h>
@@ -601,8 +602,10 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
     else
       dprintf(STDERR_FILENO, "fpmstat: %s: %s\n", d->file, d->message);
   }
-  const char *where =
-      c->discover_path != NULL ? c->discover_path : "/etc/php/*/fpm";
+  const char *where = c->discover_path != NULL
+                          ? c->discover_path
+                          : "the running php-fpm masters and "
+                            "/etc/php/*/fpm";
   if (load_rc != 0) {
     dprintf(STDERR_FILENO,
             "fpmstat: no php-fpm configuration could be read from %s\n", where);
@@ -764,7 +767,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
  * every monitorable pool at once, except those --discover-ignore names. */
 static int discover_main(struct cli *c) {
   struct fpm_conf conf;
-  int load_rc = fpm_conf_load(c->discover_path, NULL, &conf);
+  int load_rc = fpm_discover_load(c->discover_path, NULL, &conf);
   int worst = discover_check_conf(c, &conf, load_rc);
   if (load_rc != 0 || conf.n_pools == 0) {
     fpm_conf_free(&conf);
