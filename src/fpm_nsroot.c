@@ -171,9 +171,11 @@ static int is_pattern(const char *s, size_t n) {
   return 0;
 }
 
-/* A non-directory file at path (inside the root)? */
+/* A directory entry at path (inside the root) that is not a directory?
+ * A symbolic link counts as it is (its target is checked when opened, so
+ * a link that leads nowhere in the root is reported, not skipped). */
 static int is_file(const struct fpm_nsroot *r, const char *path) {
-  int fd = open_in(r, path, O_PATH);
+  int fd = open_in(r, path, O_PATH | O_NOFOLLOW);
   if (fd < 0)
     return 0;
   struct stat st;
