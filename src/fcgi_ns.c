@@ -10,23 +10,23 @@
  *    receive then run as usual. Entering needs CAP_SYS_ADMIN.
  *  - root: a unix socket path is resolved inside a directory as if it were
  *    "/" (openat2 with RESOLVE_IN_ROOT, at every connect), so an absolute
- *    symbolic link or ".." in the path never leads out of it. The socket is
+ *    symbolic link or ".." in the path never leads out of it (openat_root.h:
+ *    the same walk where the kernel has no openat2). The socket is
  *    then connected through /proc/self/fd/N of the O_PATH descriptor: the
  *    kernel connects to exactly the inode that was resolved.
  *
  * Nothing here knows about PHP-FPM.
  */
 #include "fcgi_net.h"
+#include "openat_root.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -107,9 +107,7 @@ static int open_in_root(const fcgi_endpoint *ep) {
   int root = open(ep->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
     return -1;
-  struct open_how how = {.flags = O_PATH | O_CLOEXEC,
-                         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-  int fd = (int)syscall(SYS_openat2, root, ep->path, &how, sizeof how);
+  int fd = openat_root(root, ep->path, O_PATH);
   int e = errno;
   close(root);
   if (fd < 0) {

@@ -4,15 +4,15 @@
  */
 #include "fpm_nsroot.h"
 
+#include "openat_root.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_GLOB_MATCHES 100000 /* memory bound only */
@@ -97,9 +97,7 @@ static const char *inner(const struct fpm_nsroot *r, const char *path) {
 static int open_in(const struct fpm_nsroot *r, const char *path, int flags) {
   if (r->root_fd < 0)
     return open(path, flags | O_CLOEXEC);
-  struct open_how how = {.flags = (unsigned)(flags | O_CLOEXEC),
-                         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-  return (int)syscall(SYS_openat2, r->root_fd, path, &how, sizeof how);
+  return openat_root(r->root_fd, path, flags);
 }
 
 int fpm_nsroot_open(const struct fpm_nsroot *r, const char *path, char *why,

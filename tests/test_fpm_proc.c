@@ -13,7 +13,9 @@
 
 #include "fpm_nsroot.h"
 #include "fpm_proc.h"
+#include "openat_root.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +303,59 @@ static void test_nsroot_open_glob(void **state) {
   drop_tree(&t);
 }
 
+/* The walk without openat2 resolves as openat2 does: same file or same
+ * failure for each path. */
+static void test_walk_as_openat2(void **state) {
+  (void)state;
+  struct tree t;
+  make_tree(&t);
+  char p[300];
+  snprintf(p, sizeof p, "%s/etc/loop", t.root);
+  assert_int_equal(symlink("/etc/loop", p), 0);
+  snprintf(p, sizeof p, "%s/etc/self", t.root);
+  assert_int_equal(symlink("/proc/self/fd/0", p), 0);
+  snprintf(p, sizeof p, "%s/etc/dir", t.root);
+  assert_int_equal(symlink("pool.d", p), 0);
+  int root = open(t.root, O_PATH | O_DIRECTORY);
+  assert_true(root >= 0);
+  static const char *const paths[] = {"/etc/php-fpm.conf",
+                                      "etc/php-fpm.conf",
+                                      "/etc/../etc/php-fpm.conf",
+                                      "../../../etc/php-fpm.conf",
+                                      "/etc/pool.d/20-abs.conf",
+                                      "/etc/pool.d/30-up.conf",
+                                      "/etc/pool.d/50-in.conf",
+                                      "/etc/loop",
+                                      "/etc/self",
+                                      "/etc/dir/10-www.conf",
+                                      "/etc/dir/../other.conf",
+                                      "/etc/php-fpm.conf/x",
+                                      "/",
+                                      "/etc/",
+                                      "/nope"};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    int a = openat_root(root, paths[i], O_RDONLY);
+    int ea = errno;
+    int b = openat_root_walk(root, paths[i], O_RDONLY);
+    int eb = errno;
+    print_message("%s: openat2 %d (%d), walk %d (%d)\n", paths[i], a,
+                  a < 0 ? ea : 0, b, b < 0 ? eb : 0);
+    assert_int_equal(a >= 0, b >= 0);
+    if (a >= 0) {
+      struct stat sa, sb;
+      fstat(a, &sa);
+      fstat(b, &sb);
+      assert_true(sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev);
+      close(a);
+      close(b);
+    } else {
+      assert_int_equal(ea, eb);
+    }
+  }
+  close(root);
+  drop_tree(&t);
+}
+
 /* fpm_conf through the hooks: the pools inside the root, none from the
  * host's secret, the tag on every name, each refusal a diagnostic that
  * quotes nothing of a file. */
@@ -372,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_default_config),
       cmocka_unit_test(test_trust),
       cmocka_unit_test(test_nsroot_open_glob),
+      cmocka_unit_test(test_walk_as_openat2),
       cmocka_unit_test(test_conf_in_root),
       cmocka_unit_test(test_scan_self),
   };

@@ -3,8 +3,9 @@
  * safely, as root, on the host or inside the master's container.
  *
  * A context names the root the paths resolve in (the host's "/", or a
- * container's "/proc/PID/root", where every path is resolved with openat2
- * RESOLVE_IN_ROOT: an absolute symbolic link or ".." never leads out of it)
+ * container's "/proc/PID/root", where every path is resolved as
+ * openat_root.h says: an absolute symbolic link or ".." never leads out of
+ * it)
  * and the master the files belong to (its uid and gid, and the host uid
  * that stands for root where the master is: 0, or what its user namespace
  * maps 0 to). Every file opened is checked on the descriptor itself (no
