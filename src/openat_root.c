@@ -100,6 +100,14 @@ int openat_root_walk(int root_fd, const char *path, int flags) {
       close(fd);
       return fail(&w, e);
     }
+    if (S_ISLNK(st.st_mode) && last && (flags & O_NOFOLLOW)) {
+      if (flags & O_PATH) { /* the link itself, as open(2) gives it */
+        pop_to(&w, 0);
+        return fd;
+      }
+      close(fd);
+      return fail(&w, ELOOP);
+    }
     if (S_ISLNK(st.st_mode)) {
       char target[PATH_MAX];
       ssize_t n = readlinkat(fd, "", target, sizeof target - 1);

@@ -333,13 +333,16 @@ static void test_walk_as_openat2(void **state) {
                                       "/",
                                       "/etc/",
                                       "/nope"};
-  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-    int a = openat_root(root, paths[i], O_RDONLY);
+  static const int flags[] = {O_RDONLY, O_PATH | O_NOFOLLOW,
+                              O_RDONLY | O_NOFOLLOW};
+  for (size_t k = 0; k < 3 * sizeof paths / sizeof paths[0]; k++) {
+    size_t i = k / 3;
+    int a = openat_root(root, paths[i], flags[k % 3]);
     int ea = errno;
-    int b = openat_root_walk(root, paths[i], O_RDONLY);
+    int b = openat_root_walk(root, paths[i], flags[k % 3]);
     int eb = errno;
-    print_message("%s: openat2 %d (%d), walk %d (%d)\n", paths[i], a,
-                  a < 0 ? ea : 0, b, b < 0 ? eb : 0);
+    print_message("%s flags %#x: openat2 %d (%d), walk %d (%d)\n", paths[i],
+                  (unsigned)flags[k % 3], a, a < 0 ? ea : 0, b, b < 0 ? eb : 0);
     assert_int_equal(a >= 0, b >= 0);
     if (a >= 0) {
       struct stat sa, sb;
