@@ -16,7 +16,9 @@
 # pc_<token> as two pools, each tagged with its mount namespace), refuse both
 # impostors with the reason, not follow the planted links out of B's root,
 # and never print the secret marker. Run as nobody it must finish, saying
-# why each master is not read and that root is needed. A real collectd with
+# why each master is not read and that root is needed; as root without
+# CAP_SYS_ADMIN it must name C's and D's pools with the reason (no setns)
+# and the fix, and still read B. A real collectd with
 # Discover true (collectd -T: one read round) must find and read A and C.
 # Other tests may run php-fpm masters meanwhile (hundreds of pools): only
 # ours are asserted on, and the others' pools are left out with ignore
@@ -202,6 +204,18 @@ check "as nobody: master C named as not read, saying to run as root" \
   grep -q "^fpmstat: php-fpm master $pid_c: .*run as root" "$dir/nobody.err"
 check "as nobody: the secret marker is in no output" \
   bash -c "! grep -q '$secret' '$dir/nobody.out' '$dir/nobody.err'"
+
+# ------------------------- root without CAP_SYS_ADMIN: no setns, why
+setpriv --bounding-set=-sys_admin \
+  timeout 60 "$fpmstat" --discover "${ign[@]}" >"$dir/nocap.out" 2>"$dir/nocap.err"
+rc=$?
+grep -E "pc_$tok" "$dir/nocap.err" | sed 's/^/#   /'
+check "without CAP_SYS_ADMIN: fpmstat finishes (rc $rc, not a timeout, not 0)" \
+  bash -c "[ $rc != 124 ] && [ $rc != 0 ]"
+check "without CAP_SYS_ADMIN: C's pool named, with the reason and the fix" \
+  grep -q "^fpmstat: pool pc_$tok@ns$ns_c (/proc/$pid_c/root$dir/c/php-fpm.conf:[0-9]*): tcp://127.0.0.1:9000@ns$ns_c: .*cannot enter the network namespace /proc/$pid_c/ns/net .*needs root (CAP_SYS_ADMIN)" "$dir/nocap.err"
+check "without CAP_SYS_ADMIN: B (unix socket in its root, no setns) still read" \
+  grep -q "^  pool: *pb_$tok (static)" "$dir/nocap.out"
 
 # ------------------------------------------------------------ collectd
 cd_dir=$dir/cd
