@@ -251,8 +251,10 @@ static int check_exe(const char *proc, struct fpm_master *m) {
   struct stat st;
   if (m->exe[0] == '\0') {
     snprintf(m->why, sizeof m->why,
-             "cannot read its executable (%s/%ld/exe): run as root", proc,
-             (long)m->pid);
+             "cannot read its executable (%s/%ld/exe): %s", proc, (long)m->pid,
+             geteuid() != 0 ? "run as root"
+                            : "needs CAP_SYS_PTRACE (run as root without "
+                              "dropping it)");
     return -1;
   }
   snprintf(base, sizeof base, "%s", base_name(m->exe));
@@ -311,7 +313,8 @@ static int examine(const char *proc, const char *name, struct fpm_master *m,
   if (len == 0)
     return 0; /* kernel thread, or gone */
   char prefix[sizeof m->prefix] = "";
-  exe_of(proc, pid, m->exe, sizeof m->exe);
+  if (exe_of(proc, pid, m->exe, sizeof m->exe) != 0 && errno == ENOENT)
+    return 0; /* exited meanwhile, or a kernel thread */
   if (fpm_proc_parse_title(cmd, len, m->config, sizeof m->config)) {
     m->found = "process title";
   } else if (fpm_proc_parse_cmdline(cmd, len, m->config, sizeof m->config,
