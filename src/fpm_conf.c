@@ -387,8 +387,6 @@ static void set_pool_key(struct parser *p, struct fpm_conf_pool *pool,
 static int load_file(struct parser *p, const char *path, const char *from,
                      int from_line);
 
-/* Read the files pattern matches, from `file` at `line`. A pattern that
- * matches nothing is reported unless empty_ok. */
 /* The files pattern matches through opts->fs: 0 with the list, 1 for none,
  * -1 with why. */
 static int fs_glob(struct parser *p, const char *pattern, char ***paths,
