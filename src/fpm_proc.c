@@ -153,10 +153,8 @@ void fpm_proc_default_config(const char *exe, char *config, size_t ccap,
 
 /* --------------------------------------------------------------- /proc */
 
-static size_t read_small(const char *path, char *buf, size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
+/* Up to cap - 1 bytes of fd, NUL-terminated; the count. */
+static size_t read_small_fd(int fd, char *buf, size_t cap) {
   size_t n = 0;
   while (n < cap - 1) {
     ssize_t r = read(fd, buf + n, cap - 1 - n);
@@ -166,8 +164,16 @@ static size_t read_small(const char *path, char *buf, size_t cap) {
       break;
     n += (size_t)r;
   }
-  close(fd);
   buf[n] = '\0';
+  return n;
+}
+
+static size_t read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  size_t n = read_small_fd(fd, buf, cap);
+  close(fd);
   return n;
 }
 
@@ -526,8 +532,13 @@ static void load_master(struct loader *l, const struct fpm_master *m,
   char where[64];
   snprintf(where, sizeof where, "php-fpm master %ld", (long)m->pid);
   if (!m->trusted) {
-    add_diag(l->conf, where, 1, "titled as the master of %s, not read: %s",
-             m->config, m->why);
+    if (strcmp(m->found, "process title") == 0)
+      add_diag(l->conf, where, 1, "titled as the master of %s, not read: %s",
+               m->config, m->why);
+    else
+      add_diag(l->conf, where, 1,
+               "a php-fpm command line (configuration %s), not read: %s",
+               m->config, m->why);
     return;
   }
   struct fpm_nsroot r;
