@@ -231,7 +231,7 @@ collectd_cmd -T -C "$cd_dir/collectd.conf" >"$cd_dir/collectd.out" 2>&1
 rc=$?
 check "collectd -T with Discover true: rc 0 (got $rc)" test "$rc" = 0
 log=$cd_dir/collectd.log
-for p in "pa_$tok" "pc_$tok@ns$ns_c" "pb_$tok@ns$ns_b"; do
+for p in "pa_$tok" "pc_$tok@ns$ns_c" "pc_$tok@ns$ns_d" "pb_$tok@ns$ns_b"; do
   check "collectd: $p discovered and read without an error" \
     bash -c "grep -q 'phpfpm plugin: pool \"$p\": discovered in ' '$log' &&
       grep -q 'phpfpm plugin: pool \"$p\": reading ' '$log' &&
