@@ -520,8 +520,9 @@ static int merge(struct fpm_conf *conf, struct fpm_conf *tmp,
   if (nd == NULL)
     return -1;
   conf->diags = nd;
-  memcpy(conf->diags + conf->n_diags, tmp->diags,
-         tmp->n_diags * sizeof *tmp->diags);
+  if (tmp->n_diags > 0)
+    memcpy(conf->diags + conf->n_diags, tmp->diags,
+           tmp->n_diags * sizeof *tmp->diags);
   conf->n_diags += tmp->n_diags;
   conf->n_files += tmp->n_files;
   return 0;
