@@ -13,6 +13,7 @@
 #include "fpm_model.h"
 #include "fpm_num.h"
 #include "fpm_output.h"
+#include "fpm_proc.h"
 #include "fpm_watch.h"
 
 #include <errno.h>
@@ -81,8 +82,10 @@ static const char usage_text[] =
     "  -d, --discover [PATH]    find the pools in php-fpm's configuration "
     "(PATH:\n"
     "                           a php-fpm.conf or a directory of pool .conf\n"
-    "                           files; none: /etc/php/*/fpm/php-fpm.conf), "
-    "list\n"
+    "                           files; none: every running php-fpm master's\n"
+    "                           own configuration, containers' included,\n"
+    "                           then /etc/php/*/fpm/php-fpm.conf and the\n"
+    "                           other usual places), list\n"
     "                           them and read every monitorable one at once\n"
     "      --discover-ignore GLOB\n"
     "                           with --discover: leave out the pools whose\n"
@@ -519,8 +522,10 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
     else
       dprintf(STDERR_FILENO, "fpmstat: %s: %s\n", d->file, d->message);
   }
-  const char *where =
-      c->discover_path != NULL ? c->discover_path : "/etc/php/*/fpm";
+  const char *where = c->discover_path != NULL
+                          ? c->discover_path
+                          : "the running php-fpm masters and "
+                            "/etc/php/*/fpm";
   if (load_rc != 0) {
     dprintf(STDERR_FILENO,
             "fpmstat: no php-fpm configuration could be read from %s\n", where);
@@ -682,7 +687,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
  * every monitorable pool at once, except those --discover-ignore names. */
 static int discover_main(struct cli *c) {
   struct fpm_conf conf;
-  int load_rc = fpm_conf_load(c->discover_path, NULL, &conf);
+  int load_rc = fpm_discover_load(c->discover_path, NULL, &conf);
   int worst = discover_check_conf(c, &conf, load_rc);
   if (load_rc != 0 || conf.n_pools == 0) {
     fpm_conf_free(&conf);
