@@ -432,9 +432,7 @@ void phpfpm_discover_scan(struct phpfpm_discovery *d) {
     if (!d->load_failed)
       ERROR(P "Discover: no php-fpm configuration could be read from %s; the "
               "pools found so far are still read",
-            d->path != NULL ? d->path
-                            : "the running php-fpm masters or "
-                              "/etc/php/*/fpm/php-fpm.conf");
+            d->path != NULL ? d->path : FPM_CONF_DEFAULT_WHERE);
     d->load_failed = 1;
   } else {
     if (d->load_failed)

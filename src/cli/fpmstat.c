@@ -522,10 +522,8 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
     else
       dprintf(STDERR_FILENO, "fpmstat: %s: %s\n", d->file, d->message);
   }
-  const char *where = c->discover_path != NULL
-                          ? c->discover_path
-                          : "the running php-fpm masters and "
-                            "/etc/php/*/fpm";
+  const char *where =
+      c->discover_path != NULL ? c->discover_path : FPM_CONF_DEFAULT_WHERE;
   if (load_rc != 0) {
     dprintf(STDERR_FILENO,
             "fpmstat: no php-fpm configuration could be read from %s\n", where);

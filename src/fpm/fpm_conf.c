@@ -772,7 +772,7 @@ static void version_of(const char *path, char *out, size_t cap) {
 static void load_defaults(struct parser *p) {
   const char *pattern = p->opts && p->opts->default_glob
                             ? p->opts->default_glob
-                            : "/etc/php/*/fpm/php-fpm.conf";
+                            : FPM_CONF_DEFAULT_GLOB;
   glob_t g;
   memset(&g, 0, sizeof g);
   if (glob(pattern, 0, NULL, &g) == 0) {

@@ -583,9 +583,12 @@ static void load_master(struct loader *l, const struct fpm_master *m,
 }
 
 static const char *const fallbacks[] = {
-    "/etc/php/*/fpm/php-fpm.conf",       "/etc/php-fpm.conf",
-    "/etc/opt/remi/*/php-fpm.conf",      "/opt/cpanel/*/root/etc/php-fpm.conf",
-    "/opt/plesk/php/*/etc/php-fpm.conf", "/usr/local/etc/php-fpm.conf",
+    FPM_CONF_DEFAULT_GLOB,
+    "/etc/php-fpm.conf",
+    "/etc/opt/remi/*/php-fpm.conf",
+    "/opt/cpanel/*/root/etc/php-fpm.conf",
+    "/opt/plesk/php/*/etc/php-fpm.conf",
+    "/usr/local/etc/php-fpm.conf",
 };
 
 static void load_fallback(struct loader *l, const char *pattern,

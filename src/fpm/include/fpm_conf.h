@@ -23,6 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Debian's php-fpm configurations, one per installed PHP version: what is
+ * read when no configuration is named and no master runs. */
+#define FPM_CONF_DEFAULT_GLOB "/etc/php/*/fpm/php-fpm.conf"
+/* Where discovery looks when no configuration is named, for messages. */
+#define FPM_CONF_DEFAULT_WHERE                                                 \
+  "the running php-fpm masters, then " FPM_CONF_DEFAULT_GLOB " and the other " \
+  "usual places"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
