@@ -49,6 +49,15 @@ target_link_libraries(fpmfcgi PRIVATE Threads::Threads)
 target_link_options(fpmfcgi PRIVATE
   -Wl,--version-script=${FPMFCGI_MAP} -Wl,--no-undefined -Wl,--as-needed)
 
+# fpmfcgi.pc: paths relative to ${prefix} where they can be, so that
+# `pkg-config --define-variable=prefix=DIR` finds a copy installed elsewhere.
+foreach(_d LIBDIR INCLUDEDIR)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_${_d}}")
+    set(FPMFCGI_PC_${_d} "${CMAKE_INSTALL_${_d}}")
+  else()
+    set(FPMFCGI_PC_${_d} "\${prefix}/${CMAKE_INSTALL_${_d}}")
+  endif()
+endforeach()
 configure_file(${CMAKE_SOURCE_DIR}/cmake/fpmfcgi.pc.in
                ${CMAKE_BINARY_DIR}/fpmfcgi.pc @ONLY)
 
@@ -71,14 +80,17 @@ endif()
 #    under a version node, and the soname is libfpmfcgi.so.0.
 set(_fpmfcgi_tests ${CMAKE_SOURCE_DIR}/tests/fpmfcgi)
 # Only the language flags a user would use: not the project's C-only list.
-set(_fpmfcgi_test_warn -Wall -Wextra -pedantic)
+set(_fpmfcgi_test_opts -Wall -Wextra -pedantic)
 if(WERROR)
-  list(APPEND _fpmfcgi_test_warn -Werror)
+  list(APPEND _fpmfcgi_test_opts -Werror)
+endif()
+if(ENABLE_SANITIZERS)
+  list(APPEND _fpmfcgi_test_opts ${FPM_SAN})
 endif()
 
 add_executable(fpmfcgi_header_c ${_fpmfcgi_tests}/header_c.c)
 set_target_properties(fpmfcgi_header_c PROPERTIES
-  C_STANDARD 99 COMPILE_OPTIONS "${_fpmfcgi_test_warn}")
+  C_STANDARD 99 COMPILE_OPTIONS "${_fpmfcgi_test_opts}")
 target_link_libraries(fpmfcgi_header_c PRIVATE fpmfcgi)
 add_test(NAME fpmfcgi_header_c COMMAND fpmfcgi_header_c)
 set_tests_properties(fpmfcgi_header_c PROPERTIES LABELS unit TIMEOUT 60)
@@ -91,7 +103,7 @@ if(CMAKE_CXX_COMPILER)
   add_executable(fpmfcgi_header_cxx ${_fpmfcgi_tests}/header_cxx.cpp)
   set_target_properties(fpmfcgi_header_cxx PROPERTIES
     CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF
-    COMPILE_OPTIONS "${_fpmfcgi_test_warn}")
+    COMPILE_OPTIONS "${_fpmfcgi_test_opts}")
   target_link_libraries(fpmfcgi_header_cxx PRIVATE fpmfcgi)
   add_test(NAME fpmfcgi_header_cxx COMMAND fpmfcgi_header_cxx)
   set_tests_properties(fpmfcgi_header_cxx PROPERTIES LABELS unit TIMEOUT 60)
