@@ -81,6 +81,11 @@ if compgen -G "/usr/lib/*/libfpmfcgi.so*" >/dev/null; then
 fi
 
 # ------------------------------------------------------------------ build
+# the package version is the project's (the library's VERSION comes from it)
+pv=$(sed -n 's/^project(fpmstat VERSION \([^ )]*\).*/\1/p' "$top/CMakeLists.txt")
+dv=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)
+check "debian/changelog's version $dv is the project's ($pv; bump both together)" \
+  test "${dv%%-*}" = "$pv"
 src=$work/fpmstat
 mkdir -p "$src"
 (cd "$top" && git ls-files -z --cached | while IFS= read -r -d '' f; do
