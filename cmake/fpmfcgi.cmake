@@ -5,15 +5,17 @@
 #
 #   libfpmfcgi.so.0 (SOVERSION 0; docs/client-library-abi.md says when it
 #   changes), exporting exactly what fcgi.h declares, under the version
-#   nodes of src/libfpmfcgi.map; the header goes to
+#   nodes of src/fcgi/libfpmfcgi.map; the header goes to
 #   <includedir>/fpmfcgi/fcgi.h (#include <fpmfcgi/fcgi.h>) and fpmfcgi.pc to
 #   <libdir>/pkgconfig.
 
-# The client sources and its public header: re-point these when they move.
-file(GLOB FPMFCGI_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/fcgi_*.c)
-set(FPMFCGI_PRIVATE_INCLUDE_DIR ${CMAKE_SOURCE_DIR}/src)
-set(FPMFCGI_HEADER ${CMAKE_SOURCE_DIR}/src/include/fcgi.h)
-set(FPMFCGI_MAP ${CMAKE_SOURCE_DIR}/src/libfpmfcgi.map)
+# The client sources (FPMFCGI_SOURCES, set by src/fcgi/CMakeLists.txt, which
+# builds the same files into the static fpmfcgi_static) and its public
+# header. Included after add_subdirectory(src/fcgi).
+set(FPMFCGI_DIR ${CMAKE_SOURCE_DIR}/src/fcgi)
+set(FPMFCGI_PRIVATE_INCLUDE_DIR ${FPMFCGI_DIR})
+set(FPMFCGI_HEADER ${FPMFCGI_DIR}/include/fcgi.h)
+set(FPMFCGI_MAP ${FPMFCGI_DIR}/libfpmfcgi.map)
 
 set(FPMFCGI_VERSION ${PROJECT_VERSION})
 set(FPMFCGI_SOVERSION 0)
@@ -42,7 +44,7 @@ set_target_properties(fpmfcgi PROPERTIES
 target_compile_options(fpmfcgi PRIVATE
   -include ${CMAKE_SOURCE_DIR}/cmake/fpmfcgi_export.h)
 target_include_directories(fpmfcgi
-  PRIVATE ${FPMFCGI_PRIVATE_INCLUDE_DIR} ${CMAKE_SOURCE_DIR}/src/include
+  PRIVATE ${FPMFCGI_PRIVATE_INCLUDE_DIR} ${FPMFCGI_DIR}/include
   INTERFACE $<BUILD_INTERFACE:${FPMFCGI_STAGE_INCLUDE_DIR}>
             $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_link_libraries(fpmfcgi PRIVATE Threads::Threads)

@@ -3,12 +3,13 @@
  * callback API, behind a repairing pre-lexer (fpm_repair.c).
  *
  * The pre-lexer hands yajl byte ranges that are valid JSON even when FPM
- * printed raw quotes, backslashes or control characters (FPM_STATUS.md A.10),
- * and tells this file where worker entries begin and end. When yajl still
- * fails inside a worker entry, the entry is rolled back here, yajl is
- * restarted in the middle of the "processes" array, and the pre-lexer
- * resynchronises at the next entry (fpm_repair.c). Worker string fields hold
- * arena offsets until parsing ends (the arena may move while it grows).
+ * printed raw quotes, backslashes or control characters (docs/status-page.md,
+ * "The broken JSON FPM prints"), and tells this file where worker entries begin
+ * and end. When yajl still fails inside a worker entry, the entry is rolled
+ * back here, yajl is restarted in the middle of the "processes" array, and the
+ * pre-lexer resynchronises at the next entry (fpm_repair.c). Worker string
+ * fields hold arena offsets until parsing ends (the arena may move while it
+ * grows).
  */
 #include "fpm_json_int.h"
 

@@ -2,11 +2,11 @@
  * fpm_repair.c: the repairing pre-lexer between the input chunks and yajl.
  *
  * FPM prints its JSON status on one line, keys in a fixed order, values of
- * known types; the only whitespace is `, "processes":[` (FPM_STATUS.md A.9).
- * Older versions print request method, uri, user, script and (all versions)
- * the pool name raw, so a value can hold `"`, `\` and control bytes (A.10).
- * This small state machine tracks keys and nesting and, inside a string
- * value, decides from that grammar:
+ * known types; the only whitespace is `, "processes":[` (docs/status-page.md,
+ * "Raw strings and newlines in the text format"). Older versions print request
+ * method, uri, user, script and (all versions) the pool name raw, so a value
+ * can hold `"`, `\` and control bytes (A.10). This small state machine tracks
+ * keys and nesting and, inside a string value, decides from that grammar:
  *   - in a worker entry of "processes", a `"` ends the request method, uri,
  *     user or script only when the exact continuation FPM prints next
  *     follows (`,"request uri":` after the method, ...); otherwise it is
