@@ -164,9 +164,9 @@ enum fpm_metric_id {
   FPM_M_MEMORY,               /* memory-last_request_<stat>   bytes */
   FPM_M_RESTARTS,             /* total_events-restarts        counter */
   FPM_M_RESPAWNS,             /* total_events-respawns        counter */
-  FPM_M_PARSE_REPAIRED,       /* count-parse_repaired */
-  FPM_M_PARSE_DROPPED,        /* count-parse_dropped */
-  FPM_M_PARSE_PHANTOM,        /* count-parse_phantom          not workers */
+  FPM_M_PARSE_REPAIRED,       /* objects-parse_repaired */
+  FPM_M_PARSE_DROPPED,        /* objects-parse_dropped */
+  FPM_M_PARSE_PHANTOM,        /* objects-parse_phantom          not workers */
   FPM_M_EXTRA,                /* gauge-<sanitised FPM key>    unknown fields */
   FPM_M_SLOT_STATE,           /* ps_state-slot<N>             state code */
   FPM_M_SLOT_REQUESTS,        /* total_requests-slot<N>       counter */
