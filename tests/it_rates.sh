@@ -120,6 +120,10 @@ for p in www dyn; do
   check "$p: external grew by exactly the $N requests of others (+$de)" test "$de" = $N
 done
 collectd_stop
+if san=$(collectd_sanitizer_errors "$cd_dir"); then
+  fail "collectd (with the plugin) printed a sanitizer report:"
+  printf '%s\n' "$san" | sed 's/^/#   /'
+fi
 if grep -q 'phpfpm.*\[error\]\|\[error\].*phpfpm' "$COLLECTD_LOG"; then
   fail "collectd logged an error:"; grep '\[error\]' "$COLLECTD_LOG" | head -n 5
 fi
