@@ -83,11 +83,11 @@ fpm_start_conf "$dir" "$dir/php-fpm.conf" "${socks[@]}" ||
 # Bursts of 3 concurrent requests to every pool, a short pause between
 # them; bounded by time (the phases stop it earlier).
 traffic() {
-  local end=$((SECONDS + 3 * LIMIT_S + 60)) s k pids
+  local end=$((SECONDS + 3 * LIMIT_S + 60)) s pids
   while [ $SECONDS -lt $end ]; do
     pids=()
     for s in "${socks[@]}"; do
-      for k in 1 2 3; do
+      for _ in 1 2 3; do
         env -i SCRIPT_NAME=/w.php SCRIPT_FILENAME="$dir/www/w.php" REQUEST_METHOD=GET \
           QUERY_STRING= timeout 10 cgi-fcgi -bind -connect "$s" >/dev/null 2>&1 &
         pids+=($!)

@@ -139,7 +139,7 @@ check "--watch shows a request rate" wait_until 15 shows w1 'requests [0-9.]+/s'
 rates=""
 acc_first=$(accepted w1)
 prev=$acc_first
-for k in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
   changed() { a=$(accepted w1); [ -n "$a" ] && [ "$a" != "$prev" ]; }
   wait_until 10 changed || break
   prev=$(accepted w1)
