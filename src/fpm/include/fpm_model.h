@@ -11,7 +11,9 @@
  *    counted as Idle (so an idle pool reports 0 active, not 1);
  *  - utilisation (active over total, and over pm.max_children when known);
  *  - bounded worker statistics whatever the worker count;
- *  - restart detection and per-interval deltas that never go negative.
+ *  - restart detection and per-interval deltas that never go negative;
+ *  - with a history, accepted conn without our own requests (scrapes,
+ *    retries, pings), so that an idle pool's request rate is 0.
  *
  * fpm_metrics_samples() flattens the result into a list of samples, each with
  * its metric definition (stable key, kind, unit, collectd type and type
