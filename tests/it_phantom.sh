@@ -12,7 +12,7 @@
 #      utilisation <= 100 %, the oldest running request a few seconds (not
 #      the epoch), running_slow 0;
 #   3. the collectd plugin under real collectd until it has read a phantom
-#      (count-parse_phantom >= 1 in its csv; it goes on up to 5 such reads
+#      (count-parse_phantom >= 1 in its csv; it goes on up to 3 such reads
 #      within the time limit), with no "slow request: pid 0" notification
 #      in collectd's log.
 # Pools: three ondemand pools, pm.process_idle_timeout = 1s (FPM's smallest)
@@ -206,7 +206,8 @@ mkdir -p "$cd_dir"
     cat <<CONF
   <Pool "$p">
     Socket "$dir/run/$p.sock"
-    Interval 0.5
+    Interval 1
+    Timeout 0.9
     Workers "summary"
     SlowThreshold 1
   </Pool>
@@ -224,7 +225,7 @@ phantom_rows() {
 t0=$SECONDS
 # a few reads with a phantom (at least one), so that the notifications had
 # their chances too
-until [ "$(phantom_rows | wc -l)" -ge 5 ] || [ $((SECONDS - t0)) -ge "$LIMIT_S" ]; do sleep 0.5; done
+until [ "$(phantom_rows | wc -l)" -ge 3 ] || [ $((SECONDS - t0)) -ge "$LIMIT_S" ]; do sleep 0.5; done
 rows=$(phantom_rows)
 reads=$(for p in $POOLS; do csv_rows "$cd_dir/csv" "testhost/phpfpm-$p/count-parse_phantom" 2>/dev/null; done | wc -l)
 if [ -n "$rows" ]; then
