@@ -168,6 +168,7 @@ static void ping_hint(struct phpfpm_pool *p, const struct fpm_result *r,
              " (ping %s answers: php-fpm runs, the status page is the "
              "problem; check pm.status_path against StatusPath)",
              p->conf.ping_path);
+  fpm_history_add_requests(&p->hist, ping.requests); /* ours, not traffic */
   fpm_result_clear(&ping);
 }
 
@@ -185,6 +186,7 @@ static void error_codes(const struct fpm_result *r, char *buf, size_t len) {
 static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
                         int64_t deadline) {
   char hint[192], codes[96];
+  fpm_history_add_requests(&p->hist, r->requests);
   ping_hint(p, r, deadline, hint, sizeof hint);
   error_codes(r, codes, sizeof codes);
   c_complain(LOG_ERR, &p->complaint, P "pool \"%s\": %s%s%s", p->conf.name,
@@ -214,7 +216,8 @@ static void read_ok(struct phpfpm_pool *p, const struct fpm_result *r) {
   struct fpm_model_opts o = {.self_marker = r->marker,
                              .slow_threshold_s = p->conf.slow_threshold_s,
                              .max_children = p->conf.max_children,
-                             .scrape_tag = "fpmstat="};
+                             .scrape_tag = "fpmstat=",
+                             .own_requests = r->requests};
   struct fpm_metrics m;
   fpm_model_compute(&r->status, &o, &p->hist, &m);
   dispatch_samples(p, &m);

@@ -59,6 +59,7 @@ static const struct {
     {FPM_M_MEMORY, "memory-last_request_<x>", FPM_KIND_GAUGE},
     {FPM_M_RESTARTS, "total_events-restarts", FPM_KIND_COUNTER},
     {FPM_M_RESPAWNS, "total_events-respawns", FPM_KIND_COUNTER},
+    {FPM_M_EXTERNAL, "total_requests-external", FPM_KIND_COUNTER},
     {FPM_M_PARSE_REPAIRED, "objects-parse_repaired", FPM_KIND_GAUGE},
     {FPM_M_PARSE_DROPPED, "objects-parse_dropped", FPM_KIND_GAUGE},
     {FPM_M_PARSE_PHANTOM, "objects-parse_phantom", FPM_KIND_GAUGE},

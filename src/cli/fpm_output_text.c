@@ -204,6 +204,16 @@ static void text_workers(struct fpm_buf *b, const struct fpm_output_item *it) {
     fpm_buf_puts(b, "  * our own status request (counted as Idle)\n");
 }
 
+/* What accepted conn holds of our own requests (docs/rates.md). */
+static void text_accepted_note(struct fpm_buf *b,
+                               const struct fpm_output_item *it) {
+  const struct fpm_metrics *m = it->m;
+  if (m != NULL && m->have_external)
+    fpm_buf_printf(b, " (%" PRIu64 " not from this monitor)", m->external);
+  else if (it->res->requests > 0)
+    fpm_buf_printf(b, " (this scrape's %u included)", it->res->requests);
+}
+
 static void text_pool(struct fpm_buf *b, const struct fpm_output_item *it) {
   const struct fpm_status *st = &it->res->status;
   label(b, "pool:");
@@ -232,7 +242,10 @@ static void text_pool(struct fpm_buf *b, const struct fpm_output_item *it) {
       char l[40];
       snprintf(l, sizeof l, "%s:", fpm_pool_field_name(nums[i]));
       label(b, l);
-      fpm_buf_printf(b, "%" PRIu64 "\n", st->v[nums[i]]);
+      fpm_buf_printf(b, "%" PRIu64, st->v[nums[i]]);
+      if (nums[i] == FPM_F_ACCEPTED_CONN)
+        text_accepted_note(b, it);
+      fpm_buf_putc(b, '\n');
     }
   if (fpm_status_has(st, FPM_F_LISTEN_QUEUE)) {
     label(b, "listen queue:");

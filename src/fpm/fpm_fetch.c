@@ -579,6 +579,11 @@ static void job_done(struct job *j, fcgi_multi *m) {
   j->running = 0;
   j->t_end_ms = fcgi_now_ms();
   struct fpm_result *r = j->res;
+  /* a request that got a connection reached the pool's accept queue: php-fpm
+   * counts it as accepted, even when we gave up waiting for the answer */
+  if (j->resp.err == FCGI_OK || j->resp.phase == FCGI_PHASE_SEND ||
+      j->resp.phase == FCGI_PHASE_RECV)
+    r->requests++;
   if (j->resp.err_text != NULL)
     excerpt(r->stderr_excerpt, sizeof r->stderr_excerpt, j->resp.err_text,
             j->resp.err_len, sizeof r->stderr_excerpt - 1, 0);

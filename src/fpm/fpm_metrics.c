@@ -83,6 +83,9 @@ static const struct fpm_metric_def defs[FPM_M__COUNT] = {
     PLAIN(FPM_M_RESPAWNS, "respawns", FPM_KIND_COUNTER, "events",
           "total_events", "respawns",
           "workers replaced or gone between scrapes, restarts excluded"),
+    PLAIN(FPM_M_EXTERNAL, "external_requests", FPM_KIND_COUNTER, "requests",
+          "total_requests", "external",
+          "accepted conn minus this monitor's own requests (needs history)"),
     PLAIN(FPM_M_PARSE_REPAIRED, "parse_repaired", FPM_KIND_GAUGE, "entries",
           "objects", "parse_repaired",
           "worker entries with a broken string that was repaired"),
@@ -216,6 +219,8 @@ int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
     return when(m->have_history, (double)m->restarts_total, v);
   case FPM_M_RESPAWNS:
     return when(m->have_history, (double)m->respawns_total, v);
+  case FPM_M_EXTERNAL:
+    return when(m->have_external, (double)m->external, v);
   case FPM_M_PARSE_REPAIRED:
     return when(parse, (double)st->repaired, v);
   case FPM_M_PARSE_DROPPED:
