@@ -12,6 +12,7 @@
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 #include "fpm_num.h"
+#include "fpm_opcache.h"
 #include "fpm_output.h"
 #include "fpm_watch.h"
 
@@ -45,6 +46,8 @@ struct cli {
   const char *discover_path; /* its PATH; NULL: Debian's defaults */
   const char *ignore[FPMSTAT_MAX_IGNORE]; /* --discover-ignore, into argv */
   size_t n_ignore;
+  int opcache;                /* --opcache */
+  const char *opcache_script; /* --opcache-script; NULL: the default */
 };
 
 static const char usage_text[] =
@@ -87,6 +90,10 @@ static const char usage_text[] =
     "                           with --discover: leave out the pools whose\n"
     "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
     "                           repeatable): listed as ignored, not read\n"
+    "      --opcache            also run fpmstat's OPcache script through\n"
+    "                           each TARGET and report its OPcache figures\n"
+    "      --opcache-script PATH  that script's path as the pool sees it\n"
+    "                           (default: the installed opcache.php)\n"
     "  -h, --help               this text\n"
     "  -V, --version            the version\n"
     "\n"
@@ -142,7 +149,9 @@ enum {
   OPT_HOST,
   OPT_INTERVAL,
   OPT_PREFIX,
-  OPT_DISCOVER_IGNORE
+  OPT_DISCOVER_IGNORE,
+  OPT_OPCACHE,
+  OPT_OPCACHE_SCRIPT
 };
 
 /* GNU-style options, parsed here rather than by getopt_long: its globals
@@ -172,6 +181,8 @@ static const struct cli_opt long_opts[] = {
     {"watch", ARG_REQUIRED, 'w'},
     {"discover", ARG_OPTIONAL, 'd'},
     {"discover-ignore", ARG_REQUIRED, OPT_DISCOVER_IGNORE},
+    {"opcache", ARG_NONE, OPT_OPCACHE},
+    {"opcache-script", ARG_REQUIRED, OPT_OPCACHE_SCRIPT},
     {"help", ARG_NONE, 'h'},
     {"version", ARG_NONE, 'V'},
     {NULL, 0, 0},
@@ -204,6 +215,17 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     return -1;
   case OPT_NO_FULL:
     c->t.no_full = 1;
+    return -1;
+  case OPT_OPCACHE:
+    c->opcache = 1;
+    return -1;
+  case OPT_OPCACHE_SCRIPT:
+    if (arg[0] != '/')
+      return usage_error("--opcache-script wants an absolute path (as the "
+                         "pool sees it), not '%s'",
+                         arg);
+    c->opcache = 1;
+    c->opcache_script = arg;
     return -1;
   case 's':
     c->t.status_path = arg;
@@ -382,6 +404,9 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   int rc = parse_words(c, argc, argv, &nops);
   if (rc >= 0)
     return rc;
+  if (c->discover && c->opcache)
+    return usage_error("%s", "--opcache reads one master through the TARGET "
+                             "given; it does not go with --discover");
   if (c->discover)
     return parse_discover_args(c, nops, argv + 1);
   if (c->n_ignore > 0)
@@ -394,6 +419,9 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   if (c->out.full && c->t.no_full)
     return usage_error("%s", "--full prints the worker list, which --no-full "
                              "does not fetch");
+  if (c->opcache && (c->ping || c->watch_s > 0))
+    return usage_error("%s", "--opcache goes with a status read, not with "
+                             "--ping or --watch");
   if (c->watch_s > 0 && (c->ping || c->out.format != FPM_OUT_TEXT))
     return usage_error("%s", "--watch draws its own view: no --ping or "
                              "--format with it");
@@ -479,6 +507,20 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
   fpm_fetch_many(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, deadline,
                  NULL, res);
+  struct fpm_opcache_result *ocr = NULL;
+  if (c->opcache && k > 0) {
+    /* one more request per target, with a deadline of its own */
+    ocr = calloc(k, sizeof *ocr);
+    if (ocr == NULL) {
+      dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
+      worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    } else {
+      fpm_opcache_fetch_many(
+          fs, k, c->opcache_script,
+          fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0), NULL,
+          ocr);
+    }
+  }
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   c->out.now_s = (int64_t)now.tv_sec;
@@ -491,6 +533,13 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     if (tg[i].f == NULL)
       continue; /* reported when it failed */
     /* move the result into the target (the snapshot's memory goes along) */
+    if (ocr != NULL) {
+      items[i].opcache = &ocr[j];
+      if (ocr[j].err != FPM_OK) {
+        dprintf(STDERR_FILENO, "fpmstat: %s\n", ocr[j].message);
+        worst = (int)ocr[j].err > worst ? (int)ocr[j].err : worst;
+      }
+    }
     tg[i].res = res[j++];
     if (tg[i].res.err != FPM_OK) {
       dprintf(STDERR_FILENO, "fpmstat: %s\n", tg[i].res.message);
@@ -511,7 +560,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     worst = worst > FPM_EUSAGE ? worst : FPM_EUSAGE;
   }
   fpm_buf_free(&out);
-  free(fs), free(res), free(items);
+  free(fs), free(res), free(items), free(ocr);
   return worst;
 }
 
