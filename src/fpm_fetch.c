@@ -468,9 +468,9 @@ const fcgi_endpoint *fpm_fetcher_ep(const fpm_fetcher *f) {
 static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
   struct fpm_result *r = j->res;
   r->fcgi = e;
-  r->err = fpm_fetch_transport_message(fpm_fetcher_endpoint(j->f), e,
-                                       j->resp.phase, errmsg, r->message,
-                                       sizeof r->message);
+  r->err =
+      fpm_fetch_transport_message(fpm_fetcher_endpoint(j->f), e, j->resp.phase,
+                                  errmsg, r->message, sizeof r->message);
 }
 
 static int job_start(struct job *j, fcgi_multi *m);

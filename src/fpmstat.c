@@ -515,10 +515,10 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
       worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
     } else {
-      fpm_opcache_fetch_many(
-          fs, k, c->opcache_script,
-          fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0), NULL,
-          ocr);
+      fpm_opcache_fetch_many(fs, k, c->opcache_script,
+                             fcgi_now_ms() +
+                                 (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
+                             NULL, ocr);
     }
   }
   struct timespec now;
