@@ -381,17 +381,25 @@ static void job_done(struct oc_job *j, const char *script) {
     if (r->stderr_excerpt[0] != '\0')
       appendf(r->message, sizeof r->message, ", stderr \"%s\"",
               r->stderr_excerpt);
-    if (j->resp.status == 404)
-      appendf(r->message, sizeof r->message,
-              "; the pool cannot open the script: it must exist at that "
-              "path and be readable by the pool's `user`.%s",
-              local_hint(j->f, script));
-    else if (j->resp.status == 403)
+    const char *se = r->stderr_excerpt;
+    if (strstr(se, "limit_extensions") != NULL ||
+        (j->resp.status == 403 && strstr(se, "Permission denied") == NULL &&
+         strstr(se, "primary script") == NULL))
       appendf(r->message, sizeof r->message,
               "; the pool's security.limit_extensions does not allow "
               "\".php\": add .php to it, or copy the script to a name "
               "with an allowed extension and point --opcache-script "
               "(OpcacheScript) there");
+    else if (strstr(se, "Permission denied") != NULL)
+      appendf(r->message, sizeof r->message,
+              "; the pool's `user` may not read the script: make it "
+              "readable by that user (chmod 644, and o+x on every "
+              "directory above it)");
+    else if (j->resp.status == 404 || j->resp.status == 403)
+      appendf(r->message, sizeof r->message,
+              "; the pool cannot open the script: it must exist at that "
+              "path and be readable by the pool's `user`.%s",
+              local_hint(j->f, script));
     else if (j->resp.status >= 500)
       appendf(r->message, sizeof r->message,
               "; the script failed: see the pool's error log (open_basedir "
