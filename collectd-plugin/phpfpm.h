@@ -57,6 +57,9 @@ struct phpfpm_conf {
   double slow_threshold_s;
   uint64_t max_children; /* 0 = unknown */
   int notifications;
+  int opcache;          /* Opcache: read the master's OPcache too */
+  char *opcache_script; /* OpcacheScript; NULL: the installed script */
+  char *master;         /* Master; NULL: PHPFPM_DEFAULT_MASTER */
 };
 
 /*
@@ -80,6 +83,9 @@ struct phpfpm_defaults {
   size_t max_slots;
   double slow_threshold_s;
   int notifications;
+  int opcache;              /* Opcache */
+  char opcache_script[256]; /* OpcacheScript; "": the installed script */
+  char master[64];          /* Master; "": derived (phpfpm_opcache.c) */
 };
 /* The built-in defaults; default_interval_s is the plugin's interval. */
 void phpfpm_defaults_init(struct phpfpm_defaults *d, double default_interval_s);
@@ -167,6 +173,7 @@ struct phpfpm_pool {
   struct fpm_sample *samples;
   size_t samples_cap;
   struct phpfpm_link *link; /* discovered pools only, else NULL */
+  struct phpfpm_oc *oc;     /* Opcache: its state (phpfpm_opcache.c) */
 };
 
 /* Resolve p's endpoint, set its run-time fields and register its read
@@ -260,5 +267,37 @@ void phpfpm_discovery_free(void *d);
  * when out of memory. */
 struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
                                           const struct phpfpm_defaults *df);
+
+/* -------------------------------------------------------------- OPcache */
+
+/* The master name of hand-configured pools without a Master key. */
+#define PHPFPM_DEFAULT_MASTER "default"
+/* The collectd plugin name OPcache values go under; the plugin instance
+ * names the master. */
+#define PHPFPM_OPCACHE_PLUGIN "phpfpm_opcache"
+
+/*
+ * Opcache true: OPcache belongs to the php-fpm master, so it is read once
+ * per master per interval, by the first pool of that master whose read
+ * callback runs in the interval and can run the script (a pool whose run
+ * failed waits PHPFPM_OC_BACKOFF intervals, so another pool takes over).
+ * The masters are shared by name (Master, or derived) in a registry under
+ * a mutex; each pool holds a reference to its own.
+ */
+#define PHPFPM_OC_BACKOFF 10
+/* Set up p's OPcache state from p->conf (called by phpfpm_pool_start):
+ * 0, or -1 when out of memory (logged). No-op without Opcache. */
+int phpfpm_opcache_pool_init(struct phpfpm_pool *p);
+/* After a good status read: read OPcache when this pool's turn has come
+ * and dispatch it under PHPFPM_OPCACHE_PLUGIN / master. */
+void phpfpm_opcache_read(struct phpfpm_pool *p);
+/* Drop p's reference (phpfpm_pool_free). NULL-safe. */
+void phpfpm_opcache_pool_free(struct phpfpm_pool *p);
+/* The master name of a discovered pool: df->master when set, else
+ * "php<version>-fpm" for a pool under /etc/php/<version>/, else
+ * PHPFPM_DEFAULT_MASTER. */
+void phpfpm_opcache_master_name(const char *pool_file,
+                                const struct phpfpm_defaults *df, char *out,
+                                size_t outsz);
 
 #endif /* PHPFPM_PLUGIN_H */
