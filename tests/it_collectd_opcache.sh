@@ -108,8 +108,8 @@ check "no OPcache series per pool" \
   test "$(grep -c -E '^testhost/phpfpm_opcache-(oca|ocb|off|lim)/' "$dir/listval")" = 0
 for t in cache_result-hits cache_result-misses cache_ratio-hits memory-used \
   memory-free memory-wasted cache_size-scripts cache_size-keys \
-  cache_size-max_keys total_events-opcache_oom_restarts \
-  total_events-opcache_hash_restarts total_events-opcache_manual_restarts \
+  cache_size-max_keys total_events-oom_restarts \
+  total_events-hash_restarts total_events-manual_restarts \
   memory-interned_strings_used memory-interned_strings_free bool-enabled \
   bool-cache_full; do
   grep -q -x "testhost/phpfpm_opcache-m1/$t" "$dir/listval" || bad "m1: no $t"
