@@ -156,6 +156,14 @@ MASTER_ARGS="-c $dir/php.ini" start_master "$dir/php-fpm.conf" \
   "$dir/run/jail.sock" || exit 1
 MASTER_ARGS="-n" start_master "$dir/php-fpm2.conf" "$dir/run2/plain.sock" ||
   exit 1
+# a third master with the JIT on (its buffer is allocated at start-up)
+mkdir -p "$dir/run3"
+sed -e 's/^opcache.enable = 1$/opcache.enable = 1\nopcache.jit = tracing\nopcache.jit_buffer_size = 8M/' \
+  "$dir/php.ini" >"$dir/php-jit.ini"
+sed -e "s|$dir/run2|$dir/run3|g; s|php-fpm2.log|php-fpm3.log|; s|\\[plain\\]|[jit]|; s|plain.sock|jit.sock|" \
+  "$dir/php-fpm2.conf" >"$dir/php-fpm3.conf"
+MASTER_ARGS="-c $dir/php-jit.ini" start_master "$dir/php-fpm3.conf" \
+  "$dir/run3/jit.sock" || exit 1
 
 run_php() { # SOCK SCRIPT: the body of one request
   env -i SCRIPT_NAME="$2" SCRIPT_FILENAME="$2" REQUEST_METHOD=GET \
@@ -217,6 +225,14 @@ fs -F json "$dir/run2/plain.sock" >"$dir/plain.json" 2>"$dir/err"
 rc=$?
 check "master without the extension: exit 0, reason 'not loaded' (rc $rc)" \
   test $rc = 0 -a "$(jq -r '.opcache | "\(.loaded) \(.enabled) \(.reason)"' "$dir/plain.json")" = "false false not loaded"
+
+# JIT: its buffer figures appear only while it is on
+fs -F json "$dir/run3/jit.sock" >"$dir/jit.json" 2>"$dir/err" || bad "jit: $(cat "$dir/err")"
+jsum=$(jq '.opcache.jit_buffer_used + .opcache.jit_buffer_free' "$dir/jit.json")
+check "JIT on: jit true, buffer used + free = $jsum, about 8 MiB (PHP keeps a few bytes)" \
+  test "$(jq -r .opcache.jit "$dir/jit.json")" = true -a "$jsum" -gt $((8388608 - 65536)) -a "$jsum" -le 8388608
+check "JIT off: no JIT buffer figures" \
+  test "$(jq '.opcache | has("jit_buffer_used")' "$dir/f2.json")" = false
 
 # ------------------------------------------------------------ the hints
 expect_fail() { # DESC RC PATTERN fpmstat-args...
