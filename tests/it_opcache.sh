@@ -272,6 +272,28 @@ check "open_basedir excluding the script does not stop it ($(cat "$dir/err"))" \
   test "$(jq .opcache.enabled "$dir/basedir.json")" = true
 [ "$(grep -c . "$dir/err")" = 0 ] || bad "open_basedir: stderr: $(cat "$dir/err")"
 
+# what goes over the wire: the script's path, GET, nothing that could
+# change the pool (no PHP_VALUE, no PHP_ADMIN_VALUE), no query string
+run_php "$A" "$OC" >"$dir/answer.json"
+python3 "$here/servers/params_recorder.py" "$dir/run/rec.sock" "$dir/params" \
+  "$dir/answer.json" >"$dir/rec.out" 2>&1 &
+pids+=($!)
+wait_ready() { grep -q READY "$dir/rec.out" 2>/dev/null; }
+for i in $(seq 1 100); do wait_ready && break; sleep 0.05; done
+"$B" --opcache --opcache-script "$OC" -s /status -F json "$dir/run/rec.sock" \
+  >"$dir/rec.json" 2>"$dir/err"
+# the status request got the script's JSON (not a status page); the OPcache
+# request is the second block of parameters
+awk 'BEGIN { RS = "" } NR == 2' "$dir/params" >"$dir/oc-params"
+check "the OPcache request sends SCRIPT_FILENAME = the script" \
+  grep -q -x "SCRIPT_FILENAME=$OC" "$dir/oc-params"
+check "... REQUEST_METHOD=GET and an empty QUERY_STRING" \
+  test "$(grep -c -x -e 'REQUEST_METHOD=GET' -e 'QUERY_STRING=' "$dir/oc-params")" = 2
+check "... no PHP_VALUE or PHP_ADMIN_VALUE in any request ($(cut -d= -f1 "$dir/params" | sort -u | tr '\n' ' '))" \
+  test "$(grep -c -E '^PHP_(ADMIN_)?VALUE=' "$dir/params")" = 0
+check "... and the answer was read as OPcache figures" \
+  test "$(jq .opcache.enabled "$dir/rec.json")" = true
+
 # --------------------------------------------------------------- formats
 fs -F prometheus "$A" "$dir/run/b.sock" >"$dir/m.prom" 2>"$dir/err" || bad "prometheus: $(cat "$dir/err")"
 if promtool check metrics <"$dir/m.prom" >"$dir/promtool.out" 2>&1; then
