@@ -285,6 +285,10 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
  * a mutex; each pool holds a reference to its own.
  */
 #define PHPFPM_OC_BACKOFF 10
+/* A pool that sees OPcache disabled waits this many intervals, so that
+ * pools of the same master where it is enabled get their turn (a pool may
+ * turn it off for itself with php_admin_value[opcache.enable] = 0). */
+#define PHPFPM_OC_DISABLED_BACKOFF 3
 /* Set up p's OPcache state from p->conf (called by phpfpm_pool_start):
  * 0, or -1 when out of memory (logged). No-op without Opcache. */
 int phpfpm_opcache_pool_init(struct phpfpm_pool *p);

@@ -35,10 +35,11 @@ struct phpfpm_master {
   char name[64];
   char instance[DATA_MAX_NAME_LEN];
   int refs;
-  int busy;           /* a pool runs the script now */
-  cdtime_t last_read; /* when the last good read started; 0: never */
-  int64_t master_pid; /* from the last good read; -1: unknown */
-  int enabled_logged; /* -1: nothing logged, else the state logged */
+  int busy;              /* a pool runs the script now */
+  cdtime_t last_read;    /* when the last good read started; 0: never */
+  cdtime_t last_enabled; /* when a pool last saw it enabled; 0: never */
+  int64_t master_pid;    /* from the last good read; -1: unknown */
+  int enabled_logged;    /* -1: nothing logged, else the state logged */
   struct phpfpm_master *next;
 };
 
@@ -46,6 +47,7 @@ struct phpfpm_master {
 struct phpfpm_oc {
   struct phpfpm_master *m;
   cdtime_t backoff_until; /* no run before this (after a failure) */
+  int pool_only_logged;   /* "disabled in this pool only" was logged */
   c_complain_t complaint;
 };
 
@@ -190,10 +192,18 @@ void phpfpm_opcache_read(struct phpfpm_pool *p) {
                          NULL, &r);
 
   int64_t other_pid = -1;
-  int log_state = -1;
+  int log_state = -1, pool_only = 0;
   pthread_mutex_lock(&reg_lock);
   m->busy = 0;
-  if (r.err == FPM_OK) {
+  if (r.err == FPM_OK && !r.oc.enabled && m->last_enabled != 0 &&
+      now - m->last_enabled < 3 * p->interval) {
+    /* another pool of this master saw OPcache enabled: this pool turned
+     * it off for itself (php_admin_value[opcache.enable] = 0); the turn
+     * goes to another pool */
+    pool_only = 1;
+  } else if (r.err == FPM_OK) {
+    if (r.oc.enabled)
+      m->last_enabled = now;
     if (m->master_pid > 0 && r.oc.master_pid > 0 &&
         m->master_pid != r.oc.master_pid && m->last_read != 0 &&
         now - m->last_read < 2 * p->interval)
@@ -207,6 +217,16 @@ void phpfpm_opcache_read(struct phpfpm_pool *p) {
   }
   pthread_mutex_unlock(&reg_lock);
 
+  if (r.err == FPM_OK && !r.oc.enabled) /* let enabled pools take turns */
+    st->backoff_until = now + PHPFPM_OC_DISABLED_BACKOFF * p->interval;
+  if (pool_only) {
+    if (!st->pool_only_logged)
+      INFO(P "pool \"%s\": OPcache is disabled in this pool (%s) but "
+             "enabled in master \"%s\": read through its other pools",
+           p->conf.name, r.oc.reason, m->name);
+    st->pool_only_logged = 1;
+    return;
+  }
   if (r.err != FPM_OK) {
     st->backoff_until = now + PHPFPM_OC_BACKOFF * p->interval;
     c_complain(LOG_ERR, &st->complaint,

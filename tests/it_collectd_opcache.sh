@@ -9,7 +9,10 @@
 #   - pool "off" (php_admin_value[opcache.enable] = 0, Master "offm") gives
 #     bool-enabled 0, no other series, and one NOTICE, not one per interval;
 #   - pool "lim" (security.limit_extensions, Master "limm") logs the hint
-#     a few times at most (back-off), and its status is still read.
+#     a few times at most (back-off), and its status is still read;
+#   - then Discover on the same master: one series set under "default",
+#     enabled (the pool with OPcache off for itself hands its turn on), at
+#     most one run per interval over oca and ocb.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/harness/sinks.sh"
@@ -148,6 +151,52 @@ check "limm: the limit_extensions hint is logged, not every interval (got $n_lim
   test "$n_lim" -ge 1 -a "$n_lim" -le 3
 check "lim's own status is still read" \
   test -n "$(csv_rows "$csv" testhost/phpfpm-lim/bool-up 2>/dev/null | tail -n 1)"
+
+# ------------------------------------------------ discovered pools
+# Discover the same master: its pools (oca, ocb, off, lim) are one master,
+# "default" (its configuration is not under /etc/php/<version>/). The pool
+# with OPcache off for itself hands the turn on; the series says enabled.
+collectd_stop
+cd2=$dir/cd2
+mkdir -p "$cd2"
+{
+  collectd_conf_base "$cd2"
+  collectd_conf_phpfpm "$plugdir"
+  cat <<CONF
+<Plugin phpfpm>
+  Discover "$OC_DIR/php-fpm.conf"
+  <DiscoverDefaults>
+    Interval 1
+    Timeout 0.8
+    Opcache true
+    OpcacheScript "$OC_SCRIPT"
+  </DiscoverDefaults>
+</Plugin>
+CONF
+} >"$cd2/collectd.conf"
+collectd_start "$cd2" "$cd2/collectd.conf" || { echo "FAIL: collectd (Discover) did not start"; exit 1; }
+csv2=$cd2/csv
+d_rows() { csv_rows "$csv2" "testhost/phpfpm_opcache-default/$1" 2>/dev/null; }
+d_enabled_rows() { [ "$(d_rows bool-enabled | wc -l)" -ge 4 ]; }
+check "discovered: phpfpm_opcache-default rows arrive" wait_until 15 d_enabled_rows
+collectd_listval >"$dir/listval2"
+check "discovered: OPcache series only under the master 'default'" \
+  test "$(grep -c '^testhost/phpfpm_opcache-' "$dir/listval2")" = \
+  "$(grep -c '^testhost/phpfpm_opcache-default/' "$dir/listval2")"
+check "discovered: the pools' status is read too" \
+  grep -q -x 'testhost/phpfpm-oca/bool-up' "$dir/listval2"
+a0=$(oc_runs oca) b0=$(oc_runs ocb) t0=$(date +%s.%N)
+wait_until 20 sleep_until "$(add "$t0" 6)"
+a1=$(oc_runs oca) b1=$(oc_runs ocb) t1=$(date +%s.%N)
+runs=$((a1 - a0 + b1 - b0))
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", b - a + 0.5 }')
+check "discovered: $runs runs through oca and ocb in ${secs} s: at most one per interval" \
+  is_true "$runs >= $secs - 3 && $runs <= $secs + 1"
+last_enabled=$(d_rows bool-enabled | tail -n 3 | cut -d, -f2 | awk '{ printf "%d ", $1 }')
+check "discovered: the last bool-enabled values are 1 (got $last_enabled)" \
+  test "$last_enabled" = "1 1 1 "
+check "discovered: pool off is logged as disabled for itself" \
+  grep -q 'pool "off": OPcache is disabled in this pool (opcache.enable=0) but enabled in master "default"' "$COLLECTD_LOG"
 
 echo "# it_collectd_opcache: $fails failed"
 exit $((fails > 0))
