@@ -152,11 +152,24 @@ check "limm: the limit_extensions hint is logged, not every interval (got $n_lim
 check "lim's own status is still read" \
   test -n "$(csv_rows "$csv" testhost/phpfpm-lim/bool-up 2>/dev/null | tail -n 1)"
 
+# sanitizer builds: nothing from the plugin (collectd runs with the runtimes
+# preloaded)
+san_check() {
+  local san
+  if san=$(collectd_sanitizer_errors "$1"); then
+    fail "collectd (with the plugin) printed a sanitizer report:"
+    printf '%s\n' "$san" | sed 's/^/#   /'
+  else
+    pass "no sanitizer report from collectd"
+  fi
+}
+
 # ------------------------------------------------ discovered pools
 # Discover the same master: its pools (oca, ocb, off, lim) are one master,
 # "default" (its configuration is not under /etc/php/<version>/). The pool
 # with OPcache off for itself hands the turn on; the series says enabled.
 collectd_stop
+san_check "$cd_dir"
 cd2=$dir/cd2
 mkdir -p "$cd2"
 {
@@ -197,6 +210,9 @@ check "discovered: the last bool-enabled values are 1 (got $last_enabled)" \
   test "$last_enabled" = "1 1 1 "
 check "discovered: pool off is logged as disabled for itself" \
   grep -q 'pool "off": OPcache is disabled in this pool (opcache.enable=0) but enabled in master "default"' "$COLLECTD_LOG"
+
+collectd_stop
+san_check "$cd2"
 
 echo "# it_collectd_opcache: $fails failed"
 exit $((fails > 0))
