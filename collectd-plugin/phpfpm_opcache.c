@@ -97,16 +97,7 @@ void phpfpm_opcache_master_name(const char *pool_file,
     snprintf(out, outsz, "%s", df->master);
     return;
   }
-  static const char base[] = "/etc/php/";
-  if (pool_file != NULL && strncmp(pool_file, base, sizeof base - 1) == 0) {
-    const char *v = pool_file + sizeof base - 1;
-    size_t n = strcspn(v, "/");
-    if (n > 0 && n < 16 && v[n] == '/') {
-      snprintf(out, outsz, "php%.*s-fpm", (int)n, v);
-      return;
-    }
-  }
-  snprintf(out, outsz, "%s", PHPFPM_DEFAULT_MASTER);
+  fpm_opcache_master_of(pool_file, out, outsz);
 }
 
 int phpfpm_opcache_pool_init(struct phpfpm_pool *p) {

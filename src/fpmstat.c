@@ -91,7 +91,8 @@ static const char usage_text[] =
     "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
     "                           repeatable): listed as ignored, not read\n"
     "      --opcache            also run fpmstat's OPcache script through\n"
-    "                           each TARGET and report its OPcache figures\n"
+    "                           each TARGET (with --discover: one pool per\n"
+    "                           master) and report its OPcache figures\n"
     "      --opcache-script PATH  that script's path as the pool sees it\n"
     "                           (default: the installed opcache.php)\n"
     "  -h, --help               this text\n"
@@ -404,9 +405,6 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   int rc = parse_words(c, argc, argv, &nops);
   if (rc >= 0)
     return rc;
-  if (c->discover && c->opcache)
-    return usage_error("%s", "--opcache reads one master through the TARGET "
-                             "given; it does not go with --discover");
   if (c->discover)
     return parse_discover_args(c, nops, argv + 1);
   if (c->n_ignore > 0)
@@ -758,6 +756,62 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
 
 /* Read every target at once (one deadline), model each against its
  * pm.max_children, render in the chosen format. */
+/* --discover --opcache: OPcache belongs to a master, so it is read once per
+ * master (fpm_opcache_master_of: one per /etc/php/<version>/, else one for
+ * the whole configuration), through the first pool of that master (in
+ * configuration order) whose status was read and that can run the script;
+ * the result goes with that pool's item. Pools that could not run it are
+ * named on stderr; they count in the exit status only when no pool of their
+ * master could. ocr has room for one result per pool. */
+static int discover_opcache(const struct cli *c, struct disc_read *dr,
+                            struct fpm_output_item *items,
+                            struct fpm_opcache_result *ocr, int worst) {
+  char(*done)[64] = calloc(dr->n + 1, sizeof *done); /* masters read */
+  if (done == NULL) {
+    dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
+    return worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+  }
+  size_t n_done = 0;
+  for (size_t i = 0; i < dr->n; i++) {
+    char master[64];
+    fpm_opcache_master_of(dr->pool[i]->file, master, sizeof master);
+    int seen = 0;
+    for (size_t k = 0; k < n_done && !seen; k++)
+      seen = strcmp(done[k], master) == 0;
+    if (seen)
+      continue;
+    fpm_err last = FPM_OK;
+    int ok = 0;
+    for (size_t j = i; j < dr->n && !ok; j++) {
+      struct tgt *g = &dr->tg[j];
+      char mj[64];
+      fpm_opcache_master_of(dr->pool[j]->file, mj, sizeof mj);
+      if (g->f == NULL || g->res.err != FPM_OK || strcmp(mj, master) != 0)
+        continue;
+      fpm_opcache_fetch_many(&g->f, 1, c->opcache_script,
+                             fcgi_now_ms() +
+                                 (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
+                             NULL, &ocr[j]);
+      if (ocr[j].err == FPM_OK) {
+        items[j].opcache = &ocr[j];
+        ok = 1;
+      } else {
+        last = ocr[j].err;
+        dprintf(STDERR_FILENO, "fpmstat: pool %s: OPcache of %s not read: %s\n",
+                dr->pool[j]->name, master, ocr[j].message);
+      }
+    }
+    if (!ok && last == FPM_OK)
+      dprintf(STDERR_FILENO,
+              "fpmstat: OPcache of %s not read: no pool's status was read\n",
+              master);
+    worst = (int)last > worst && !ok ? (int)last : worst;
+    snprintf(done[n_done++], sizeof done[0], "%s", master);
+  }
+  free(done);
+  return worst;
+}
+
 static int discover_fetch(struct cli *c, struct disc_read *dr,
                           struct fpm_buf *out, int worst) {
   size_t n = dr->n;
@@ -800,11 +854,15 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
     pc.max_children = dr->max_children[i];
     compute(&pc, g, &items[i]);
   }
+  struct fpm_opcache_result *ocr =
+      c->opcache ? calloc(n + 1, sizeof *ocr) : NULL;
+  if (ocr != NULL)
+    worst = discover_opcache(c, dr, items, ocr, worst);
   if (fpm_output_render(&c->out, items, n, out) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
     worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
   }
-  free(fs), free(res), free(items);
+  free(fs), free(res), free(items), free(ocr);
   return worst;
 }
 

@@ -272,6 +272,15 @@ check "open_basedir excluding the script does not stop it ($(cat "$dir/err"))" \
   test "$(jq .opcache.enabled "$dir/basedir.json")" = true
 [ "$(grep -c . "$dir/err")" = 0 ] || bad "open_basedir: stderr: $(cat "$dir/err")"
 
+# --discover: the configuration is one master: one OPcache read, through
+# its first pool, and one opcache object in the output
+"$B" --discover "$dir/php-fpm.conf" --opcache --opcache-script "$OC" -F json \
+  >"$dir/disc.json" 2>"$dir/err"
+rc=$?
+check "--discover --opcache: exit 0 (rc $rc, $(head -c 300 "$dir/err"))" test $rc = 0
+check "--discover --opcache: one opcache object, with pool a, enabled" \
+  test "$(jq -r 'select(.opcache != null) | "\(.pool) \(.opcache.enabled)"' "$dir/disc.json" | tr '\n' ' ')" = "a true "
+
 # what goes over the wire: the script's path, GET, nothing that could
 # change the pool (no PHP_VALUE, no PHP_ADMIN_VALUE), no query string
 run_php "$A" "$OC" >"$dir/answer.json"

@@ -62,6 +62,12 @@ struct fpm_opcache {
  * (tests), else FPM_OPCACHE_SCRIPT. A static string. */
 const char *fpm_opcache_default_script(void);
 
+/* The master a pool configured in pool_file belongs to, for reading
+ * OPcache once per master: "php<version>-fpm" for a file under
+ * /etc/php/<version>/ (Debian runs one master per PHP version), else
+ * "default". Into out (outsz bytes). */
+void fpm_opcache_master_of(const char *pool_file, char *out, size_t outsz);
+
 /* hits / (hits + misses), 0 when both are 0. */
 double fpm_opcache_hit_ratio(const struct fpm_opcache *oc);
 
