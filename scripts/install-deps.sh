@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libyajl-dev libcmocka-dev collectd-dev
   # the real servers the tests and the demo start
-  php8.2-fpm php8.2-cli libfcgi-bin collectd-core collectd-utils
+  php8.2-fpm php8.2-cli php8.2-opcache libfcgi-bin collectd-core collectd-utils
   libnet-async-fastcgi-perl libfcgi-perl nginx-light
   # sinks and consumers
   graphite-carbon python3-whisper influxdb influxdb-client prometheus
