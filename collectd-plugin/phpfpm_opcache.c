@@ -17,8 +17,15 @@
  * chroot) costs one request per back-off, not one per interval.
  *
  * A master that answers from two different php-fpm processes (the worker's
- * parent pid differs within one interval) means two masters share a name:
- * logged, with the fix (give them different Master names).
+ * parent pid differs) means two masters share a name: logged, with the fix
+ * (give them different Master names). So that this is seen even when the
+ * same pool always takes the turn, every pool runs the script once outside
+ * its turn, when the master's pid is known, to compare (one request per
+ * pool at start, nothing dispatched).
+ *
+ * A pool that sees OPcache disabled while another pool of its master saw
+ * it enabled turned it off for itself: its answer is not dispatched and the
+ * turn goes on (PHPFPM_OC_DISABLED_BACKOFF).
  */
 #include "phpfpm.h"
 
@@ -48,6 +55,7 @@ struct phpfpm_oc {
   struct phpfpm_master *m;
   cdtime_t backoff_until; /* no run before this (after a failure) */
   int pool_only_logged;   /* "disabled in this pool only" was logged */
+  int verified;           /* it ran the script once: its master is known */
   c_complain_t complaint;
 };
 
@@ -170,10 +178,14 @@ void phpfpm_opcache_read(struct phpfpm_pool *p) {
                           now - m->last_read >= p->interval / 2);
   if (turn)
     m->busy = 1;
+  int64_t known_pid = m->master_pid;
   char instance[DATA_MAX_NAME_LEN];
   snprintf(instance, sizeof instance, "%s", m->instance);
   pthread_mutex_unlock(&reg_lock);
-  if (!turn)
+  /* not its turn: a pool still checks once that it belongs to the master
+   * the others read (the same worker parent), or two masters sharing a
+   * name would go unnoticed while the same pool always reads first */
+  if (!turn && (st->verified || known_pid <= 0))
     return;
 
   int64_t timeout_ms = (int64_t)(p->conf.timeout_s * 1000.0 + 0.5);
@@ -181,6 +193,25 @@ void phpfpm_opcache_read(struct phpfpm_pool *p) {
   fpm_opcache_fetch_many(&p->fetcher, 1, p->conf.opcache_script,
                          fcgi_now_ms() + (timeout_ms > 0 ? timeout_ms : 1),
                          NULL, &r);
+
+  if (!turn) {
+    if (r.err != FPM_OK) {
+      st->backoff_until = now + PHPFPM_OC_BACKOFF * p->interval;
+      c_complain(LOG_ERR, &st->complaint,
+                 P "pool \"%s\": OPcache of master \"%s\" not read: %s",
+                 p->conf.name, m->name, r.message);
+      return;
+    }
+    st->verified = 1;
+    if (r.oc.master_pid > 0 && r.oc.master_pid != known_pid)
+      WARNING(P "Master \"%s\": pool \"%s\" answers from php-fpm master "
+                "pid %lld, other pools of that name from pid %lld: two "
+                "masters share the name, and only one is reported; give "
+                "their pools different Master names",
+              m->name, p->conf.name, (long long)r.oc.master_pid,
+              (long long)known_pid);
+    return;
+  }
 
   int64_t other_pid = -1;
   int log_state = -1, pool_only = 0;
@@ -225,13 +256,15 @@ void phpfpm_opcache_read(struct phpfpm_pool *p) {
                p->conf.name, m->name, r.message);
     return;
   }
+  st->verified = 1;
   c_release(LOG_INFO, &st->complaint,
             P "pool \"%s\": OPcache of master \"%s\" readable again",
             p->conf.name, m->name);
   if (other_pid > 0)
     WARNING(P "Master \"%s\": pool \"%s\" answers from php-fpm master pid "
-              "%lld, another pool of that name from pid %lld: two masters "
-              "share the name; give their pools different Master names",
+              "%lld, other pools of that name from pid %lld: two masters "
+              "share the name, and only one is reported; give their pools "
+              "different Master names",
             m->name, p->conf.name, (long long)r.oc.master_pid,
             (long long)other_pid);
   if (log_state == 0)

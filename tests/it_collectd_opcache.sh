@@ -12,7 +12,8 @@
 #     a few times at most (back-off), and its status is still read;
 #   - then Discover on the same master: one series set under "default",
 #     enabled (the pool with OPcache off for itself hands its turn on), at
-#     most one run per interval over oca and ocb.
+#     most one run per interval over oca and ocb;
+#   - a pool of a second master under the same Master name: a WARNING.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/harness/sinks.sh"
@@ -213,6 +214,65 @@ check "discovered: pool off is logged as disabled for itself" \
 
 collectd_stop
 san_check "$cd2"
+
+# ------------------------------------------ two masters, one Master name
+# A pool of a second php-fpm master configured with Master "m1" as well:
+# each pool checks once which master it reaches, so the mix-up is logged
+# even when the same pool always takes the turn.
+mkdir -p "$dir/oc2/run" "$dir/oc2/log"
+cat >"$dir/oc2/php-fpm.conf" <<CONF
+[global]
+pid = $dir/oc2/run/php-fpm.pid
+error_log = $dir/oc2/log/php-fpm.log
+daemonize = no
+
+[other]
+listen = $dir/oc2/run/other.sock
+pm = static
+pm.max_children = 1
+pm.status_path = /status
+ping.path = /ping
+user = root
+group = root
+CONF
+PHP_INI_SCAN_DIR= "$OC_FPM_BIN" -R -F -c "$OC_DIR/php.ini" -y "$dir/oc2/php-fpm.conf" \
+  >"$dir/oc2/log/stdout.log" 2>&1 &
+oc2_pid=$!
+other_up() { [ "$(oc_ping "$dir/oc2/run/other.sock")" = pong ]; }
+check "a second master with OPcache comes up" wait_until 10 other_up
+cd3=$dir/cd3
+mkdir -p "$cd3"
+{
+  collectd_conf_base "$cd3"
+  collectd_conf_phpfpm "$plugdir"
+  cat <<CONF
+<Plugin phpfpm>
+  <Pool "oca">
+    Socket "$OC_A_SOCK"
+    Interval 1
+    Timeout 0.8
+    Opcache true
+    OpcacheScript "$OC_SCRIPT"
+    Master "m1"
+  </Pool>
+  <Pool "other">
+    Socket "$dir/oc2/run/other.sock"
+    Interval 1
+    Timeout 0.8
+    Opcache true
+    OpcacheScript "$OC_SCRIPT"
+    Master "m1"
+  </Pool>
+</Plugin>
+CONF
+} >"$cd3/collectd.conf"
+collectd_start "$cd3" "$cd3/collectd.conf" || bad "collectd (two masters) did not start"
+warned() { grep -q 'Master "m1": pool "[a-z]*" answers from php-fpm master pid [0-9]*, other pools of that name from pid [0-9]*: two masters share the name' "$COLLECTD_LOG"; }
+check "two masters under one Master name: WARNING naming both pids" wait_until 10 warned
+collectd_stop
+san_check "$cd3"
+kill -TERM "$oc2_pid" 2>/dev/null
+wait "$oc2_pid" 2>/dev/null
 
 echo "# it_collectd_opcache: $fails failed"
 exit $((fails > 0))
