@@ -38,11 +38,20 @@ if (!extension_loaded('Zend OPcache') || !function_exists('opcache_get_status'))
             }
         }
     }
+    error_clear_last();
     $status = @opcache_get_status(false);
     if (!is_array($status)) {
         $restrict = (string)ini_get('opcache.restrict_api');
-        if ($restrict !== '') {
+        $last = error_get_last();
+        $message = is_array($last) ? (string)$last['message'] : '';
+        if ($message !== '') {
+            $out['error'] = $message;
+        }
+        if ($restrict !== '' || strpos($message, 'restrict_api') !== false) {
             $out['reason'] = 'opcache.restrict_api';
+            $out['restrict_api'] = $restrict;
+        } elseif (PHP_SAPI === 'cli' && !ini_get('opcache.enable_cli')) {
+            $out['reason'] = 'opcache.enable_cli=0';
         } elseif (!ini_get('opcache.enable')) {
             $out['reason'] = 'opcache.enable=0';
         } else {

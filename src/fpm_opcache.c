@@ -254,6 +254,7 @@ int fpm_opcache_parse(const char *body, size_t len, struct fpm_opcache *out,
   out->enabled = get_bool(root, "enabled", NULL);
   get_str(root, "reason", out->reason, sizeof out->reason);
   get_str(root, "php_version", out->php_version, sizeof out->php_version);
+  get_str(root, "restrict_api", out->restrict_api, sizeof out->restrict_api);
   yajl_val mp = get(root, "master_pid", NULL);
   if (mp != NULL && YAJL_IS_INTEGER(mp))
     out->master_pid = YAJL_GET_INTEGER(mp);
@@ -429,6 +430,20 @@ static void job_done(struct oc_job *j, const char *script) {
              "open_basedir or disable_functions stop it?",
              ep, script, why, body, r->stderr_excerpt[0] ? ", stderr \"" : "",
              r->stderr_excerpt, r->stderr_excerpt[0] ? "\"" : "");
+    return;
+  }
+  if (!r->oc.enabled && strcmp(r->oc.reason, "opcache.restrict_api") == 0) {
+    r->err = FPM_EHTTP;
+    char value[160] = "";
+    if (r->oc.restrict_api[0] != '\0')
+      snprintf(value, sizeof value, " = \"%s\"", r->oc.restrict_api);
+    snprintf(r->message, sizeof r->message,
+             "%s: OPcache refused its status to %s: opcache.restrict_api%s "
+             "allows it only to scripts under that path (see the pool's "
+             "php_admin_value and php.ini); install the script there and "
+             "point --opcache-script (OpcacheScript) at it, or widen "
+             "opcache.restrict_api",
+             ep, script, value);
     return;
   }
   r->err = FPM_OK;

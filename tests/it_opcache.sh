@@ -109,6 +109,13 @@ group = root
 php_admin_value[open_basedir] = $dir/www
 $common
 
+[restrict]
+listen = $dir/run/restrict.sock
+user = root
+group = root
+php_admin_value[opcache.restrict_api] = $dir/www
+$common
+
 [jail]
 listen = $dir/run/jail.sock
 user = root
@@ -153,7 +160,7 @@ start_master() { # CONF SOCK... (extra php-fpm args in MASTER_ARGS)
 MASTER_ARGS="-c $dir/php.ini" start_master "$dir/php-fpm.conf" \
   "$dir/run/a.sock" "$dir/run/b.sock" "$dir/run/off.sock" \
   "$dir/run/lim.sock" "$dir/run/nobody.sock" "$dir/run/basedir.sock" \
-  "$dir/run/jail.sock" || exit 1
+  "$dir/run/jail.sock" "$dir/run/restrict.sock" || exit 1
 MASTER_ARGS="-n" start_master "$dir/php-fpm2.conf" "$dir/run2/plain.sock" ||
   exit 1
 # a third master with the JIT on (its buffer is allocated at start-up)
@@ -258,6 +265,8 @@ expect_fail "script not readable by the pool's user" 5 "may not read the script"
   --opcache-script "$dir/share/private.php" "$dir/run/nobody.sock"
 expect_fail "security.limit_extensions" 5 "security.limit_extensions" \
   --opcache-script "$OC" "$dir/run/lim.sock"
+expect_fail "opcache.restrict_api elsewhere" 5 "opcache.restrict_api.* allows it only to scripts under" \
+  --opcache-script "$OC" "$dir/run/restrict.sock"
 expect_fail "chrooted pool, path outside the chroot" 5 "chroot" \
   --opcache-script "$OC" "$dir/run/jail.sock"
 expect_fail "relative script path" 1 "absolute path" \

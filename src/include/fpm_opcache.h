@@ -14,8 +14,9 @@
  * worded as a status fetch words them; FPM_EHTTP for an answer other than
  * 200, with the fix: script missing or unreadable for the pool's user,
  * chroot, security.limit_extensions; FPM_EPARSE when the answer is not the
- * script's JSON). OPcache not loaded or disabled is NOT an error: the
- * result is FPM_OK with loaded or enabled 0 and a reason.
+ * script's JSON, or opcache.restrict_api refuses the script's directory).
+ * OPcache not loaded or disabled is NOT an error: the result is FPM_OK with
+ * loaded or enabled 0 and a reason.
  *
  * Thread-safety: no global state; a result belongs to its caller.
  */
@@ -43,9 +44,10 @@ struct fpm_opcache {
   char reason[64]; /* when not enabled: "not loaded", "opcache.enable=0",
                       "opcache.restrict_api", ... (sanitised) */
   char php_version[32];
-  int64_t master_pid; /* the pool worker's parent, -1 when unknown */
-  int64_t start_time; /* OPcache start (epoch s): with master_pid, names
-                         the master's shared memory */
+  char restrict_api[128]; /* opcache.restrict_api when it refused us */
+  int64_t master_pid;     /* the pool worker's parent, -1 when unknown */
+  int64_t start_time;     /* OPcache start (epoch s): with master_pid, names
+                             the master's shared memory */
   int64_t last_restart_time;
   int cache_full, restart_pending, restart_in_progress;
   uint64_t hits, misses, blacklist_misses;
