@@ -227,7 +227,7 @@ int phpfpm_read(user_data_t *ud) {
   if (p->fetch(p->fetcher, FPM_FETCH_STATUS, deadline, NULL, &r) == FPM_OK) {
     read_ok(p, &r);
     if (p->conf.opcache)
-      phpfpm_opcache_read(p);
+      phpfpm_opcache_read(p, deadline);
   } else
     read_failed(p, &r, deadline);
   fpm_result_clear(&r);

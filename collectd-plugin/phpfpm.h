@@ -293,8 +293,9 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
  * 0, or -1 when out of memory (logged). No-op without Opcache. */
 int phpfpm_opcache_pool_init(struct phpfpm_pool *p);
 /* After a good status read: read OPcache when this pool's turn has come
- * and dispatch it under PHPFPM_OPCACHE_PLUGIN / master. */
-void phpfpm_opcache_read(struct phpfpm_pool *p);
+ * and dispatch it under PHPFPM_OPCACHE_PLUGIN / master, within the status
+ * read's deadline_ms (so the callback stays within Timeout). */
+void phpfpm_opcache_read(struct phpfpm_pool *p, int64_t deadline_ms);
 /* Drop p's reference (phpfpm_pool_free). NULL-safe. */
 void phpfpm_opcache_pool_free(struct phpfpm_pool *p);
 /* The master name of a discovered pool: df->master when set, else

@@ -165,7 +165,7 @@ static void dispatch_oc(const struct phpfpm_pool *p, const char *instance,
   }
 }
 
-void phpfpm_opcache_read(struct phpfpm_pool *p) {
+void phpfpm_opcache_read(struct phpfpm_pool *p, int64_t deadline_ms) {
   struct phpfpm_oc *st = p->oc;
   if (st == NULL)
     return;
@@ -188,10 +188,8 @@ void phpfpm_opcache_read(struct phpfpm_pool *p) {
   if (!turn && (st->verified || known_pid <= 0))
     return;
 
-  int64_t timeout_ms = (int64_t)(p->conf.timeout_s * 1000.0 + 0.5);
   struct fpm_opcache_result r;
-  fpm_opcache_fetch_many(&p->fetcher, 1, p->conf.opcache_script,
-                         fcgi_now_ms() + (timeout_ms > 0 ? timeout_ms : 1),
+  fpm_opcache_fetch_many(&p->fetcher, 1, p->conf.opcache_script, deadline_ms,
                          NULL, &r);
 
   if (!turn) {

@@ -507,16 +507,14 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
                  NULL, res);
   struct fpm_opcache_result *ocr = NULL;
   if (c->opcache && k > 0) {
-    /* one more request per target, with a deadline of its own */
+    /* one more request per target, within the same deadline: --timeout
+     * bounds the whole read */
     ocr = calloc(k, sizeof *ocr);
     if (ocr == NULL) {
       dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
       worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
     } else {
-      fpm_opcache_fetch_many(fs, k, c->opcache_script,
-                             fcgi_now_ms() +
-                                 (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
-                             NULL, ocr);
+      fpm_opcache_fetch_many(fs, k, c->opcache_script, deadline, NULL, ocr);
     }
   }
   struct timespec now;
