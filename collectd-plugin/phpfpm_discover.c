@@ -150,23 +150,6 @@ void phpfpm_discovery_free(void *data) {
   free(d);
 }
 
-/* -------------------------------------------------------------- links */
-
-struct phpfpm_link *phpfpm_link_new(const char *name) {
-  struct phpfpm_link *l = calloc(1, sizeof *l);
-  if (l == NULL)
-    return NULL;
-  atomic_init(&l->refs, 2);
-  atomic_init(&l->down, 0);
-  snprintf(l->name, sizeof l->name, "%s", name);
-  return l;
-}
-
-void phpfpm_link_put(struct phpfpm_link *l) {
-  if (l != NULL && atomic_fetch_sub(&l->refs, 1) == 1)
-    free(l);
-}
-
 /* Room for one more link; 0, or -1 when out of memory. */
 static int links_reserve(struct phpfpm_discovery *d) {
   if (d->n_links < d->cap_links)

@@ -2,11 +2,11 @@
  * fpm_repair.c: the repairing pre-lexer between the input chunks and yajl.
  *
  * FPM prints its JSON status on one line, keys in a fixed order, values of
- * known types; the only whitespace is `, "processes":[` (FPM_STATUS.md A.9).
- * Older versions print request method, uri, user, script and (all versions)
- * the pool name raw, so a value can hold `"`, `\` and control bytes (A.10).
- * This small state machine tracks keys and nesting and, inside a string
- * value, decides from that grammar:
+ * known types; the only whitespace is `, "processes":[` (docs/status-page.md,
+ * "Raw strings and newlines in the text format"). Older versions print request
+ * method, uri, user, script and (all versions) the pool name raw, so a value
+ * can hold `"`, `\` and control bytes (A.10). This small state machine tracks
+ * keys and nesting and, inside a string value, decides from that grammar:
  *   - in a worker entry of "processes", a `"` ends the request method, uri,
  *     user or script only when the exact continuation FPM prints next
  *     follows (`,"request uri":` after the method, ...); otherwise it is
@@ -32,8 +32,9 @@
  * When fpm_json.c's fast path handed over after a yajl error, the first
  * entry end past that error hands back (lx->yield).
  */
-#include "fpm_json_int.h"
+#include "fpm_repair.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,8 +106,16 @@ int fpm_repair_cont_is(int kind, const char *s, size_t n) {
 }
 
 void fpm_repair_init(struct fpm_repair *lx) {
+  struct fpm_repair_out out = lx->out;
   memset(lx, 0, sizeof *lx);
+  lx->out = out;
   lx->state = L_START;
+}
+
+void fpm_repair_free(struct fpm_repair *lx) {
+  free(lx->out.obuf);
+  lx->out.obuf = NULL;
+  lx->out.ocap = 0;
 }
 
 void fpm_repair_resume(struct fpm_repair *lx, uint64_t off) {
@@ -120,41 +129,40 @@ void fpm_repair_resume(struct fpm_repair *lx, uint64_t off) {
 
 /* ------------------------------------------------------------ output */
 
-static int flush(struct fpm_json *j) {
-  struct fpm_repair *lx = &j->lx;
+static int flush(struct fpm_repair *lx) {
   if (lx->olen > 0) {
     size_t n = lx->olen;
     lx->olen = 0;
-    return fpm_json_yajl(j, j->obuf, n, lx->ooff);
+    return lx->out.feed(lx->out.ctx, lx->out.obuf, n, lx->ooff);
   }
   if (lx->span_len == 0)
     return 0;
   const char *s = lx->span;
   size_t n = lx->span_len;
   lx->span_len = 0;
-  return fpm_json_yajl(j, s, n, lx->span_off);
+  return lx->out.feed(lx->out.ctx, s, n, lx->span_off);
 }
 
 /* Appends to the gathered output (the first bytes stand at raw off). 0 or
  * -1 on out of memory (recorded). */
-static int gather(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
-  if (j->ocap - lx->olen < n) {
-    size_t cap = j->ocap ? j->ocap : 1024;
+static int gather(struct fpm_repair *lx, const char *s, size_t n,
+                  uint64_t off) {
+  if (lx->out.ocap - lx->olen < n) {
+    size_t cap = lx->out.ocap ? lx->out.ocap : 1024;
     while (cap - lx->olen < n && cap <= SIZE_MAX / 2)
       cap *= 2;
-    char *b = cap - lx->olen < n ? NULL : realloc(j->obuf, cap);
+    char *b = cap - lx->olen < n ? NULL : realloc(lx->out.obuf, cap);
     if (b == NULL) {
-      fpm_parser_fail(j->p, FPM_P_ENOMEM, off, NULL, 0, 0,
+      fpm_parser_fail(lx->out.p, FPM_P_ENOMEM, off, NULL, 0, 0,
                       "out of memory repairing the status JSON");
       return -1;
     }
-    j->obuf = b;
-    j->ocap = cap;
+    lx->out.obuf = b;
+    lx->out.ocap = cap;
   }
   if (lx->olen == 0)
     lx->ooff = off;
-  memcpy(j->obuf + lx->olen, s, n);
+  memcpy(lx->out.obuf + lx->olen, s, n);
   lx->olen += n;
   return 0;
 }
@@ -162,15 +170,15 @@ static int gather(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
 /* Input bytes for yajl; contiguous ones are merged into one call, and
  * after a repair literal they are gathered with it. 0, or -1 on a fatal
  * error. */
-static int out_span(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
+static int out_span(struct fpm_repair *lx, const char *s, size_t n,
+                    uint64_t off) {
   if (lx->olen > 0)
-    return gather(j, s, n, off);
+    return gather(lx, s, n, off);
   if (lx->span_len > 0 && lx->span + lx->span_len == s) {
     lx->span_len += n;
     return 0;
   }
-  int rc = flush(j);
+  int rc = flush(lx);
   if (rc != 0)
     return rc;
   lx->span = s;
@@ -182,15 +190,15 @@ static int out_span(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
 /* Repair bytes for yajl, standing for the raw byte at off: gathered with
  * the bytes around them, so that yajl sees a repaired string in one call
  * (it scans a token held across calls again on each call). */
-static int out_lit(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
+static int out_lit(struct fpm_repair *lx, const char *s, size_t n,
+                   uint64_t off) {
   if (lx->span_len > 0) {
     size_t m = lx->span_len;
     lx->span_len = 0;
-    if (gather(j, lx->span, m, lx->span_off) != 0)
+    if (gather(lx, lx->span, m, lx->span_off) != 0)
       return -1;
   }
-  return gather(j, s, n, off);
+  return gather(lx, s, n, off);
 }
 
 /*
@@ -203,12 +211,12 @@ static int out_lit(struct fpm_json *j, const char *s, size_t n, uint64_t off) {
  * does not. 1: the entry was dropped and yajl restarted after it; 0:
  * nothing pending; -1: fatal.
  */
-static int settle(struct fpm_json *j) {
-  if (flush(j) < 0)
+static int settle(struct fpm_repair *lx) {
+  if (flush(lx) < 0)
     return -1;
-  if (!j->yfail)
+  if (!lx->out.failed(lx->out.ctx))
     return 0;
-  return fpm_json_drop_entry(j) == 0 ? 1 : -1;
+  return lx->out.drop_entry(lx->out.ctx) == 0 ? 1 : -1;
 }
 
 /* After an entry was dropped in the middle: skip to the next one. */
@@ -221,12 +229,12 @@ static void resync(struct fpm_repair *lx) {
 
 /* A unit (see settle) ends here: a failure in it drops the entry and the
  * pre-lexer skips on from here. LX_OK or LX_STOP. */
-static int token_end(struct fpm_json *j) {
-  int s = settle(j);
+static int token_end(struct fpm_repair *lx) {
+  int s = settle(lx);
   if (s < 0)
     return LX_STOP;
   if (s > 0)
-    resync(&j->lx);
+    resync(lx);
   return LX_OK;
 }
 
@@ -310,8 +318,8 @@ static int entry_head(const char *d, size_t n, size_t at, int eof) {
 
 /* ------------------------------------------------------------ states */
 
-static int lex_start(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                     size_t *ip) {
+static int lex_start(struct fpm_repair *lx, const char *d, size_t n,
+                     uint64_t base, size_t *ip) {
   size_t i = *ip;
   while (i < n && fpm_repair_is_space(d[i]))
     i++;
@@ -319,7 +327,7 @@ static int lex_start(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   if (i == n)
     return LX_MORE;
   if (d[i] == '{') {
-    j->lx.state = L_OUT;
+    lx->state = L_OUT;
     return LX_OK;
   }
   unsigned char c = (unsigned char)d[i];
@@ -328,7 +336,7 @@ static int lex_start(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     snprintf(what, sizeof what, "'%c'", c);
   else
     snprintf(what, sizeof what, "byte 0x%02x", c);
-  fpm_parser_fail(j->p, FPM_P_ESCHEMA, base + i, d, n, i,
+  fpm_parser_fail(lx->out.p, FPM_P_ESCHEMA, base + i, d, n, i,
                   "not a PHP-FPM JSON status page: the body starts with "
                   "%s where a JSON object '{' was expected (an error page "
                   "such as \"File not found.\" or HTML?)",
@@ -336,10 +344,9 @@ static int lex_start(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   return LX_STOP;
 }
 
-static int push(struct fpm_json *j, int is_array, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
+static int push(struct fpm_repair *lx, int is_array, uint64_t off) {
   if (lx->depth >= 60) {
-    fpm_parser_fail(j->p, FPM_P_ESYNTAX, off, NULL, 0, 0,
+    fpm_parser_fail(lx->out.p, FPM_P_ESYNTAX, off, NULL, 0, 0,
                     "JSON nested deeper than a status page can be");
     return -1;
   }
@@ -358,10 +365,9 @@ static int top_is_object(const struct fpm_repair *lx) {
 /* The `}` that closes a worker entry was fed (or, the entry dropped, stood
  * for by yajl's restart): hand back to the fast path when past the
  * breakage. */
-static int entry_closed(struct fpm_json *j, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
+static int entry_closed(struct fpm_repair *lx, uint64_t off) {
   lx->in_entry = 0;
-  if (j->resumable && !j->slow_until_end && off >= j->slow_until) {
+  if (lx->out.may_yield(lx->out.ctx, off)) {
     lx->yield = 1;
     return LX_YIELD;
   }
@@ -369,13 +375,12 @@ static int entry_closed(struct fpm_json *j, uint64_t off) {
 }
 
 /* A bracket outside strings, at d[*ip]: a unit boundary. */
-static int lex_struct(struct fpm_json *j, const char *d, size_t *ip,
+static int lex_struct(struct fpm_repair *lx, const char *d, size_t *ip,
                       uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   char c = d[i];
   int entry_end = c == '}' && lx->in_entry && lx->depth == 3;
-  int s = settle(j);
+  int s = settle(lx);
   if (s < 0)
     return LX_STOP;
   if (s > 0 && !entry_end) {
@@ -386,7 +391,7 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t *ip,
   if (s > 0) { /* the broken entry's own end */
     lx->depth--;
     lx->expect_key = 0;
-    return entry_closed(j, off);
+    return entry_closed(lx, off);
   }
   switch (c) {
   case '{':
@@ -394,12 +399,12 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t *ip,
       lx->in_entry = 1;
       lx->entry_repaired = 0;
     }
-    if (push(j, 0, off) != 0)
+    if (push(lx, 0, off) != 0)
       return LX_STOP;
     lx->expect_key = 1;
     break;
   case '[':
-    if (push(j, 1, off) != 0)
+    if (push(lx, 1, off) != 0)
       return LX_STOP;
     if (lx->depth == 2 && lx->key_len == 9 &&
         memcmp(lx->key, "processes", 9) == 0)
@@ -414,13 +419,13 @@ static int lex_struct(struct fpm_json *j, const char *d, size_t *ip,
     lx->expect_key = 0;
     break;
   }
-  if (out_span(j, d + i, 1, off) != 0)
+  if (out_span(lx, d + i, 1, off) != 0)
     return LX_STOP;
-  s = settle(j); /* the bracket is a token of its own */
+  s = settle(lx); /* the bracket is a token of its own */
   if (s < 0)
     return LX_STOP;
   if (entry_end)
-    return entry_closed(j, off); /* dropped or not, the entry is over */
+    return entry_closed(lx, off); /* dropped or not, the entry is over */
   if (s > 0)
     resync(lx);
   return LX_OK;
@@ -444,9 +449,8 @@ static void string_start(struct fpm_repair *lx) {
 
 /* Outside strings: numbers, `:` and `,` pass in one run up to the next
  * string (its quote included) or bracket. */
-static int lex_out(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                   size_t *ip) {
-  struct fpm_repair *lx = &j->lx;
+static int lex_out(struct fpm_repair *lx, const char *d, size_t n,
+                   uint64_t base, size_t *ip) {
   size_t i = *ip;
   size_t s = i;
   int bracket = 0;
@@ -475,23 +479,22 @@ static int lex_out(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   }
 run_done:
   *ip = i;
-  if (i > s && out_span(j, d + s, i - s, base + s) != 0)
+  if (i > s && out_span(lx, d + s, i - s, base + s) != 0)
     return LX_STOP;
   if (bracket)
-    return lex_struct(j, d, ip, base + i);
+    return lex_struct(lx, d, ip, base + i);
   if (i == n)
     return LX_OK; /* the run may go on in the next chunk */
   /* a quote: the run goes with the string it opens */
   string_start(lx);
   *ip = i + 1;
-  return out_span(j, d + i, 1, base + i) != 0 ? LX_STOP : LX_OK;
+  return out_span(lx, d + i, 1, base + i) != 0 ? LX_STOP : LX_OK;
 }
 
 /* A key: up to its first unescaped quote, passed as it is (FPM's keys
  * never hold escapes; yajl decodes what it gets). */
-static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                   size_t *ip, int eof) {
-  struct fpm_repair *lx = &j->lx;
+static int lex_key(struct fpm_repair *lx, const char *d, size_t n,
+                   uint64_t base, size_t *ip, int eof) {
   size_t i = *ip;
   size_t s = i;
   int more = 0;
@@ -520,7 +523,7 @@ static int lex_key(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     i++;               /* the closing quote */
   }
   *ip = i;
-  if (i > s && out_span(j, d + s, i - s, base + s) != 0)
+  if (i > s && out_span(lx, d + s, i - s, base + s) != 0)
     return LX_STOP;
   return more ? LX_MORE : LX_OK;
 }
@@ -579,9 +582,8 @@ static int escape_len(const char *d, size_t n, size_t b, int eof) {
   }
 }
 
-static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
+static int lex_backslash(struct fpm_repair *lx, const char *d, size_t n,
                          uint64_t base, size_t *ip, int eof) {
-  struct fpm_repair *lx = &j->lx;
   size_t b = *ip;
   if (lx->vkey != R_POOL) {
     int el = escape_len(d, n, b, eof);
@@ -599,14 +601,14 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
       vprev_push(lx, d + b, (size_t)el);
       *ip = b + (size_t)el;
       lx->vlen += (size_t)el;
-      return out_span(j, d + b, (size_t)el, base + b) < 0 ? LX_STOP : LX_OK;
+      return out_span(lx, d + b, (size_t)el, base + b) < 0 ? LX_STOP : LX_OK;
     }
     mark_repaired(lx);
   }
   vprev_push(lx, "\\", 1);
   *ip = b + 1;
   lx->vlen++;
-  return out_lit(j, "\\\\", 2, base + b) < 0 ? LX_STOP : LX_OK;
+  return out_lit(lx, "\\\\", 2, base + b) < 0 ? LX_STOP : LX_OK;
 }
 
 /* A worker entry's head (`},{"pid":` and the rest of entry_head) inside a
@@ -616,11 +618,10 @@ static int lex_backslash(struct fpm_json *j, const char *d, size_t n,
  * the broken entry (once, also when yajl already failed in it) and restart
  * at this boundary, so the next entry survives. The quote at *ip is the
  * one of "pid". */
-static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
-  if (flush(j) < 0 || fpm_json_drop_entry(j) != 0)
+static int restart_at_boundary(struct fpm_repair *lx, uint64_t off) {
+  if (flush(lx) < 0 || lx->out.drop_entry(lx->out.ctx) != 0)
     return LX_STOP;
-  if (out_lit(j, ",{", 2, off) < 0)
+  if (out_lit(lx, ",{", 2, off) < 0)
     return LX_STOP;
   lx->state = L_OUT;
   lx->depth = 3;
@@ -631,9 +632,8 @@ static int restart_at_boundary(struct fpm_json *j, uint64_t off) {
   return LX_OK;
 }
 
-static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                     size_t *ip, int eof) {
-  struct fpm_repair *lx = &j->lx;
+static int lex_quote(struct fpm_repair *lx, const char *d, size_t n,
+                     uint64_t base, size_t *ip, int eof) {
   size_t q = *ip;
   int e = quote_ends(lx, d, n, q, eof);
   if (e < 0)
@@ -643,43 +643,42 @@ static int lex_quote(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     *ip = q + 1;
     lx->state = L_OUT;
     lx->expect_key = 0;
-    if (out_span(j, d + q, 1, base + q) != 0)
+    if (out_span(lx, d + q, 1, base + q) != 0)
       return LX_STOP;
-    return token_end(j);
+    return token_end(lx);
   } else {
     mark_repaired(lx);
     vprev_push(lx, "\"", 1);
-    rc = out_lit(j, "\\\"", 2, base + q);
+    rc = out_lit(lx, "\\\"", 2, base + q);
     lx->vlen++;
   }
   *ip = q + 1;
   return rc < 0 ? LX_STOP : LX_OK;
 }
 
-static int lex_control(struct fpm_json *j, unsigned char c, uint64_t off,
+static int lex_control(struct fpm_repair *lx, unsigned char c, uint64_t off,
                        size_t *ip) {
   static const char hex[] = "0123456789abcdef";
   char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-  mark_repaired(&j->lx);
-  j->lx.vlen++;
-  vprev_push(&j->lx, (const char *)&c, 1);
+  mark_repaired(lx);
+  lx->vlen++;
+  vprev_push(lx, (const char *)&c, 1);
   (*ip)++;
-  return out_lit(j, esc, sizeof esc, off) < 0 ? LX_STOP : LX_OK;
+  return out_lit(lx, esc, sizeof esc, off) < 0 ? LX_STOP : LX_OK;
 }
 
 /* The string at off is longer than its cap: its end was missed. */
-static int runaway(struct fpm_json *j, uint64_t off) {
-  struct fpm_repair *lx = &j->lx;
-  if (flush(j) < 0)
+static int runaway(struct fpm_repair *lx, uint64_t off) {
+  if (flush(lx) < 0)
     return LX_STOP;
-  if ((lx->in_entry && lx->procs_open) || j->yfail) {
-    if (fpm_json_drop_entry(j) != 0)
+  if ((lx->in_entry && lx->procs_open) || lx->out.failed(lx->out.ctx)) {
+    if (lx->out.drop_entry(lx->out.ctx) != 0)
       return LX_STOP;
     resync(lx);
     return LX_OK;
   }
   int named = lx->vkey > R_OTHER && lx->vkey < R__COUNT;
-  fpm_parser_fail(j->p, FPM_P_ESYNTAX, off, NULL, 0, 0,
+  fpm_parser_fail(lx->out.p, FPM_P_ESYNTAX, off, NULL, 0, 0,
                   "the %s%s%sstring does not end where FPM's grammar says "
                   "it must (longer than %zu bytes)",
                   named ? "\"" : "", named ? kinds[lx->vkey].name : "",
@@ -691,14 +690,13 @@ static int is_special_val(unsigned char c) {
   return c <= '\\' && (c < 0x20 || c == '"' || c == '\\');
 }
 
-static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                   size_t *ip, int eof) {
-  struct fpm_repair *lx = &j->lx;
+static int lex_val(struct fpm_repair *lx, const char *d, size_t n,
+                   uint64_t base, size_t *ip, int eof) {
   size_t i = *ip;
   size_t s = i;
   size_t cap = fpm_repair_kind_cap(lx->vkey);
   if (lx->vlen > cap) /* an escape took it over */
-    return runaway(j, base + i);
+    return runaway(lx, base + i);
   /* the run stops at the cap's first byte over, wherever the input was
    * split, so that a runaway string is cut at the same byte */
   size_t lim = cap + 1 - lx->vlen;
@@ -709,7 +707,7 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
   vprev_push(lx, d + s, i - s);
   if (lx->vlen > cap) {
     *ip = i;
-    return runaway(j, base + i);
+    return runaway(lx, base + i);
   }
   size_t run = i - s;
   int ends = 0;
@@ -721,9 +719,9 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     int h = entry_head(d, n, i, eof);
     if (h != 0) {
       *ip = i;
-      if (run > 0 && out_span(j, d + s, run, base + s) != 0)
+      if (run > 0 && out_span(lx, d + s, run, base + s) != 0)
         return LX_STOP;
-      return h < 0 ? LX_MORE : restart_at_boundary(j, base + i);
+      return h < 0 ? LX_MORE : restart_at_boundary(lx, base + i);
     }
   }
   if (i < n && d[i] == '"') {
@@ -731,7 +729,7 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     if (ends > 0)
       run++; /* the closing quote goes with the run */
   }
-  if (run > 0 && out_span(j, d + s, run, base + s) != 0) {
+  if (run > 0 && out_span(lx, d + s, run, base + s) != 0) {
     *ip = s + run;
     return LX_STOP;
   }
@@ -740,7 +738,7 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     lx->state = L_OUT;
     lx->expect_key = 0;
     *ip = i + 1;
-    return token_end(j);
+    return token_end(lx);
   }
   if (i == n)
     return LX_OK;
@@ -748,17 +746,16 @@ static int lex_val(struct fpm_json *j, const char *d, size_t n, uint64_t base,
     return LX_MORE;
   unsigned char c = (unsigned char)d[i];
   if (c == '"')
-    return lex_quote(j, d, n, base, ip, eof);
+    return lex_quote(lx, d, n, base, ip, eof);
   if (c == '\\')
-    return lex_backslash(j, d, n, base, ip, eof);
-  return lex_control(j, c, base + i, ip);
+    return lex_backslash(lx, d, n, base, ip, eof);
+  return lex_control(lx, c, base + i, ip);
 }
 
 /* After a dropped entry: skip to the next `},{` that starts a worker entry
  * as FPM prints it, and resume at its `,`. */
-static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
+static int lex_skip(struct fpm_repair *lx, const char *d, size_t n, size_t *ip,
                     int eof) {
-  struct fpm_repair *lx = &j->lx;
   size_t i = *ip;
   while (i < n) {
     const char *b = memchr(d + i, '}', n - i);
@@ -792,42 +789,40 @@ static int lex_skip(struct fpm_json *j, const char *d, size_t n, size_t *ip,
 }
 
 /* One step in the current state from d[*ip]. */
-static int lex_step(struct fpm_json *j, const char *d, size_t n, uint64_t base,
-                    size_t *ip, int eof) {
-  switch (j->lx.state) {
+static int lex_step(struct fpm_repair *lx, const char *d, size_t n,
+                    uint64_t base, size_t *ip, int eof) {
+  switch (lx->state) {
   case L_START:
-    return lex_start(j, d, n, base, ip);
+    return lex_start(lx, d, n, base, ip);
   case L_OUT:
-    return lex_out(j, d, n, base, ip);
+    return lex_out(lx, d, n, base, ip);
   case L_KEY:
-    return lex_key(j, d, n, base, ip, eof);
+    return lex_key(lx, d, n, base, ip, eof);
   case L_VAL:
-    return lex_val(j, d, n, base, ip, eof);
+    return lex_val(lx, d, n, base, ip, eof);
   default:
-    return lex_skip(j, d, n, ip, eof);
+    return lex_skip(lx, d, n, ip, eof);
   }
 }
 
 /* Lexes d[0..n) (at raw offset lx->pos); returns the bytes consumed. What
  * is left (fewer than the lookahead needs) must be offered again. */
-static size_t lex(struct fpm_json *j, const char *d, size_t n, int eof) {
-  struct fpm_repair *lx = &j->lx;
+static size_t lex(struct fpm_repair *lx, const char *d, size_t n, int eof) {
   uint64_t base = lx->pos;
   size_t i = 0;
   int r = LX_OK;
   while (i < n && r == LX_OK)
-    r = lex_step(j, d, n, base, &i, eof);
-  if (j->p->code == FPM_P_OK)
-    flush(j); /* spans may point into the hold buffer */
-  if (j->p->code != FPM_P_OK)
+    r = lex_step(lx, d, n, base, &i, eof);
+  if (lx->out.p->code == FPM_P_OK)
+    flush(lx); /* spans may point into the hold buffer */
+  if (lx->out.p->code != FPM_P_OK)
     i = n;
   tail_push(lx, d, i);
   lx->pos += i;
   return i;
 }
 
-void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
-  struct fpm_repair *lx = &j->lx;
+void fpm_repair_feed(struct fpm_repair *lx, const char *buf, size_t len) {
   if (lx->hold_len + len < FPM_REPAIR_BATCH) {
     /* small feeds gather first: yajl scans a token it holds across calls
      * again on each call (a long string a byte at a time: length squared) */
@@ -835,12 +830,12 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
     lx->hold_len += len;
     return;
   }
-  while (lx->hold_len > 0 && len > 0 && j->p->code == FPM_P_OK) {
+  while (lx->hold_len > 0 && len > 0 && lx->out.p->code == FPM_P_OK) {
     size_t old = lx->hold_len;
     size_t take = len < FPM_REPAIR_HOLD - old ? len : FPM_REPAIR_HOLD - old;
     memcpy(lx->hold + old, buf, take);
     lx->hold_len += take;
-    size_t used = lex(j, lx->hold, lx->hold_len, 0);
+    size_t used = lex(lx, lx->hold, lx->hold_len, 0);
     if (lx->yield)
       return;
     if (used >= old) {
@@ -856,8 +851,8 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
     buf += take;
     len -= take;
   }
-  if (len > 0 && j->p->code == FPM_P_OK) {
-    size_t used = lex(j, buf, len, 0);
+  if (len > 0 && lx->out.p->code == FPM_P_OK) {
+    size_t used = lex(lx, buf, len, 0);
     if (lx->yield)
       return;
     size_t rest = len - used;
@@ -868,18 +863,16 @@ void fpm_repair_feed(struct fpm_json *j, const char *buf, size_t len) {
   }
 }
 
-int fpm_repair_finish(struct fpm_json *j) {
-  struct fpm_repair *lx = &j->lx;
-  fpm_parser *p = j->p;
-  j->slow_until_end = 1; /* no hand-back to the fast path at the end */
+int fpm_repair_finish(struct fpm_repair *lx) {
+  fpm_parser *p = lx->out.p;
   if (p->code == FPM_P_OK && lx->hold_len > 0) {
     size_t n = lx->hold_len;
-    lex(j, lx->hold, n, 1);
+    lex(lx, lx->hold, n, 1);
     lx->hold_len = 0;
   }
   if (p->code != FPM_P_OK)
     return -1;
-  int s = settle(j); /* the end is a unit boundary too */
+  int s = settle(lx); /* the end is a unit boundary too */
   if (s < 0)
     return -1;
   if (s > 0)
@@ -898,7 +891,7 @@ int fpm_repair_finish(struct fpm_json *j) {
     static const char end[] = "}]}";
     if (lx->tail_len >= 3 && memcmp(lx->tail + lx->tail_len - 3, end, 3) == 0) {
       lx->state = L_OUT;
-      if (out_lit(j, "]}", 2, lx->pos) < 0 || settle(j) < 0)
+      if (out_lit(lx, "]}", 2, lx->pos) < 0 || settle(lx) < 0)
         return -1;
     }
   }

@@ -4,10 +4,11 @@
  *
  * Text is FPM's fallback when JSON is beyond repair, so it is parsed by the
  * known label set and order, not line by line: FPM prints values raw, and a
- * request URI or script can span several lines (FPM_STATUS.md A.9). A line
- * continues the current string value unless it starts with the label of a
- * later field of the block. The body is buffered (capped) and parsed at
- * finish; any split of the input gives the same result.
+ * request URI or script can span several lines (docs/status-page.md, "Raw
+ * strings and newlines in the text format"). A line continues the current
+ * string value unless it starts with the label of a later field of the block.
+ * The body is buffered (capped) and parsed at finish; any split of the input
+ * gives the same result.
  */
 #include "fpm_parse_int.h"
 

@@ -1,9 +1,11 @@
 /*
- * fpm_output.c: the output buffer, format names, the per-format escaping
- * rules shared by every renderer, and the dispatch over targets.
+ * fpm_outbuf.c: the toolbox every format renderer builds on: the output
+ * buffer, the per-format escaping rules, numbers, and the sample list of a
+ * target. The dispatch over formats is fpm_output.c.
  */
 #include "fpm_output.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,33 +87,6 @@ void fpm_buf_printf(struct fpm_buf *b, const char *fmt, ...) {
   vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
   va_end(ap);
   b->len += (size_t)n;
-}
-
-/* ------------------------------------------------------------ formats */
-
-static const char *const fmt_names[FPM_OUT__COUNT] = {
-    "text", "json", "putval", "graphite", "influx", "prometheus",
-};
-
-/* strcmp(a, b) == 0 without the library call (one compare per run of
- * fpmstat: the lazy binding would cost more than the compare) */
-static int streq(const char *a, const char *b) {
-  while (*a != '\0' && *a == *b)
-    a++, b++;
-  return *a == *b;
-}
-
-int fpm_outfmt_parse(const char *name, enum fpm_outfmt *out) {
-  for (int i = 0; i < FPM_OUT__COUNT; i++)
-    if (streq(name, fmt_names[i])) {
-      *out = (enum fpm_outfmt)i;
-      return 0;
-    }
-  return -1;
-}
-
-const char *fpm_outfmt_name(enum fpm_outfmt f) {
-  return (unsigned)f < FPM_OUT__COUNT ? fmt_names[f] : "?";
 }
 
 /* ----------------------------------------------------------- escaping */
@@ -406,179 +381,26 @@ void fpm_out_text_str(struct fpm_buf *b, const char *s, size_t max) {
 
 /* ------------------------------------------------------------ numbers */
 
-static const char two_digits[200] = "00010203040506070809"
-                                    "10111213141516171819"
-                                    "20212223242526272829"
-                                    "30313233343536373839"
-                                    "40414243444546474849"
-                                    "50515253545556575859"
-                                    "60616263646566676869"
-                                    "70717273747576777879"
-                                    "80818283848586878889"
-                                    "90919293949596979899";
+/* Most values are integers (counts, bytes, epochs): their digits are
+ * written here, as printf would, because printf's general path costs about
+ * a thousand instructions a number, several times the cost of a scrape's
+ * numbers put together. Other values go through printf's %.15g. */
 
-/* The decimal digits of v, written backwards ending just before end;
- * returns where they start. */
-static char *digits_at(char *end, uint64_t v) {
-  while (v >= 100) {
-    unsigned r = (unsigned)(v % 100);
-    v /= 100;
-    *--end = two_digits[2 * r + 1];
-    *--end = two_digits[2 * r];
-  }
-  if (v >= 10) {
-    *--end = two_digits[2 * v + 1];
-    *--end = two_digits[2 * v];
-  } else {
-    *--end = (char)('0' + v);
-  }
+/* The digits of v, written backwards ending just before end; returns where
+ * they start. */
+static char *digits_before(char *end, uint64_t v) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
   return end;
 }
 
-/* The powers of ten that are exact doubles. */
-static const double pow10_exact[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* 10^14: 15-digit mantissas are in [P14, 10 P14) */
-#define P14 100000000000000ull
-
-/* a * p exactly, as hi + lo (Dekker's product: both split into 26-bit
- * halves, so every partial product is exact; a fused multiply-add, if the
- * compiler made one, computes the same). */
-static void two_prod(double a, double p, double *hi, double *lo) {
-  const double split = 134217729.0; /* 2^27 + 1 */
-  double ca = split * a, ah = ca - (ca - a), al = a - ah;
-  double cp = split * p, ph = cp - (cp - p), pl = p - ph;
-  *hi = a * p;
-  *lo = ((ah * ph - *hi) + ah * pl + al * ph) + al * pl;
-}
-
-/* The 15 significant digits of a (in [1e-8, 1e22)) as m in [10^14, 10^15)
- * and the decimal exponent e of the first one, rounded as printf rounds
- * (to nearest, ties to even); 0 when the exponent was misjudged. With
- * z = a * 10^k exact and y its rounding (|y - z| < 1/8 at this size), the
- * answer is u = floor(y) or u + 1: z is compared with u + 1/2 exactly,
- * through Dekker's product and Sterbenz-exact differences. */
-static int digits15(double a, uint64_t *m, int *e) {
-  int x = 0; /* 10^x <= a < 10^(x+1), give or take one near the bounds */
-  if (a >= 1) {
-    while (x < 21 && a >= pow10_exact[x + 1])
-      x++;
-  } else {
-    while (x > -8 && a * pow10_exact[-x] < 1)
-      x--;
-  }
-  int k = 14 - x; /* in [-7, 22] */
-  double y = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
-  if (!(y >= (double)P14 - 1 && y < 10.0 * (double)P14))
-    return 0;
-  uint64_t u = (uint64_t)y;
-  double c = (double)u + 0.5, hi, lo, d; /* d: the sign of z - c */
-  if (k >= 0) {
-    two_prod(a, pow10_exact[k], &hi, &lo); /* hi == y */
-    d = (hi - c) + lo;
-  } else {
-    two_prod(c, pow10_exact[-k], &hi, &lo); /* c * 10^-k vs a */
-    d = (a - hi) - lo;
-  }
-  if (d > 0 || (d == 0 && (u & 1)))
-    u++;
-  if (u == 10 * P14) { /* rounded up to the next power of ten */
-    u = P14;
-    x++;
-  }
-  if (u < P14 || u >= 10 * P14)
-    return 0;
-  *m = u;
-  *e = x;
-  return 1;
-}
-
-/* "%.15g" of v by hand (see digits15); returns 0 (no answer: printf
- * decides) when v is outside [1e-8, 1e22). */
-static size_t num_g15(char *buf, double v) {
-  double a = fabs(v);
-  uint64_t m;
-  int e;
-  if (!(a >= 1e-8 && a < 1e22) || !digits15(a, &m, &e))
-    return 0;
-  /* the significant digits without the trailing zeros (m has at most 14:
-   * m >= 10^14 > 0), stripped by halving steps, then two digits at a time */
-  int nd = 15;
-  if (m % 100000000 == 0)
-    m /= 100000000, nd -= 8;
-  if (m % 10000 == 0)
-    m /= 10000, nd -= 4;
-  if (m % 100 == 0)
-    m /= 100, nd -= 2;
-  if (m % 10 == 0)
-    m /= 10, nd -= 1;
-  char d[15];
-  memset(d, '0', sizeof d); /* the integer part may reach past nd */
-  digits_at(d + nd, m);
-  size_t o = 0;
-  if (v < 0)
-    buf[o++] = '-';
-  if (e < -4 || e >= 15) { /* d.ddde+XX */
-    buf[o++] = d[0];
-    if (nd > 1) {
-      buf[o++] = '.';
-      for (int i = 1; i < nd; i++)
-        buf[o++] = d[i];
-    }
-    buf[o++] = 'e';
-    buf[o++] = e < 0 ? '-' : '+';
-    int ae = e < 0 ? -e : e;
-    buf[o++] = (char)('0' + ae / 10);
-    buf[o++] = (char)('0' + ae % 10);
-  } else if (e >= 0) { /* ddd.ddd */
-    for (int i = 0; i <= e; i++)
-      buf[o++] = d[i];
-    if (nd > e + 1) {
-      buf[o++] = '.';
-      for (int i = e + 1; i < nd; i++)
-        buf[o++] = d[i];
-    }
-  } else { /* 0.000ddd */
-    buf[o++] = '0';
-    buf[o++] = '.';
-    for (int i = -1; i > e; i--)
-      buf[o++] = '0';
-    for (int i = 0; i < nd; i++)
-      buf[o++] = d[i];
-  }
-  buf[o] = '\0';
-  return o;
-}
-
-size_t fpm_out_num(char *buf, size_t cap, double v) {
-  if (cap < 32) {
-    if (cap > 0)
-      buf[0] = '\0';
-    return 0;
-  }
-  if (v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v)
-    return fpm_out_u64(buf, cap, (uint64_t)v); /* the usual case, first */
-  /* integral and |v| < 2^53 (NaN fails the compare): without floor, which
-   * is a libm call where the compiler does not inline it (-O0) */
-  if (!(fabs(v) < 9007199254740992.0 && (double)(int64_t)v == v)) {
-    size_t k = num_g15(buf, v);
-    if (k > 0)
-      return k;
-    int n = snprintf(buf, cap, "%.15g", v);
-    return n > 0 ? (size_t)n : 0;
-  }
-  /* integral: digits by hand, snprintf's float path costs ~1500 cycles */
-  return v < 0 ? fpm_out_i64(buf, cap, (int64_t)v)
-               : fpm_out_u64(buf, cap, (uint64_t)v);
-}
-
 char *fpm_out_u64_at(char *p, uint64_t v) {
-  size_t n = 1;
-  for (uint64_t t = v; t >= 10; t /= 10)
-    n++;
-  digits_at(p + n, v);
+  char tmp[20];
+  char *start = digits_before(tmp + sizeof tmp, v);
+  size_t n = (size_t)(tmp + sizeof tmp - start);
+  memcpy(p, start, n);
   return p + n;
 }
 
@@ -606,6 +428,13 @@ size_t fpm_out_i64(char *buf, size_t cap, int64_t v) {
   return 1 + fpm_out_u64(buf + 1, cap - 1, 0 - (uint64_t)v);
 }
 
+size_t fpm_out_num(char *buf, size_t cap, double v) {
+  if (fabs(v) < 9007199254740992.0 && v == trunc(v)) /* integral, < 2^53 */
+    return fpm_out_i64(buf, cap, (int64_t)v);
+  int n = snprintf(buf, cap, "%.15g", v);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 /* ------------------------------------------------------------ samples */
 
 size_t fpm_output_samples(const struct fpm_output_opts *o,
@@ -626,38 +455,4 @@ long fpm_output_self_index(const struct fpm_output_item *it) {
   if (it->m == NULL || !it->m->self_found)
     return -1;
   return it->m->self_index;
-}
-
-/* ------------------------------------------------------------ dispatch */
-
-int fpm_output_render(const struct fpm_output_opts *o,
-                      const struct fpm_output_item *items, size_t n,
-                      struct fpm_buf *out) {
-  if (o->format == FPM_OUT_PROMETHEUS)
-    return fpm_output_prometheus(o, items, n, out);
-  for (size_t i = 0; i < n; i++) {
-    int rc = 0;
-    switch (o->format) {
-    case FPM_OUT_TEXT:
-      rc = fpm_output_text(o, &items[i], out);
-      break;
-    case FPM_OUT_JSON:
-      rc = fpm_output_json(o, &items[i], out);
-      break;
-    case FPM_OUT_PUTVAL:
-      rc = fpm_output_putval(o, &items[i], out);
-      break;
-    case FPM_OUT_GRAPHITE:
-      rc = fpm_output_graphite(o, &items[i], out);
-      break;
-    case FPM_OUT_INFLUX:
-      rc = fpm_output_influx(o, &items[i], out);
-      break;
-    default:
-      return -1;
-    }
-    if (rc != 0)
-      return -1;
-  }
-  return out->oom ? -1 : 0;
 }

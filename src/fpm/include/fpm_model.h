@@ -117,7 +117,7 @@ struct fpm_metrics {
  * temporary scratch array for percentiles (if that fails, exact bisection
  * is used instead).
  *
- * Rules (README.md, "Metrics reference", has the details):
+ * Rules (docs/metrics.md, "Rules behind the numbers", has the details):
  *  - with a list, counts are recounted from it; our own worker (the first
  *    non-Idle worker whose uri contains self_marker) counts as Idle; entries
  *    the parser dropped count as Idle up to FPM's own idle figure, the rest

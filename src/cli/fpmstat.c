@@ -17,6 +17,7 @@
 #include "fpm_watch.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,38 +156,29 @@ enum {
   OPT_OPCACHE_SCRIPT
 };
 
-/* GNU-style options, parsed here rather than by getopt_long: its globals
- * (optind, optarg, opterr) cost fpmstat a symbol lookup each at start-up,
- * and fpmstat runs once per scrape. */
-enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
-struct cli_opt {
-  const char *name;
-  int arg;
-  int val;
-};
 static const char short_opts[] = "F:fs:pt:w:dhV";
-static const struct cli_opt long_opts[] = {
-    {"format", ARG_REQUIRED, 'F'},
-    {"full", ARG_NONE, 'f'},
-    {"no-full", ARG_NONE, OPT_NO_FULL},
-    {"status-path", ARG_REQUIRED, 's'},
-    {"ping", ARG_NONE, 'p'},
-    {"ping-path", ARG_REQUIRED, OPT_PING_PATH},
-    {"ping-response", ARG_REQUIRED, OPT_PING_RESPONSE},
-    {"timeout", ARG_REQUIRED, 't'},
-    {"slow-threshold", ARG_REQUIRED, OPT_SLOW},
-    {"max-children", ARG_REQUIRED, OPT_MAX_CHILDREN},
-    {"host", ARG_REQUIRED, OPT_HOST},
-    {"interval", ARG_REQUIRED, OPT_INTERVAL},
-    {"graphite-prefix", ARG_REQUIRED, OPT_PREFIX},
-    {"watch", ARG_REQUIRED, 'w'},
-    {"discover", ARG_OPTIONAL, 'd'},
-    {"discover-ignore", ARG_REQUIRED, OPT_DISCOVER_IGNORE},
-    {"opcache", ARG_NONE, OPT_OPCACHE},
-    {"opcache-script", ARG_REQUIRED, OPT_OPCACHE_SCRIPT},
-    {"help", ARG_NONE, 'h'},
-    {"version", ARG_NONE, 'V'},
-    {NULL, 0, 0},
+static const struct option long_opts[] = {
+    {"format", required_argument, NULL, 'F'},
+    {"full", no_argument, NULL, 'f'},
+    {"no-full", no_argument, NULL, OPT_NO_FULL},
+    {"status-path", required_argument, NULL, 's'},
+    {"ping", no_argument, NULL, 'p'},
+    {"ping-path", required_argument, NULL, OPT_PING_PATH},
+    {"ping-response", required_argument, NULL, OPT_PING_RESPONSE},
+    {"timeout", required_argument, NULL, 't'},
+    {"slow-threshold", required_argument, NULL, OPT_SLOW},
+    {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"graphite-prefix", required_argument, NULL, OPT_PREFIX},
+    {"watch", required_argument, NULL, 'w'},
+    {"discover", optional_argument, NULL, 'd'},
+    {"discover-ignore", required_argument, NULL, OPT_DISCOVER_IGNORE},
+    {"opcache", no_argument, NULL, OPT_OPCACHE},
+    {"opcache-script", required_argument, NULL, OPT_OPCACHE_SCRIPT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 /* --discover-ignore GLOB: checked now, so a typo is a usage error. */
@@ -309,90 +301,15 @@ static void defaults_from_env(struct cli *c) {
   }
 }
 
-/* The long option NAME (n bytes, or a unique prefix of one), or NULL. */
-static const struct cli_opt *find_long(const char *name, size_t n,
-                                       int *ambiguous) {
-  const struct cli_opt *hit = NULL;
-  *ambiguous = 0;
-  for (const struct cli_opt *o = long_opts; o->name != NULL; o++) {
-    size_t len = strlen(o->name);
-    if (len < n || memcmp(o->name, name, n) != 0)
-      continue;
-    if (len == n)
-      return o;
-    if (hit != NULL)
-      *ambiguous = 1;
-    hit = o;
-  }
-  return *ambiguous ? NULL : hit;
-}
-
-/* argv[*i] is "--name[=value]"; a required value may be the next word. */
-static int long_opt(struct cli *c, int argc, char **argv, int *i) {
-  const char *s = argv[*i] + 2, *eq = s;
-  while (*eq != '\0' && *eq != '=')
-    eq++;
-  size_t n = (size_t)(eq - s);
-  int ambiguous;
-  const struct cli_opt *o = find_long(s, n, &ambiguous);
-  if (o == NULL)
-    return usage_error("%s option '--%.*s'",
-                       ambiguous ? "ambiguous" : "unrecognized", (int)n, s);
-  const char *arg = NULL;
-  if (*eq == '=') {
-    if (o->arg == ARG_NONE)
-      return usage_error("option '--%s' doesn't allow an argument", o->name);
-    arg = eq + 1;
-  } else if (o->arg == ARG_REQUIRED) {
-    if (*i + 1 >= argc)
-      return usage_error("option '--%s' requires an argument", o->name);
-    arg = argv[++*i];
-  }
-  return parse_opt(c, o->val, arg);
-}
-
-/* argv[*i] is "-xyz": flags, the last of which may take the rest of the
- * word or the next word as its value. */
-static int short_opt(struct cli *c, int argc, char **argv, int *i) {
-  for (const char *p = argv[*i] + 1; *p != '\0'; p++) {
-    const char *d = short_opts;
-    while (*d != '\0' && (*d != *p || *p == ':'))
-      d++;
-    if (*d == '\0')
-      return usage_error("invalid option -- '%c'", *p);
-    if (d[1] != ':') {
-      int rc = parse_opt(c, *p, NULL);
-      if (rc >= 0)
-        return rc;
-      continue;
-    }
-    const char *arg = p[1] != '\0' ? p + 1 : NULL;
-    if (arg == NULL && *i + 1 < argc)
-      arg = argv[++*i];
-    if (arg == NULL)
-      return usage_error("option requires an argument -- '%c'", *p);
-    return parse_opt(c, *p, arg);
-  }
-  return -1;
-}
-
-/* Options and operands in any order ("--" ends the options); the operands
- * are moved, in order, to argv[1 .. 1 + *nops). Returns -1 to go on, else
- * an exit status. */
+/* Options and operands in any order (GNU getopt_long: "--" ends the
+ * options); the operands end up, in order, at argv[optind..argc). Returns -1
+ * to go on, else an exit status. */
 static int parse_words(struct cli *c, int argc, char **argv, int *nops) {
-  int w = 1, rc = -1, only_operands = 0;
-  for (int i = 1; i < argc && rc < 0; i++) {
-    const char *a = argv[i];
-    if (only_operands || a[0] != '-' || a[1] == '\0')
-      argv[w++] = argv[i]; /* w <= i: nothing unread is overwritten */
-    else if (a[1] == '-' && a[2] == '\0')
-      only_operands = 1;
-    else if (a[1] == '-')
-      rc = long_opt(c, argc, argv, &i);
-    else
-      rc = short_opt(c, argc, argv, &i);
-  }
-  *nops = w - 1;
+  int opt, rc = -1;
+  while (rc < 0 &&
+         (opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1)
+    rc = parse_opt(c, opt, optarg);
+  *nops = argc - optind;
   return rc;
 }
 
@@ -405,8 +322,9 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   int rc = parse_words(c, argc, argv, &nops);
   if (rc >= 0)
     return rc;
+  char **ops = argv + optind;
   if (c->discover)
-    return parse_discover_args(c, nops, argv + 1);
+    return parse_discover_args(c, nops, ops);
   if (c->n_ignore > 0)
     return usage_error("%s", "--discover-ignore goes with --discover");
   if (nops == 0)
@@ -423,7 +341,7 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   if (c->watch_s > 0 && (c->ping || c->out.format != FPM_OUT_TEXT))
     return usage_error("%s", "--watch draws its own view: no --ping or "
                              "--format with it");
-  c->targets = argv + 1;
+  c->targets = ops;
   c->n_targets = (size_t)nops;
   defaults_from_env(c);
   return -1;

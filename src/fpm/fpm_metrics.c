@@ -1,7 +1,7 @@
 /*
  * fpm_metrics.c: the metric definition table (key, kind, unit, help, collectd
  * type and type instance of every metric) and the flattening of a computed
- * model into samples, in one stable order. README.md ("Metrics reference")
+ * model into samples, in one stable order. docs/metrics.md
  * documents the same table; tests check both against each other and against
  * types.db.
  */

@@ -43,13 +43,11 @@ static fcgi_endpoint *ep_alloc(size_t naddr, const char *text) {
       calloc(1, sizeof *ep + naddr * sizeof(struct fcgi_endpoint_addr));
   if (!ep)
     return NULL;
-  size_t n = strlen(text) + 1; /* strdup, without its lazy binding */
-  ep->text = malloc(n);
+  ep->text = strdup(text);
   if (!ep->text) {
     free(ep);
     return NULL;
   }
-  memcpy(ep->text, text, n);
   ep->naddr = naddr;
   return ep;
 }

@@ -20,7 +20,7 @@
  * start time 0 and a request duration of the whole epoch. The parsers leave
  * such entries out of the worker list and count them in `phantom`.
  *
- * How (details in src/fpm_repair.c, src/fpm_json.c): valid JSON goes
+ * How (details in src/fpm/fpm_repair.c, src/fpm/fpm_json.c): valid JSON goes
  * straight to yajl while the input is kept; on a sign of breakage the
  * snapshot goes back to the last worker-entry boundary and from there a
  * repairing pre-lexer that knows FPM's key sequence takes over, handing
@@ -74,7 +74,8 @@ enum fpm_pool_field {
 /* FPM's name of a pool field as in JSON ("accepted conn"). */
 const char *fpm_pool_field_name(enum fpm_pool_field f);
 
-/* Worker states with FPM's real names (see FPM_STATUS.md A.6). */
+/* Worker states with FPM's real names (docs/status-page.md, "Worker states and
+ * their spellings"). */
 enum fpm_state {
   FPM_STATE_IDLE = 0,        /* "Idle" */
   FPM_STATE_READING_HEADERS, /* "Reading headers" */

@@ -31,25 +31,9 @@ static enum fpm_state worker_state(const struct fpm_worker *w) {
   return w->state;
 }
 
-/* strstr(hay, needle) != NULL for a short needle, without the library
- * call (its lazy binding costs more than the search): at most strlen(needle)
- * compares per byte of hay. */
-static int contains(const char *hay, const char *needle) {
-  for (; *hay != '\0'; hay++) {
-    if (*hay != needle[0])
-      continue;
-    size_t i = 1;
-    while (needle[i] != '\0' && hay[i] == needle[i])
-      i++;
-    if (needle[i] == '\0')
-      return 1;
-  }
-  return 0;
-}
-
 static int uri_has(const struct fpm_worker *w, const char *needle) {
   return needle != NULL && needle[0] != '\0' && w->uri != NULL &&
-         contains(w->uri, needle);
+         strstr(w->uri, needle) != NULL;
 }
 
 /* Index of our own request's worker: the first non-Idle worker whose uri

@@ -1,7 +1,9 @@
 /*
- * fpm_parse_int.h: private glue shared by the status parsers (fpm_status.c,
- * fpm_json.c, fpm_text.c): the parser object, the snapshot's string arena and
- * worker array, and error reporting with a printable excerpt.
+ * fpm_parse_int.h: private glue of the status parsers: the parser object
+ * (fpm_status.c dispatches), the toolbox both back ends build on
+ * (fpm_snapshot.c: string arena, worker array, errors with a printable
+ * excerpt, numbers) and the back ends' entry points (fpm_json.c,
+ * fpm_text.c).
  */
 #ifndef FPM_FPM_PARSE_INT_H
 #define FPM_FPM_PARSE_INT_H

@@ -3,12 +3,13 @@
  * callback API, behind a repairing pre-lexer (fpm_repair.c).
  *
  * The pre-lexer hands yajl byte ranges that are valid JSON even when FPM
- * printed raw quotes, backslashes or control characters (FPM_STATUS.md A.10),
- * and tells this file where worker entries begin and end. When yajl still
- * fails inside a worker entry, the entry is rolled back here, yajl is
- * restarted in the middle of the "processes" array, and the pre-lexer
- * resynchronises at the next entry (fpm_repair.c). Worker string fields hold
- * arena offsets until parsing ends (the arena may move while it grows).
+ * printed raw quotes, backslashes or control characters (docs/status-page.md,
+ * "The broken JSON FPM prints"), and tells this file where worker entries begin
+ * and end. When yajl still fails inside a worker entry, the entry is rolled
+ * back here, yajl is restarted in the middle of the "processes" array, and the
+ * pre-lexer resynchronises at the next entry (fpm_repair.c). Worker string
+ * fields hold arena offsets until parsing ends (the arena may move while it
+ * grows).
  */
 #include "fpm_json_int.h"
 
@@ -531,7 +532,7 @@ static int restart_yajl(struct fpm_json *j, int after_entry) {
 }
 
 /* Rolls back the worker entry being parsed and restarts yajl. */
-int fpm_json_drop_entry(struct fpm_json *j) {
+static int drop_entry(struct fpm_json *j) {
   struct fpm_status *st = j->p->st;
   if (j->cb_in_worker) {
     st->n_workers = j->mark_workers;
@@ -562,8 +563,8 @@ static void yajl_message(struct fpm_json *j, char *dst, size_t cap) {
 /* Feeds one range to yajl. 0: fine, or yajl failed inside "processes"
  * (j->yfail, acted on by the pre-lexer at the next unit boundary; what
  * comes until then is not fed); -1: fatal (error recorded in the parser). */
-int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
-                  uint64_t raw_off) {
+static int feed_yajl(struct fpm_json *j, const char *buf, size_t len,
+                     uint64_t raw_off) {
   if (j->yfail)
     return 0;
   yajl_status ys = yajl_parse(j->h, (const unsigned char *)buf, len);
@@ -593,6 +594,27 @@ int fpm_json_yajl(struct fpm_json *j, const char *buf, size_t len,
   return -1;
 }
 
+/* The pre-lexer's output (struct fpm_repair_out) is yajl, here. */
+static int out_feed(void *ctx, const char *buf, size_t len, uint64_t raw_off) {
+  return feed_yajl(ctx, buf, len, raw_off);
+}
+
+static int out_drop_entry(void *ctx) {
+  return drop_entry(ctx);
+}
+
+static int out_failed(void *ctx) {
+  const struct fpm_json *j = ctx;
+  return j->yfail;
+}
+
+/* Hand back to the fast path once past the breakage, unless the body is
+ * complete. */
+static int out_may_yield(void *ctx, uint64_t off) {
+  const struct fpm_json *j = ctx;
+  return j->resumable && !j->slow_until_end && off >= j->slow_until;
+}
+
 /* --------------------------------------------------------------- API */
 
 int fpm_json_new(fpm_parser *p) {
@@ -606,6 +628,12 @@ int fpm_json_new(fpm_parser *p) {
     free(j);
     return -1;
   }
+  j->lx.out = (struct fpm_repair_out){.p = p,
+                                      .ctx = j,
+                                      .feed = out_feed,
+                                      .drop_entry = out_drop_entry,
+                                      .failed = out_failed,
+                                      .may_yield = out_may_yield};
   fpm_repair_init(&j->lx);
   p->json = j;
   return 0;
@@ -618,7 +646,7 @@ void fpm_json_free(fpm_parser *p) {
   if (j->h != NULL)
     yajl_free(j->h);
   free(j->keep);
-  free(j->obuf);
+  fpm_repair_free(&j->lx);
   free(j);
   p->json = NULL;
 }
@@ -709,7 +737,7 @@ static fpm_perr run(fpm_parser *p) {
     const char *d = j->keep + j->done_off;
     size_t n = j->keep_len - j->done_off;
     if (!j->fast) {
-      fpm_repair_feed(j, d, n);
+      fpm_repair_feed(&j->lx, d, n);
       if (j->lx.yield) { /* an entry ended past the failure: go fast */
         j->lx.yield = 0;
         j->lx.hold_len = 0;
@@ -747,7 +775,7 @@ static fpm_perr run(fpm_parser *p) {
 fpm_perr fpm_json_feed(fpm_parser *p, const char *buf, size_t len) {
   struct fpm_json *j = p->json;
   if (!j->resumable) {
-    fpm_repair_feed(j, buf, len);
+    fpm_repair_feed(&j->lx, buf, len);
     return p->code;
   }
   if (keep_input(j, buf, len) != 0)
@@ -786,7 +814,8 @@ fpm_perr fpm_json_finish(fpm_parser *p) {
     if (fall_back(p, j->keep_len) != FPM_P_OK || run(p) != FPM_P_OK)
       return p->code;
   }
-  if (fpm_repair_finish(j) != 0)
+  j->slow_until_end = 1; /* no hand-back to the fast path at the end */
+  if (fpm_repair_finish(&j->lx) != 0)
     return p->code;
   if (p->code != FPM_P_OK)
     return p->code;

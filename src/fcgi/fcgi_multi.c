@@ -14,7 +14,7 @@
  *    GET_VALUES probe, a kept connection (one request at a time) or a
  *    multiplexed one (many ids in flight).
  *
- * Rules (see fcgi.h and README.md, "The FastCGI client library"):
+ * Rules (see fcgi.h and docs/client-library.md):
  *  - Never two requests in flight on one connection unless the server said
  *    FCGI_MPXS_CONNS=1 (AUTO) or never answered (FORCE).
  *  - A request that ends early (deadline, cancel, a cap) on a multiplexed
