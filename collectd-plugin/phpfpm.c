@@ -100,7 +100,7 @@ static void record_manual(struct phpfpm_discovery *d, const char *name) {
 static int discovery_register(struct phpfpm_discovery *d) {
   char where[600];
   snprintf(where, sizeof where, "%s",
-           d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf");
+           d->path != NULL ? d->path : FPM_CONF_DEFAULT_WHERE);
   double every = d->interval_s;
   d->start = phpfpm_pool_start;
   d->stop = plugin_unregister_read;

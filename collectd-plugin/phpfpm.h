@@ -60,6 +60,8 @@ struct phpfpm_conf {
   int opcache;          /* Opcache: read the master's OPcache too */
   char *opcache_script; /* OpcacheScript; NULL: the installed script */
   char *master;         /* Master; NULL: PHPFPM_DEFAULT_MASTER */
+  /* A discovered pool inside a container (fpm_target): NULL on the host. */
+  char *root, *netns, *tag;
 };
 
 /*

@@ -464,5 +464,8 @@ void phpfpm_conf_clear(struct phpfpm_conf *c) {
   free(c->ping_path);
   free(c->opcache_script);
   free(c->master);
+  free(c->root);
+  free(c->netns);
+  free(c->tag);
   memset(c, 0, sizeof *c);
 }

@@ -23,6 +23,8 @@
  */
 #include "phpfpm.h"
 
+#include "fpm_proc.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,8 +196,13 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->status_path = dup_or(cp->query_path, PHPFPM_DEFAULT_STATUS_PATH);
   c->ping_path =
       dup_or(has_ping ? cp->ping_path : NULL, PHPFPM_DEFAULT_PING_PATH);
+  c->root = cp->root[0] != '\0' ? strdup(cp->root) : NULL;
+  c->netns = cp->netns[0] != '\0' ? strdup(cp->netns) : NULL;
+  c->tag = cp->tag[0] != '\0' ? strdup(cp->tag) : NULL;
   if (c->name == NULL || c->endpoint == NULL || c->status_path == NULL ||
-      c->ping_path == NULL) {
+      c->ping_path == NULL || (cp->root[0] != '\0' && c->root == NULL) ||
+      (cp->netns[0] != '\0' && c->netns == NULL) ||
+      (cp->tag[0] != '\0' && c->tag == NULL)) {
     phpfpm_pool_free(p);
     return NULL;
   }
@@ -212,9 +219,12 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->notifications = df->notifications;
   c->opcache = df->opcache;
   if (c->opcache) {
-    char master[64];
+    char master[64], named[128];
     phpfpm_opcache_master_name(cp->file, df, master, sizeof master);
-    c->master = strdup(master);
+    /* a master in a container is another master than the host's */
+    snprintf(named, sizeof named, "%s%s%s", cp->tag, cp->tag[0] ? "-" : "",
+             master);
+    c->master = strndup(named, 63);
     c->opcache_script =
         df->opcache_script[0] != '\0' ? strdup(df->opcache_script) : NULL;
     if (c->master == NULL ||
@@ -432,13 +442,13 @@ static void log_ignored(struct phpfpm_discovery *d) {
 
 void phpfpm_discover_scan(struct phpfpm_discovery *d) {
   struct fpm_conf conf;
-  int rc = fpm_conf_load(d->path, NULL, &conf);
+  int rc = fpm_discover_load(d->path, NULL, &conf);
   log_diags(d, &conf);
   if (rc != 0) {
     if (!d->load_failed)
       ERROR(P "Discover: no php-fpm configuration could be read from %s; the "
               "pools found so far are still read",
-            d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf");
+            d->path != NULL ? d->path : FPM_CONF_DEFAULT_WHERE);
     d->load_failed = 1;
   } else {
     if (d->load_failed)

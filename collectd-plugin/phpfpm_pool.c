@@ -284,7 +284,10 @@ int phpfpm_pool_start(struct phpfpm_pool *p) {
   const struct phpfpm_conf *c = &p->conf;
   struct fpm_target t = {.endpoint = c->endpoint,
                          .status_path = c->status_path,
-                         .ping_path = c->ping_path};
+                         .ping_path = c->ping_path,
+                         .root = c->root,
+                         .netns = c->netns,
+                         .tag = c->tag};
   char err[512] = "";
   p->fetcher = fpm_fetcher_new(&t, err, sizeof err);
   if (p->fetcher == NULL) {

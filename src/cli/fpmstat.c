@@ -14,6 +14,7 @@
 #include "fpm_num.h"
 #include "fpm_opcache.h"
 #include "fpm_output.h"
+#include "fpm_proc.h"
 #include "fpm_watch.h"
 
 #include <errno.h>
@@ -84,8 +85,10 @@ static const char usage_text[] =
     "  -d, --discover [PATH]    find the pools in php-fpm's configuration "
     "(PATH:\n"
     "                           a php-fpm.conf or a directory of pool .conf\n"
-    "                           files; none: /etc/php/*/fpm/php-fpm.conf), "
-    "list\n"
+    "                           files; none: every running php-fpm master's\n"
+    "                           own configuration, containers' included,\n"
+    "                           then /etc/php/*/fpm/php-fpm.conf and the\n"
+    "                           other usual places), list\n"
     "                           them and read every monitorable one at once\n"
     "      --discover-ignore GLOB\n"
     "                           with --discover: leave out the pools whose\n"
@@ -565,7 +568,7 @@ static int discover_check_conf(const struct cli *c, const struct fpm_conf *conf,
       dprintf(STDERR_FILENO, "fpmstat: %s: %s\n", d->file, d->message);
   }
   const char *where =
-      c->discover_path != NULL ? c->discover_path : "/etc/php/*/fpm";
+      c->discover_path != NULL ? c->discover_path : FPM_CONF_DEFAULT_WHERE;
   if (load_rc != 0) {
     dprintf(STDERR_FILENO,
             "fpmstat: no php-fpm configuration could be read from %s\n", where);
@@ -679,18 +682,25 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
  * the result goes with that pool's item. Pools that could not run it are
  * named on stderr; they count in the exit status only when no pool of their
  * master could. ocr has room for one result per pool. */
+/* The master of a discovered pool; a container's (tagged) is its own. */
+static void master_of(const struct fpm_conf_pool *p, char *out, size_t cap) {
+  char m[48];
+  fpm_opcache_master_of(p->file, m, sizeof m);
+  snprintf(out, cap, "%s%s%s", p->tag, p->tag[0] ? "-" : "", m);
+}
+
 static int discover_opcache(const struct cli *c, struct disc_read *dr,
                             struct fpm_output_item *items,
                             struct fpm_opcache_result *ocr, int worst) {
-  char(*done)[64] = calloc(dr->n + 1, sizeof *done); /* masters read */
+  char(*done)[96] = calloc(dr->n + 1, sizeof *done); /* masters read */
   if (done == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     return worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
   }
   size_t n_done = 0;
   for (size_t i = 0; i < dr->n; i++) {
-    char master[64];
-    fpm_opcache_master_of(dr->pool[i]->file, master, sizeof master);
+    char master[96];
+    master_of(dr->pool[i], master, sizeof master);
     int seen = 0;
     for (size_t k = 0; k < n_done && !seen; k++)
       seen = strcmp(done[k], master) == 0;
@@ -700,8 +710,8 @@ static int discover_opcache(const struct cli *c, struct disc_read *dr,
     int ok = 0;
     for (size_t j = i; j < dr->n && !ok; j++) {
       struct tgt *g = &dr->tg[j];
-      char mj[64];
-      fpm_opcache_master_of(dr->pool[j]->file, mj, sizeof mj);
+      char mj[96];
+      master_of(dr->pool[j], mj, sizeof mj);
       if (g->f == NULL || g->res.err != FPM_OK || strcmp(mj, master) != 0)
         continue;
       fpm_opcache_fetch_many(&g->f, 1, c->opcache_script,
@@ -787,7 +797,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
  * every monitorable pool at once, except those --discover-ignore names. */
 static int discover_main(struct cli *c) {
   struct fpm_conf conf;
-  int load_rc = fpm_conf_load(c->discover_path, NULL, &conf);
+  int load_rc = fpm_discover_load(c->discover_path, NULL, &conf);
   int worst = discover_check_conf(c, &conf, load_rc);
   if (load_rc != 0 || conf.n_pools == 0) {
     fpm_conf_free(&conf);

@@ -87,6 +87,7 @@ static fcgi_err parse_unix(const char *spec, const char *path,
   ep->addr[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
   memcpy(ep->addr[0].text, "unix", 5);
   ep->is_unix = 1;
+  ep->path = ep->text + 5;
   *out = ep;
   return FCGI_OK;
 }
@@ -210,9 +211,28 @@ fcgi_err fcgi_endpoint_parse(const char *spec, fcgi_endpoint **out,
   return parse_tcp(spec, spec, out, errbuf, errlen);
 }
 
+fcgi_err fcgi_endpoint_parse_opts(const char *spec,
+                                  const struct fcgi_endpoint_opts *o,
+                                  fcgi_endpoint **out, char *errbuf,
+                                  size_t errlen) {
+  fcgi_err e = fcgi_endpoint_parse(spec, out, errbuf, errlen);
+  if (e != FCGI_OK || o == NULL)
+    return e;
+  if (fcgi_ns_apply(*out, o) != 0) {
+    fcgi_endpoint_free(*out);
+    *out = NULL;
+    return bad(errbuf, errlen, FCGI_ENOMEM, spec, "out of memory");
+  }
+  return FCGI_OK;
+}
+
 void fcgi_endpoint_free(fcgi_endpoint *ep) {
   if (!ep)
     return;
+  if (ep->is_unix && ep->path != ep->text + 5)
+    free(ep->path);
+  free(ep->netns);
+  free(ep->root);
   free(ep->text);
   free(ep);
 }
@@ -284,6 +304,8 @@ int fcgi_cancel_fd(const fcgi_cancel *c) {
 
 int fcgi_net_connect(const fcgi_endpoint *ep, size_t i, int *fd) {
   const struct fcgi_endpoint_addr *a = &ep->addr[i];
+  if (ep->netns != NULL || ep->root != NULL)
+    return fcgi_ns_connect(ep, i, fd);
   *fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (*fd < 0)
     return errno;
@@ -394,7 +416,7 @@ static void owner_text(const struct stat *st, char *buf, size_t len) {
 }
 
 static const char *ep_path(const fcgi_endpoint *ep) {
-  return ep->text + 5; /* after "unix:" */
+  return ep->path;
 }
 
 static fcgi_err explain_enoent(const fcgi_endpoint *ep, char *msg, size_t len) {
@@ -445,6 +467,8 @@ fcgi_err fcgi_net_explain_connect(const fcgi_endpoint *ep, size_t i, int rc,
   else
     snprintf(where, sizeof where, "%s (%s)", ep->text, ep->addr[i].text);
   const char *etext = strerror_r(rc, ebuf, sizeof ebuf);
+  if (ep->netns != NULL || ep->root != NULL) /* no host-side hints */
+    return fcgi_ns_explain(ep, rc, msg, len);
   switch (rc) {
   case ENOENT:
     if (ep->is_unix)

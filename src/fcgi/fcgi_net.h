@@ -22,8 +22,11 @@ struct fcgi_endpoint_addr {
 };
 
 struct fcgi_endpoint {
-  char *text; /* canonical "unix:/path" or "tcp://host:port" */
+  char *text; /* canonical "unix:/path" or "tcp://host:port" (+ "@tag") */
   int is_unix;
+  char *path;  /* the unix socket path (NULL for TCP) */
+  char *netns; /* fcgi_endpoint_opts.netns, or NULL */
+  char *root;  /* fcgi_endpoint_opts.root, or NULL */
   size_t naddr;
   struct fcgi_endpoint_addr addr[]; /* naddr entries */
 };
@@ -35,6 +38,18 @@ int fcgi_cancel_fd(const fcgi_cancel *c);
  * connected, EINPROGRESS while pending, or the errno of the failure; *fd is
  * set (or -1 when no socket could be created). */
 int fcgi_net_connect(const fcgi_endpoint *ep, size_t i, int *fd);
+/* fcgi_ns.c: the socket of address i created inside ep->netns, or a unix
+ * socket connected through ep->root; same contract as fcgi_net_connect
+ * (which calls it when either is set). */
+int fcgi_ns_connect(const fcgi_endpoint *ep, size_t i, int *fd);
+/* fcgi_ns.c: copy o's netns, root and tag into ep (text gets "@tag").
+ * Returns 0, or -1 when out of memory. */
+int fcgi_ns_apply(fcgi_endpoint *ep, const struct fcgi_endpoint_opts *o);
+/* fcgi_ns.c: the detail sentence for a failure to enter ep->netns (rc is
+ * the errno of setns or of opening it). */
+fcgi_err fcgi_ns_explain(const fcgi_endpoint *ep, int rc, char *msg,
+                         size_t len);
+
 /* The outcome of a pending connect (SO_ERROR): 0 or an errno. */
 int fcgi_net_connect_result(int fd);
 /* Send up to len bytes with MSG_NOSIGNAL; *sent gets how many. Returns 0

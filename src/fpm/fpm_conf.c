@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* php-fpm refuses to include "more than 5 files recursively" */
 #define MAX_INCLUDE_DEPTH 5
@@ -281,6 +282,10 @@ static long find_pool(const struct fpm_conf *c, size_t from, const char *name) {
 static void scoped_name(struct parser *p, const char *name, char *out,
                         size_t cap, const char *file, int line) {
   snprintf(out, cap, "%s", name);
+  if (p->opts && p->opts->name_suffix) {
+    snprintf(out, cap, "%s@%s", name, p->opts->name_suffix);
+    return;
+  }
   if (p->scope_start == 0 || p->version[0] == '\0')
     return;
   long earlier = find_pool(p->conf, 0, name);
@@ -382,12 +387,34 @@ static void set_pool_key(struct parser *p, struct fpm_conf_pool *pool,
 static int load_file(struct parser *p, const char *path, const char *from,
                      int from_line);
 
+/* The files pattern matches through opts->fs: 0 with the list, 1 for none,
+ * -1 with why. */
+static int fs_glob(struct parser *p, const char *pattern, char ***paths,
+                   size_t *n, char *why, size_t whylen) {
+  return p->opts->fs->glob_fn(p->opts->fs->ud, pattern, paths, n, why, whylen);
+}
+
 /* Read the files pattern matches, from `file` at `line`. A pattern that
  * matches nothing is reported unless empty_ok. */
 static void do_include(struct parser *p, const char *pattern, const char *file,
                        int line, int empty_ok) {
   char full[1024];
   full_path(p->prefix, pattern, full, sizeof full);
+  if (p->opts && p->opts->fs) {
+    char **v = NULL, why[256] = "";
+    size_t n = 0;
+    int rc = fs_glob(p, full, &v, &n, why, sizeof why);
+    if (rc == 1 && !empty_ok)
+      diag(p, file, line, "include: nothing matches \"%s\"", full);
+    else if (rc < 0)
+      diag(p, file, line, "include: cannot read \"%s\": %s", full, why);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      load_file(p, v[i], file, line);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      free(v[i]);
+    free(v);
+    return;
+  }
   glob_t g;
   memset(&g, 0, sizeof g);
   int rc = glob(full, GLOB_ERR | GLOB_MARK, NULL, &g);
@@ -559,6 +586,29 @@ static void parse_file(struct parser *p, const char *path, char *buf,
   p->file_dropped = saved_dropped;
 }
 
+/* path open for reading (through opts->fs when set), or NULL with the
+ * cause recorded. */
+static FILE *open_conf_file(struct parser *p, const char *path) {
+  if (!p->opts || !p->opts->fs) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+      diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "cannot open: %s",
+                 strerror(errno));
+    return f;
+  }
+  char why[256] = "";
+  int fd = p->opts->fs->open_fn(p->opts->fs->ud, path, why, sizeof why);
+  FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+  if (!f) {
+    if (fd >= 0) {
+      snprintf(why, sizeof why, "%s", strerror(errno));
+      close(fd);
+    }
+    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "not read: %s", why);
+  }
+  return f;
+}
+
 /* Read path, included from `from` at from_line (line 0: a top-level
  * file). */
 static int load_file(struct parser *p, const char *path, const char *from,
@@ -579,12 +629,9 @@ static int load_file(struct parser *p, const char *path, const char *from,
          path, MAX_INCLUDE_DEPTH);
     return -1;
   }
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "cannot open: %s",
-               strerror(errno));
+  FILE *f = open_conf_file(p, path);
+  if (!f)
     return -1;
-  }
   if (include_loop(p, f)) {
     fclose(f);
     diag(p, path, 0, "include loop at %s:%d: this file is already being read",
@@ -725,7 +772,7 @@ static void version_of(const char *path, char *out, size_t cap) {
 static void load_defaults(struct parser *p) {
   const char *pattern = p->opts && p->opts->default_glob
                             ? p->opts->default_glob
-                            : "/etc/php/*/fpm/php-fpm.conf";
+                            : FPM_CONF_DEFAULT_GLOB;
   glob_t g;
   memset(&g, 0, sizeof g);
   if (glob(pattern, 0, NULL, &g) == 0) {
@@ -750,7 +797,7 @@ int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
   int empty_dir = 0;
   if (!path) {
     load_defaults(&p);
-  } else if (is_dir(path)) {
+  } else if (!(opts && opts->fs) && is_dir(path)) {
     char pattern[1024];
     snprintf(pattern, sizeof pattern, "%s/*.conf", path);
     do_include(&p, pattern, path, 0, 1);

@@ -25,6 +25,9 @@ int fpm_discover_target(const struct fpm_conf_pool *pool,
   if ((pool->present >> FPM_C_PING_RESPONSE) & 1u &&
       pool->ping_response[0] != '\0')
     t->ping_response = pool->ping_response;
+  t->root = pool->root[0] != '\0' ? pool->root : NULL;
+  t->netns = pool->netns[0] != '\0' ? pool->netns : NULL;
+  t->tag = pool->tag[0] != '\0' ? pool->tag : NULL;
   return 0;
 }
 
@@ -142,6 +145,7 @@ static void entry_of(const struct fpm_conf_pool *p, struct fpm_disc_entry *e) {
   snprintf(e->file, sizeof e->file, "%s", p->file);
   e->max_children = p->max_children;
   e->monitorable = p->monitorable;
+  snprintf(e->reach, sizeof e->reach, "%s %s", p->root, p->netns);
 }
 
 static int same(const struct fpm_disc_entry *a,
@@ -149,6 +153,7 @@ static int same(const struct fpm_disc_entry *a,
   return a->monitorable == b->monitorable && a->ignored == b->ignored &&
          a->max_children == b->max_children &&
          strcmp(a->endpoint, b->endpoint) == 0 &&
+         strcmp(a->reach, b->reach) == 0 &&
          strcmp(a->query_path, b->query_path) == 0;
 }
 

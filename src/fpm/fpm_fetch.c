@@ -231,7 +231,10 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
   memcpy(f->ping_path, pp, lp);
   memcpy(f->ping_response, pr, lr);
   f->no_full = t->no_full;
-  fcgi_err e = fcgi_endpoint_parse(t->endpoint, &f->ep, eb, sizeof eb);
+  struct fcgi_endpoint_opts eo = {t->netns, t->root, t->tag};
+  fcgi_err e = fcgi_endpoint_parse_opts(
+      t->endpoint, t->netns || t->root || t->tag ? &eo : NULL, &f->ep, eb,
+      sizeof eb);
   if (e != FCGI_OK) {
     snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
     free(f);

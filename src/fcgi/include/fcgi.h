@@ -116,6 +116,31 @@ typedef struct fcgi_endpoint fcgi_endpoint;
 fcgi_err fcgi_endpoint_parse(const char *spec, fcgi_endpoint **out,
                              char *errbuf, size_t errlen);
 void fcgi_endpoint_free(fcgi_endpoint *ep); /* NULL is a no-op */
+
+/* Where an endpoint is reached from, for a server inside a container. */
+struct fcgi_endpoint_opts {
+  /* Path of a network namespace file (e.g. "/proc/PID/ns/net"): each
+   * socket is created inside that namespace (setns(CLONE_NEWNET) on the
+   * calling thread around socket(2), then back at once), so a TCP address
+   * is the one that namespace sees. Needs CAP_SYS_ADMIN; without it the
+   * connect fails with FCGI_EACCES and a sentence saying so. NULL: the
+   * caller's namespace. */
+  const char *netns;
+  /* Directory that a unix socket path is resolved in as if it were "/"
+   * (openat2 RESOLVE_IN_ROOT at each connect, e.g. "/proc/PID/root"): no
+   * symbolic link or ".." in the path leads out of it. NULL: "/". */
+  const char *root;
+  /* Appended to the canonical text as "@tag" (tells two containers' equal
+   * addresses apart). NULL: nothing. */
+  const char *tag;
+};
+
+/* fcgi_endpoint_parse, reached as o says (o may be NULL). The strings are
+ * copied; the namespace and root are opened at each connect. */
+fcgi_err fcgi_endpoint_parse_opts(const char *spec,
+                                  const struct fcgi_endpoint_opts *o,
+                                  fcgi_endpoint **out, char *errbuf,
+                                  size_t errlen);
 /* The canonical text ("unix:/run/php.sock", "tcp://127.0.0.1:9000"); valid
  * as long as ep. */
 const char *fcgi_endpoint_str(const fcgi_endpoint *ep);

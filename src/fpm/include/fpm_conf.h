@@ -23,6 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Debian's php-fpm configurations, one per installed PHP version: what is
+ * read when no configuration is named and no master runs. */
+#define FPM_CONF_DEFAULT_GLOB "/etc/php/*/fpm/php-fpm.conf"
+/* Where discovery looks when no configuration is named, for messages. */
+#define FPM_CONF_DEFAULT_WHERE                                                 \
+  "the running php-fpm masters, then " FPM_CONF_DEFAULT_GLOB " and the other " \
+  "usual places"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -64,6 +72,11 @@ struct fpm_conf_pool {
   char query_path[256];  /* status path to send */
   char why[1200];        /* when not monitorable: the reason and the exact
                             line to add, naming the file */
+  /* Set by fpm_proc for a running master in a container (fpm_proc.h):
+   * the root its paths resolve in ("/proc/PID/root"), the network
+   * namespace its TCP addresses live in ("/proc/PID/ns/net"), the tag that
+   * names the container. Empty: the host. */
+  char root[40], netns[40], tag[40];
 };
 
 /* fpm_conf_diag flags (internal to the parser, mirrored in the fields) */
@@ -88,6 +101,21 @@ struct fpm_conf {
   size_t n_files; /* configuration files read */
 };
 
+/* How the files of a configuration are opened (fpm_proc.h uses it to read
+ * a running master's configuration inside its container, with trust
+ * checks). path is as the configuration names it. */
+struct fpm_conf_fs {
+  /* A descriptor open for reading, or -1 with the reason in why (which
+   * never quotes the file's content). */
+  int (*open_fn)(void *ud, const char *path, char *why, size_t whylen);
+  /* The paths that pattern (a glob) matches, sorted: returns 0 with
+   * *paths (n malloc'd strings in a malloc'd array, freed by the caller),
+   * 1 when nothing matches, -1 with the reason in why. */
+  int (*glob_fn)(void *ud, const char *pattern, char ***paths, size_t *n,
+                 char *why, size_t whylen);
+  void *ud;
+};
+
 /* Options; zero means the default. */
 struct fpm_conf_opts {
   const char *prefix; /* FPM's prefix for relative paths: "/usr" */
@@ -99,6 +127,11 @@ struct fpm_conf_opts {
   /* The glob of files fpm_conf_load(NULL, ...) reads; NULL means
    * /etc/php/<version>/fpm/php-fpm.conf (tests point it elsewhere). */
   const char *default_glob;
+  /* NULL: files are opened with fopen and includes expanded with glob. */
+  const struct fpm_conf_fs *fs;
+  /* When set, every pool is named "<section>@<name_suffix>" ($pool still
+   * expands to the section's own name). */
+  const char *name_suffix;
 };
 
 /*

@@ -25,7 +25,8 @@ extern "C" {
 
 /* The fetch target of a monitorable pool: its endpoint and status path
  * (pm.status_listen preferred, as fpm_conf derives them), its ping.path and
- * ping.response when set. The strings point into pool. Returns 0, or -1
+ * ping.response when set, and for a pool in a container its root, netns
+ * and tag (fpm_proc.h). The strings point into pool. Returns 0, or -1
  * when the pool is not monitorable (pool->why says why). */
 int fpm_discover_target(const struct fpm_conf_pool *pool, struct fpm_target *t);
 
@@ -48,6 +49,8 @@ struct fpm_disc_entry {
                         until the entry changes */
   int ignored;       /* 1 + the index of the first ignore pattern that
                         matches its name; 0: not ignored */
+  char reach[84];    /* a container pool's root and netns (fpm_conf_pool):
+                        a restarted container is read anew */
 };
 
 /* The pools of the previous scan. Zero-initialise; free with

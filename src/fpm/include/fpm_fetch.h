@@ -50,6 +50,11 @@ struct fpm_target {
   const char *ping_path;     /* NULL = "/ping" */
   const char *ping_response; /* NULL = "pong" */
   int no_full;               /* 1: do not ask for per-worker data */
+  /* For a pool inside a container (fcgi_endpoint_opts): the network
+   * namespace to connect from, the root its unix socket path is resolved
+   * in, and the tag that names the container in the endpoint text. NULL:
+   * none (the host). */
+  const char *netns, *root, *tag;
 };
 
 typedef struct fpm_fetcher fpm_fetcher;
