@@ -38,8 +38,14 @@ static fcgi_phase state_phase(enum fcgi_conn_state s) {
  * and body views, the Status. */
 static void finalize(struct fcgi_conn *c) {
   struct fcgi_response *r = c->resp;
-  if (!r->out && r->err == FCGI_OK)
+  if (!r->out && r->err == FCGI_OK) {
     r->out = calloc(1, 1);
+    if (!r->out) {
+      r->err = FCGI_ENOMEM;
+      snprintf(r->errmsg, sizeof r->errmsg,
+               "%s: out of memory for the response", c->ep->text);
+    }
+  }
   if (r->out)
     r->out[r->out_len] = '\0';
   if (r->err_text)
