@@ -349,7 +349,7 @@ fcgi_err fcgi_multi_do_one(fcgi_multi *m, const fcgi_endpoint *ep,
              err == FCGI_EINVAL ? "invalid request (a param over 65527 "
                                   "encoded bytes, an invalid traceparent, "
                                   "or a NULL argument)"
-                                : fcgi_strerror(err));
+                                : fcgi_err_str(err));
     return err;
   }
   fcgi_multi_run(m);

@@ -37,7 +37,7 @@ struct fpm_fetcher {
 
 /* ------------------------------------------------------------- classes */
 
-const char *fpm_strerror(fpm_err e) {
+const char *fpm_err_str(fpm_err e) {
   switch (e) {
   case FPM_OK:
     return "ok";
@@ -232,7 +232,7 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
   f->no_full = t->no_full;
   fcgi_err e = fcgi_endpoint_parse(t->endpoint, &f->ep, eb, sizeof eb);
   if (e != FCGI_OK) {
-    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
+    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_err_str(e));
     free(f);
     return e == FCGI_ENOMEM   ? FPM_EPROTOCOL
            : e == FCGI_EINVAL ? FPM_EUSAGE
@@ -438,7 +438,7 @@ static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
     if (detail[0] != '\0')
       hint = NULL;
     else
-      detail = fcgi_strerror(e);
+      detail = fcgi_err_str(e);
   } else if (e == FCGI_ETIMEDOUT && detail[0] != '\0') {
     snprintf(cause, sizeof cause, "timeout"); /* fcgi's detail says where */
   } else if (e == FCGI_ETIMEDOUT) {
@@ -447,7 +447,7 @@ static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
              : j->resp.phase == FCGI_PHASE_SEND  ? "server to read the request"
                                                  : "answer");
   } else {
-    snprintf(cause, sizeof cause, "%s", fcgi_strerror(e));
+    snprintf(cause, sizeof cause, "%s", fcgi_err_str(e));
   }
   if (e == FCGI_EPROTO && strstr(detail, "HTTP") != NULL)
     hint = NULL; /* fcgi already says it looks like HTTP */

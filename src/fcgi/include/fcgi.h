@@ -48,7 +48,7 @@ extern "C" {
 
 /*
  * Error codes. Numbering is append-only: a retired code keeps its slot.
- * fcgi_strerror() gives one sentence per code; the detail (endpoint, errno
+ * fcgi_err_str() gives one sentence per code; the detail (endpoint, errno
  * text, socket owner and mode, what was malformed) is in fcgi_response.errmsg.
  */
 typedef enum fcgi_err {
@@ -75,7 +75,7 @@ typedef enum fcgi_err {
 } fcgi_err;
 
 /* One static sentence for a code ("connection refused"). Never NULL. */
-const char *fcgi_strerror(fcgi_err err);
+const char *fcgi_err_str(fcgi_err err);
 /* The code's symbolic name ("FCGI_ETIMEDOUT"). Never NULL. */
 const char *fcgi_err_name(fcgi_err err);
 
