@@ -383,7 +383,7 @@ fcgi_err fcgi_conn_setup(struct fcgi_conn *c, const fcgi_endpoint *ep,
     return FCGI_EINVAL;
   c->opts = opts ? *opts : none;
   if (!c->opts.deadline_ms)
-    c->opts.deadline_ms = FCGI_NO_DEADLINE;
+    c->opts.deadline_ms = now + FCGI_DEFAULT_TIMEOUT_MS;
   if (!c->opts.max_stdout)
     c->opts.max_stdout = DEFAULT_MAX_STDOUT;
   if (!c->opts.max_stderr)

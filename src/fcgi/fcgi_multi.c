@@ -188,6 +188,8 @@ fcgi_err fcgi_multi_add(fcgi_multi *m, const fcgi_endpoint *ep,
   int64_t now = fcgi_now_ms();
   if (opts)
     q->opts = *opts;
+  if (!q->opts.deadline_ms) /* fixed here: a retry keeps the same deadline */
+    q->opts.deadline_ms = now + FCGI_DEFAULT_TIMEOUT_MS;
   q->t_add = now;
   if (m->hooks->req_start && m->hooks->req_start(q) < 0) {
     free(q);
@@ -195,7 +197,7 @@ fcgi_err fcgi_multi_add(fcgi_multi *m, const fcgi_endpoint *ep,
   }
   q->opts.traceparent_in = NULL; /* borrowed only during this call */
   fcgi_err err =
-      fcgi_conn_setup(&q->conn, ep, rq, opts, resp, now, traceparent_of(q));
+      fcgi_conn_setup(&q->conn, ep, rq, &q->opts, resp, now, traceparent_of(q));
   if (err != FCGI_OK) {
     free(q);
     return err;

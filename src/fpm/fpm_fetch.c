@@ -614,7 +614,7 @@ static int job_start(struct job *j, fcgi_multi *m) {
   }
   struct fcgi_call_opts o;
   memset(&o, 0, sizeof o);
-  o.deadline_ms = j->deadline_ms;
+  o.deadline_ms = j->deadline_ms == 0 ? FCGI_NO_DEADLINE : j->deadline_ms;
   o.cancel = j->cancel;
   if (j->stage != STAGE_PING) {
     enum fpm_format fmt =
