@@ -213,8 +213,9 @@ struct fcgi_trace; /* defined below (tracing) */
 struct fcgi_call_opts {
   /* Absolute (fcgi_now_ms clock), covering connect to END_REQUEST.
    * 0: FCGI_DEFAULT_TIMEOUT_MS after the request starts. FCGI_NO_DEADLINE:
-   * none. A time already past (or negative) ends the request at once with
-   * FCGI_ETIMEDOUT. A retry or fallback keeps the request's deadline. */
+   * none. A time already past (or negative) ends the request with
+   * FCGI_ETIMEDOUT without waiting. A retry or fallback keeps the request's
+   * deadline. */
   int64_t deadline_ms;
   fcgi_cancel *cancel; /* optional, borrowed */
   size_t max_stdout;   /* 0 = 16 MiB. Over it: FCGI_ETOOBIG */
