@@ -414,7 +414,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
   if (fs == NULL || res == NULL || items == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     free(fs), free(res), free(items);
-    return FPM_EPROTOCOL;
+    return FPM_ENOMEM;
   }
   size_t k = 0; /* the targets that parsed are fetched all at once */
   for (size_t i = 0; i < n; i++)
@@ -433,7 +433,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     ocr = calloc(k, sizeof *ocr);
     if (ocr == NULL) {
       dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-      worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+      worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
     } else {
       fpm_opcache_fetch_many(fs, k, c->opcache_script, deadline, NULL, ocr);
     }
@@ -469,7 +469,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
   }
   if (!c->ping && fpm_output_render(&c->out, items, n, &out) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
-    worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   if (write_stdout(&out) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: cannot write the output: %s\n",
@@ -496,7 +496,7 @@ int main(int argc, char **argv) {
   if (tg == NULL || fs == NULL || names == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     free(tg), free(fs), free(names);
-    return FPM_EPROTOCOL;
+    return FPM_ENOMEM;
   }
   int worst = FPM_OK;
   for (size_t i = 0; i < n; i++) {
@@ -695,7 +695,7 @@ static int discover_opcache(const struct cli *c, struct disc_read *dr,
   char(*done)[96] = calloc(dr->n + 1, sizeof *done); /* masters read */
   if (done == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-    return worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    return worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   size_t n_done = 0;
   for (size_t i = 0; i < dr->n; i++) {
@@ -747,7 +747,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
   if (fs == NULL || res == NULL || items == NULL) {
     free(fs), free(res), free(items);
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-    return FPM_EPROTOCOL;
+    return FPM_ENOMEM;
   }
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
@@ -786,7 +786,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
     worst = discover_opcache(c, dr, items, ocr, worst);
   if (fpm_output_render(&c->out, items, n, out) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
-    worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   free(fs), free(res), free(items), free(ocr);
   return worst;
@@ -817,7 +817,7 @@ static int discover_main(struct cli *c) {
                          calloc(conf.n_pools, sizeof *dr.pool), 0};
   if (dr.tg == NULL || dr.max_children == NULL || dr.pool == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-    worst = FPM_EPROTOCOL;
+    worst = FPM_ENOMEM;
   } else {
     worst = discover_targets(c, &conf, &dr, worst);
     worst = discover_fetch(c, &dr, &out, worst);

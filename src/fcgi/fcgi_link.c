@@ -327,7 +327,8 @@ void fcgi_link_close_all(fcgi_multi *m, struct link *l, fcgi_err err,
   while (l->nreq) {
     struct mreq *q = l->reqs[l->nreq - 1];
     fcgi_link_detach(l, q);
-    if ((err == FCGI_EPROTO || err == FCGI_ENOMEM) && why) {
+    if ((err == FCGI_EPROTO || err == FCGI_ENOTFCGI || err == FCGI_ENOMEM) &&
+        why) {
       char msg[sizeof q->conn.resp->errmsg];
       snprintf(msg, sizeof msg, "%s: %s", fcgi_endpoint_str(l->ep), why);
       fcgi_conn_fail(&q->conn, err, now, msg);

@@ -92,6 +92,8 @@ typedef enum fcgi_err {
   FCGI_ECANTMPX = 16,     /* END_REQUEST protocolStatus FCGI_CANT_MPX_CONN */
   FCGI_EUNKNOWNROLE = 17, /* END_REQUEST protocolStatus FCGI_UNKNOWN_ROLE */
   FCGI_ETOOBIG = 18,      /* stdout, stderr or the CGI headers over their cap */
+  FCGI_ENOTFCGI = 19,     /* the peer does not speak FastCGI: its answer
+                             starts like HTTP or HTML (a web server port) */
   FCGI_ERR_LAST           /* never use */
 } fcgi_err;
 

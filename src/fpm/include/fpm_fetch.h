@@ -38,6 +38,7 @@ typedef enum fpm_err {
                         200 (404: wrong path or status not enabled, 403,
                         5xx), or ping did not answer pong */
   FPM_EPARSE = 6,    /* 200, but the body is not a status page */
+  FPM_ENOMEM = 7,    /* out of memory */
   FPM_ERR_LAST
 } fpm_err;
 
