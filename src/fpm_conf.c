@@ -23,8 +23,11 @@
 
 /* php-fpm refuses to include "more than 5 files recursively" */
 #define MAX_INCLUDE_DEPTH 5
-#define MAX_FILE_BYTES (4u << 20)
-#define MAX_FILES 256     /* configuration files read per load */
+/* Memory and time are bounded by size, not by how many files or pools
+ * there are (a shared host has one pool file per site, thousands of them). */
+#define MAX_FILE_BYTES (4u << 20)                /* one file */
+#define MAX_TOTAL_BYTES (256u << 20)             /* all the files of one load */
+#define MAX_POOL_TABLE_BYTES ((size_t)256 << 20) /* ~60,000 pools */
 #define MAX_FILE_DIAGS 20 /* diagnostics kept per file, then "N more" */
 #define MAX_DIAGS 200     /* diagnostics kept per load, then "N more" */
 #define DEFAULT_PREFIX "/usr"
@@ -51,11 +54,11 @@ struct parser {
   char version[32];   /* "8.2" for /etc/php/8.2/fpm/php-fpm.conf, or "" */
   int depth;          /* includes above this file */
   struct file_id reading[MAX_INCLUDE_DEPTH + 1]; /* the include stack */
-  size_t files_tried; /* files opened or attempted, against MAX_FILES */
-  int files_capped;   /* MAX_FILES was reported */
-  int file_diags;     /* diagnostics kept for the file being read */
-  long file_dropped;  /* ... and those beyond MAX_FILE_DIAGS */
-  long dropped;       /* diagnostics beyond MAX_DIAGS */
+  size_t bytes_read; /* by this load, against MAX_TOTAL_BYTES */
+  int pools_capped;  /* MAX_POOL_TABLE_BYTES was reported */
+  int file_diags;    /* diagnostics kept for the file being read */
+  long file_dropped; /* ... and those beyond MAX_FILE_DIAGS */
+  long dropped;      /* diagnostics beyond MAX_DIAGS */
   size_t pools_cap, diags_cap;
 };
 
@@ -100,7 +103,8 @@ static void diag_flags(struct parser *p, const char *file, int line, int flags,
 
 /* A diagnostic, within the caps: MAX_FILE_DIAGS for the file being read
  * (the rest are counted, see load_file) and MAX_DIAGS per load. A file
- * that cannot be read is always recorded (MAX_FILES bounds those). */
+ * that cannot be read is always recorded: discovery keeps that file's
+ * pools as they were (one record per file glob matched). */
 static void diag_flags(struct parser *p, const char *file, int line, int flags,
                        const char *fmt, ...) {
   int always = (flags & FPM_CONF_DIAG_UNREADABLE) != 0;
@@ -306,6 +310,18 @@ static long add_pool(struct parser *p, const char *section, const char *file,
     return idx; /* a section repeated across files adds to the same pool */
   if (c->n_pools == p->pools_cap) {
     size_t ncap = p->pools_cap ? p->pools_cap * 2 : 8;
+    size_t most = MAX_POOL_TABLE_BYTES / sizeof *c->pools;
+    if (ncap > most)
+      ncap = most;
+    if (ncap <= c->n_pools) {
+      if (!p->pools_capped)
+        diag(p, file, line,
+             "more pools than fit in %zu MiB (%zu pools): [%s] and the "
+             "pools after it are not read",
+             MAX_POOL_TABLE_BYTES >> 20, most, name);
+      p->pools_capped = 1;
+      return -1;
+    }
     struct fpm_conf_pool *np = realloc(c->pools, ncap * sizeof *np);
     if (!np) {
       diag(p, file, line, "out of memory");
@@ -520,23 +536,43 @@ static int include_loop(struct parser *p, FILE *f) {
   return 0;
 }
 
-/* The whole file in a buffer (at most MAX_FILE_BYTES), or NULL with the
- * cause recorded. */
+/* The whole file in a buffer sized from its length (at most
+ * MAX_FILE_BYTES), or NULL with the cause recorded. */
 static char *read_all(struct parser *p, FILE *f, const char *path,
                       size_t *len) {
-  char *buf = malloc(MAX_FILE_BYTES + 1);
-  if (!buf) {
-    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "out of memory");
-    return NULL;
+  struct stat sb;
+  size_t cap = 64u << 10; /* grows when the file does while being read */
+  if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 0)
+    cap = (size_t)sb.st_size < MAX_FILE_BYTES ? (size_t)sb.st_size + 1
+                                              : MAX_FILE_BYTES + 1;
+  char *buf = NULL;
+  size_t n = 0;
+  for (;;) {
+    char *nb = realloc(buf, cap + 1);
+    if (!nb) {
+      free(buf);
+      diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "out of memory");
+      return NULL;
+    }
+    buf = nb;
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap || ferror(f) || cap > MAX_FILE_BYTES)
+      break;
+    cap = cap * 2 < MAX_FILE_BYTES + 1 ? cap * 2 : MAX_FILE_BYTES + 1;
   }
-  size_t n = fread(buf, 1, MAX_FILE_BYTES, f);
-  int too_big = !feof(f) && n == MAX_FILE_BYTES;
-  if (ferror(f) || too_big) {
+  int too_big = n > MAX_FILE_BYTES;
+  int over_total = !too_big && n > MAX_TOTAL_BYTES - p->bytes_read;
+  if (ferror(f) || too_big || over_total) {
+    /* unreadable: its pools are unknown this time, not gone */
     diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "%s",
-               too_big ? "file larger than 4 MiB: not read" : "read error");
+               too_big      ? "file larger than 4 MiB: not read"
+               : over_total ? "not read: this load already read 256 MiB of "
+                              "configuration (the most it reads)"
+                            : "read error");
     free(buf);
     return NULL;
   }
+  p->bytes_read += n;
   buf[n] = '\0';
   *len = n;
   return buf;
@@ -563,15 +599,6 @@ static void parse_file(struct parser *p, const char *path, char *buf,
  * file). */
 static int load_file(struct parser *p, const char *path, const char *from,
                      int from_line) {
-  if (p->files_tried >= MAX_FILES) {
-    if (!p->files_capped)
-      diag(p, from, from_line,
-           "more than %d configuration files: %s and the rest are not read",
-           MAX_FILES, path);
-    p->files_capped = 1;
-    return -1;
-  }
-  p->files_tried++;
   if (p->depth > MAX_INCLUDE_DEPTH) {
     diag(p, from, from_line,
          "include of %s nested deeper than %d levels (php-fpm's limit): "
@@ -777,7 +804,6 @@ int fpm_conf_load_buffer(const char *name, const char *buf, size_t len,
   }
   memcpy(copy, buf, len);
   copy[len] = '\0';
-  p.files_tried = 1;
   parse_file(&p, name, copy, len);
   free(copy);
   diag_more(&p, name, p.dropped,
