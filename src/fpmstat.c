@@ -9,6 +9,7 @@
  * from php-fpm's configuration through fpm_conf and fpm_discover).
  */
 #include "fpm_discover.h"
+#include "fpm_fdlimit.h"
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 #include "fpm_num.h"
@@ -475,10 +476,9 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       fpm_result_init(&res[k]);
       fs[k++] = tg[i].f;
     }
-  int64_t deadline =
-      fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
-  fpm_fetch_many(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, deadline,
-                 NULL, res);
+  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0)};
+  fpm_fetch_many_opts(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, 0,
+                      NULL, &fo, res);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   c->out.now_s = (int64_t)now.tv_sec;
@@ -521,6 +521,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(&c, argc, argv);
   if (rc >= 0)
     return rc;
+  fpm_fd_raise_soft_limit(); /* more pools read per turn; we poll() */
   if (c.discover)
     return discover_main(&c);
   size_t n = c.n_targets;
@@ -707,7 +708,8 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
   return worst;
 }
 
-/* Read every target at once (one deadline), model each against its
+/* Read every target (in turns the descriptor limit allows, each with its
+ * own timeout), model each against its
  * pm.max_children, render in the chosen format. */
 static int discover_fetch(struct cli *c, struct disc_read *dr,
                           struct fpm_buf *out, int worst) {
@@ -726,9 +728,9 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       fpm_result_init(&res[k]);
       fs[k++] = dr->tg[i].f;
     }
-  int64_t deadline =
-      fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
-  fpm_fetch_many(fs, k, FPM_FETCH_STATUS, deadline, NULL, res);
+  /* in turns sized from the descriptor limit, each pool its own timeout */
+  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0)};
+  fpm_fetch_many_opts(fs, k, FPM_FETCH_STATUS, 0, NULL, &fo, res);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   c->out.now_s = (int64_t)now.tv_sec;
