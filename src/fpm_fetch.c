@@ -678,8 +678,13 @@ static void run_window(struct job *jobs, size_t n, fcgi_multi *m, size_t window,
   size_t n_again = 0, next = 0, in_flight = 0;
   if (again == NULL)
     window = n; /* no room to queue: all at once, as before windows */
+  /* adaptive: `win` reads at once within `window` (see fpm_fetch_opts) */
+  int adapt = o != NULL && o->adaptive;
+  size_t win = adapt && window > FPM_FETCH_FIRST_WINDOW ? FPM_FETCH_FIRST_WINDOW
+                                                        : window;
+  int64_t last_cut = 0; /* reads started before it do not halve win again */
   while (next < n || n_again > 0 || in_flight > 0) {
-    while (in_flight < window && (n_again > 0 || next < n)) {
+    while (in_flight < win && (n_again > 0 || next < n)) {
       struct job *j = n_again > 0 ? &jobs[again[--n_again]] : &jobs[next++];
       if (!j->started)
         job_first_start(j, m, deadline_ms, o);
@@ -700,10 +705,21 @@ static void run_window(struct job *jobs, size_t n, fcgi_multi *m, size_t window,
         again[n_again++] = (size_t)(j - jobs);
         in_flight--;
         window = in_flight; /* what this process can hold now */
+        win = win < window ? win : window;
         continue;
       }
       job_done(j, m);
-      in_flight -= j->running == 0;
+      if (j->running)
+        continue;
+      in_flight--;
+      if (adapt && j->res->err == FPM_ETIMEOUT && j->t0_ms >= last_cut) {
+        win =
+            win / 2 > FPM_FETCH_FIRST_WINDOW ? win / 2 : FPM_FETCH_FIRST_WINDOW;
+        win = win < window ? win : window;
+        last_cut = fcgi_now_ms();
+      } else if (adapt && j->res->err != FPM_ETIMEOUT && win < window) {
+        win++;
+      }
     }
   }
   free(again);

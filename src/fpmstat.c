@@ -476,7 +476,8 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       fpm_result_init(&res[k]);
       fs[k++] = tg[i].f;
     }
-  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0)};
+  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
+                              1};
   fpm_fetch_many_opts(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, 0,
                       NULL, &fo, res);
   struct timespec now;
@@ -729,7 +730,8 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       fs[k++] = dr->tg[i].f;
     }
   /* in turns sized from the descriptor limit, each pool its own timeout */
-  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0)};
+  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
+                              1};
   fpm_fetch_many_opts(fs, k, FPM_FETCH_STATUS, 0, NULL, &fo, res);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);

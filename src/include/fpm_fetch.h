@@ -109,7 +109,16 @@ struct fpm_fetch_opts {
    * deadline_ms), so a target that waits for its turn still gets its full
    * timeout. 0: every target ends by deadline_ms. */
   int64_t timeout_ms;
+  /* 1: start with at most FPM_FETCH_FIRST_WINDOW reads in flight, one more
+   * (up to max_in_flight) for each read that ends in time, half as many
+   * (never fewer than FPM_FETCH_FIRST_WINDOW) after a timeout. A cold
+   * ondemand pool waits for php-fpm's master to start a worker, and the
+   * master starts them one after the other: more reads queued than it
+   * starts within the timeout would only time out. The floor keeps hung
+   * pools from making the rest wait one timeout each. */
+  int adaptive;
 };
+#define FPM_FETCH_FIRST_WINDOW 32
 
 /*
  * fpm_fetch_many with bounded concurrency. At most opts->max_in_flight
