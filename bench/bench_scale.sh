@@ -15,7 +15,7 @@
 #    workers stay warm between reads), and side by side one collectd per
 #    size whose phpfpm plugin discovers a directory holding that many of
 #    the pool files (Discover DIR), plus a baseline collectd without the
-#    plugin. Interval 10, Workers "none", no writer (a PostCacheChain stops
+#    plugin. Interval 10, ReadThreads 16, Workers "none", no writer (a PostCacheChain stops
 #    every value after the cache, as in bench_collectd.sh). Once every pool
 #    has values and BENCH_WARMUP more seconds have passed, the CPU of each
 #    collectd (summed /proc/PID/task/*/schedstat run time) is taken over the
@@ -83,6 +83,7 @@ BaseDir "$1"
 PluginDir "/usr/lib/collectd"
 TypesDB "$SINKS_TYPESDB"
 Interval $INTERVAL
+ReadThreads 16
 LoadPlugin logfile
 <Plugin logfile>
   LogLevel info
