@@ -24,7 +24,8 @@
 # 2. fpmstat --discover: the master is restarted (every pool cold: no
 #    worker), then `fpmstat --discover CONF -F json --timeout 60` runs under
 #    `ulimit -n 256`; wall time and peak RSS from /usr/bin/time, and every
-#    pool must be up in its output.
+#    pool must be up in its output. The same read is run once more with
+#    every worker up (warm): fpmstat's own cost, printed for comparison.
 #
 # Goals (this machine): per-read CPU at the largest size <= 1.3 x the figure
 # at the smallest and < 400 us; collectd RSS at the largest size < 64 MiB;
@@ -129,7 +130,7 @@ for v in "${variants[@]}"; do
   sinks_wait_ready "CD_$v" "$dir/$v/out.log" 60 answers "$dir/$v" || die "collectd ($v) does not answer"
 done
 pid_of() { local p="CD_${1}_PID"; printf '%s' "${!p}"; }
-sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 pools_with_values() { # VARIANT
   collectdctl -s "$dir/$1/collectd.sock" listval 2>/dev/null |
@@ -204,6 +205,15 @@ if [ "$rc" != 0 ] || [ "$up" != "$max" ]; then
 fi
 printf '\nfpmstat --discover, %s cold ondemand pools, ulimit -n 256: %s s wall, %s KiB peak RSS, %s pools up, exit %s\n' \
   "$max" "$wall_s" "$peak_kib" "$up" "$rc"
+# the same read again, every worker now up: fpmstat's own cost, apart from
+# php-fpm forking a worker per cold pool
+(
+  ulimit -n 256
+  exec /usr/bin/time -f '%e %M' -o "$dir/time2.out" "$fpmstat" --discover "$dir/fpm/php-fpm.conf" -F json --timeout 60
+) >"$dir/disc2.json" 2>"$dir/disc2.err"
+read -r warm_s warm_kib <"$dir/time2.out"
+printf 'fpmstat --discover again, the same pools warm: %s s wall, %s KiB peak RSS, %s pools up\n' \
+  "$warm_s" "$warm_kib" "$(grep -c '"ok":true' "$dir/disc2.json")"
 
 # ------------------------------------------------------------- goals
 big=$max
