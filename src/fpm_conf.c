@@ -60,6 +60,10 @@ struct parser {
   long file_dropped; /* ... and those beyond MAX_FILE_DIAGS */
   long dropped;      /* diagnostics beyond MAX_DIAGS */
   size_t pools_cap, diags_cap;
+  /* Pool indices by name (open addressing, case-folded hash), so a section
+   * finds its pool in constant time however many pools there are. */
+  size_t *by_name; /* index + 1; 0 is an empty slot */
+  size_t by_name_cap;
 };
 
 /* Append one diagnostic (no cap here); best effort under memory pressure. */
@@ -273,11 +277,54 @@ static void full_path(const char *prefix, const char *rel, char *out,
 
 /* ----------------------------------------------------------------- pools */
 
-static long find_pool(const struct fpm_conf *c, size_t from, const char *name) {
-  for (size_t i = from; i < c->n_pools; i++)
-    if (strcasecmp(c->pools[i].name, name) == 0)
-      return (long)i; /* php-fpm compares section names without case */
-  return -1;
+/* FNV-1a over the lower-cased name: php-fpm compares section names
+ * without case. */
+static size_t name_hash(const char *name) {
+  uint64_t h = 1469598103934665603u;
+  for (const unsigned char *q = (const unsigned char *)name; *q; q++)
+    h = (h ^ (uint64_t)tolower(*q)) * 1099511628211u;
+  return (size_t)h;
+}
+
+static void by_name_put(size_t *tab, size_t cap, const char *name, size_t i) {
+  size_t at = name_hash(name) & (cap - 1);
+  while (tab[at] != 0)
+    at = (at + 1) & (cap - 1);
+  tab[at] = i + 1;
+}
+
+/* Room for one more pool in the name index (rebuilt at twice the size
+ * when half full). -1 when out of memory. */
+static int by_name_grow(struct parser *p) {
+  size_t n = p->conf->n_pools;
+  if (p->by_name_cap != 0 && (n + 1) * 2 <= p->by_name_cap)
+    return 0;
+  size_t cap = p->by_name_cap ? p->by_name_cap * 2 : 64;
+  size_t *tab = calloc(cap, sizeof *tab);
+  if (tab == NULL)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    by_name_put(tab, cap, p->conf->pools[i].name, i);
+  free(p->by_name);
+  p->by_name = tab;
+  p->by_name_cap = cap;
+  return 0;
+}
+
+/* The first pool at index >= from named name (without case), or -1. */
+static long find_pool(const struct parser *p, size_t from, const char *name) {
+  const struct fpm_conf *c = p->conf;
+  if (p->by_name_cap == 0)
+    return -1;
+  long best = -1;
+  size_t at = name_hash(name) & (p->by_name_cap - 1);
+  for (; p->by_name[at] != 0; at = (at + 1) & (p->by_name_cap - 1)) {
+    size_t i = p->by_name[at] - 1;
+    if (i >= from && (best < 0 || i < (size_t)best) &&
+        strcasecmp(c->pools[i].name, name) == 0)
+      best = (long)i;
+  }
+  return best;
 }
 
 /* The name a section gets in the current scope: itself, or name@version
@@ -287,11 +334,11 @@ static void scoped_name(struct parser *p, const char *name, char *out,
   snprintf(out, cap, "%s", name);
   if (p->scope_start == 0 || p->version[0] == '\0')
     return;
-  long earlier = find_pool(p->conf, 0, name);
+  long earlier = find_pool(p, 0, name);
   if (earlier < 0 || (size_t)earlier >= p->scope_start)
     return;
   snprintf(out, cap, "%s@%s", name, p->version);
-  if (find_pool(p->conf, p->scope_start, out) >= 0)
+  if (find_pool(p, p->scope_start, out) >= 0)
     return; /* reported at the section's first appearance */
   const struct fpm_conf_pool *e = &p->conf->pools[earlier];
   diag_flags(p, file, line, FPM_CONF_DIAG_WARNING,
@@ -305,7 +352,7 @@ static long add_pool(struct parser *p, const char *section, const char *file,
   struct fpm_conf *c = p->conf;
   char name[sizeof c->pools[0].name];
   scoped_name(p, section, name, sizeof name, file, line);
-  long idx = find_pool(c, p->scope_start, name);
+  long idx = find_pool(p, p->scope_start, name);
   if (idx >= 0)
     return idx; /* a section repeated across files adds to the same pool */
   if (c->n_pools == p->pools_cap) {
@@ -330,9 +377,14 @@ static long add_pool(struct parser *p, const char *section, const char *file,
     c->pools = np;
     p->pools_cap = ncap;
   }
+  if (by_name_grow(p) != 0) {
+    diag(p, file, line, "out of memory");
+    return -1;
+  }
   struct fpm_conf_pool *pool = &c->pools[c->n_pools];
   memset(pool, 0, sizeof *pool);
   set_str(pool->name, sizeof pool->name, name);
+  by_name_put(p->by_name, p->by_name_cap, pool->name, c->n_pools);
   set_str(pool->file, sizeof pool->file, file);
   pool->line = line;
   pool->max_children = -1;
@@ -718,6 +770,9 @@ static void parser_init(struct parser *p, struct fpm_conf *conf,
 }
 
 static void finish(struct parser *p) {
+  free(p->by_name);
+  p->by_name = NULL;
+  p->by_name_cap = 0;
   for (size_t i = 0; i < p->conf->n_pools; i++)
     derive(&p->conf->pools[i], p->prefix);
 }
