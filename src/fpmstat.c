@@ -55,7 +55,9 @@ static const char usage_text[] =
     "\n"
     "TARGET is a unix socket (/run/php/www.sock, unix:/path) or host:port\n"
     "(127.0.0.1:9000, [::1]:9000, tcp://host:port). Several targets are\n"
-    "fetched at once and printed in order.\n"
+    "fetched at once (in turns when there are more than free file\n"
+    "descriptors; the soft limit is raised to the hard one) and printed in\n"
+    "order.\n"
     "\n"
     "  -F, --format FMT         text (default), json, putval, graphite, "
     "influx,\n"
@@ -83,7 +85,8 @@ static const char usage_text[] =
     "                           a php-fpm.conf or a directory of pool .conf\n"
     "                           files; none: /etc/php/*/fpm/php-fpm.conf), "
     "list\n"
-    "                           them and read every monitorable one at once\n"
+    "                           them and read every monitorable one, as\n"
+    "                           many at once as descriptors allow\n"
     "      --discover-ignore GLOB\n"
     "                           with --discover: leave out the pools whose\n"
     "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
@@ -470,7 +473,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     free(fs), free(res), free(items);
     return FPM_EPROTOCOL;
   }
-  size_t k = 0; /* the targets that parsed are fetched all at once */
+  size_t k = 0; /* the targets that parsed are fetched together */
   for (size_t i = 0; i < n; i++)
     if (tg[i].f != NULL) {
       fpm_result_init(&res[k]);
@@ -765,7 +768,8 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
 
 /* fpmstat --discover [PATH]: read php-fpm's configuration, list its pools
  * (on stdout for text, else on stderr so stdout stays in the format), read
- * every monitorable pool at once, except those --discover-ignore names. */
+ * every monitorable pool (in turns the descriptor limit allows), except
+ * those --discover-ignore names. */
 static int discover_main(struct cli *c) {
   struct fpm_conf conf;
   int load_rc = fpm_conf_load(c->discover_path, NULL, &conf);
