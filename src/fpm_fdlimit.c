@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -37,17 +38,16 @@ size_t fpm_fd_raise_soft_limit(void) {
 }
 
 size_t fpm_fd_open_count(void) {
+  size_t limit = fpm_fd_soft_limit(), n = 0;
   DIR *d = opendir("/proc/self/fd");
   if (d != NULL) {
-    size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
-      if (e->d_name[0] != '.')
+      if (e->d_name[0] != '.' && strtoull(e->d_name, NULL, 10) < limit)
         n++;
     closedir(d);
     return n > 0 ? n - 1 : 0; /* not the directory's own descriptor */
   }
-  size_t limit = fpm_fd_soft_limit(), n = 0;
   if (limit > 65536)
     limit = 65536; /* probing further costs more than it tells */
   for (size_t fd = 0; fd < limit; fd++)

@@ -34,8 +34,10 @@ size_t fpm_fd_soft_limit(void);
  * Returns the soft limit in force afterwards, as fpm_fd_soft_limit. */
 size_t fpm_fd_raise_soft_limit(void);
 
-/* Descriptors open in this process now (counted in /proc/self/fd, else by
- * probing each number below the soft limit). */
+/* Descriptors open in this process now whose numbers are below the soft
+ * limit (a new descriptor takes the lowest free number, so those above it,
+ * e.g. inherited from a shell, take no room), counted in /proc/self/fd,
+ * else by probing each number below the limit. */
 size_t fpm_fd_open_count(void);
 
 /* Reads that may be in flight at once: limit - open - reserve, at least 1
