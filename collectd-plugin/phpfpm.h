@@ -57,6 +57,8 @@ struct phpfpm_conf {
   double slow_threshold_s;
   uint64_t max_children; /* 0 = unknown */
   int notifications;
+  /* A discovered pool inside a container (fpm_target): NULL on the host. */
+  char *root, *netns, *tag;
 };
 
 /*
