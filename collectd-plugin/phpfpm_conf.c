@@ -192,6 +192,9 @@ enum key_id {
   K_SLOW_THRESHOLD,
   K_MAX_CHILDREN,
   K_NOTIFICATIONS,
+  K_OPCACHE,
+  K_OPCACHE_SCRIPT,
+  K_MASTER,
   K__COUNT
 };
 static const struct {
@@ -209,6 +212,9 @@ static const struct {
     [K_SLOW_THRESHOLD] = {"SlowThreshold", NULL},
     [K_MAX_CHILDREN] = {"MaxChildren", "pm.max_children"},
     [K_NOTIFICATIONS] = {"Notifications", NULL},
+    [K_OPCACHE] = {"Opcache", NULL},
+    [K_OPCACHE_SCRIPT] = {"OpcacheScript", NULL},
+    [K_MASTER] = {"Master", NULL},
 };
 /* A <Pool> block forbids nothing; <DiscoverDefaults> the derived keys. */
 #define FORBID_NONE 0u
@@ -280,6 +286,21 @@ static int set_option(const char *who, const oconfig_item_t *o,
     return get_count(who, o, 1e9, &c->max_children);
   case K_NOTIFICATIONS:
     return get_bool(who, o, &c->notifications);
+  case K_OPCACHE:
+    return get_bool(who, o, &c->opcache);
+  case K_OPCACHE_SCRIPT:
+    if (!one_string(o) || o->values[0].value.string[0] != '/')
+      return bad_value(who, o,
+                       "the absolute path of fpmstat's opcache.php as the "
+                       "pool sees it (inside its chroot, if it has one)");
+    return get_string(who, o, &c->opcache_script, "");
+  case K_MASTER:
+    if (!one_string(o) || o->values[0].value.string[0] == '\0' ||
+        strlen(o->values[0].value.string) > 63)
+      return bad_value(who, o,
+                       "a name of 1 to 63 bytes for the php-fpm master of "
+                       "the pool, e.g. \"php8.2-fpm\"");
+    return get_string(who, o, &c->master, "");
   case K__COUNT:
     break;
   }
@@ -423,6 +444,11 @@ int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
     out->max_slots = (size_t)r.max_slots;
     out->slow_threshold_s = c.slow_threshold_s;
     out->notifications = c.notifications;
+    out->opcache = c.opcache;
+    snprintf(out->opcache_script, sizeof out->opcache_script, "%s",
+             c.opcache_script != NULL ? c.opcache_script : "");
+    snprintf(out->master, sizeof out->master, "%s",
+             c.master != NULL ? c.master : "");
   }
   /* the forbidden keys are refused before they allocate; clear anyway */
   free(r.socket);
@@ -436,6 +462,8 @@ void phpfpm_conf_clear(struct phpfpm_conf *c) {
   free(c->endpoint);
   free(c->status_path);
   free(c->ping_path);
+  free(c->opcache_script);
+  free(c->master);
   free(c->root);
   free(c->netns);
   free(c->tag);

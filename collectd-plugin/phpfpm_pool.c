@@ -231,9 +231,11 @@ int phpfpm_read(user_data_t *ud) {
   int64_t deadline = fcgi_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
   struct fpm_result r;
   fpm_result_init(&r);
-  if (p->fetch(p->fetcher, FPM_FETCH_STATUS, deadline, NULL, &r) == FPM_OK)
+  if (p->fetch(p->fetcher, FPM_FETCH_STATUS, deadline, NULL, &r) == FPM_OK) {
     read_ok(p, &r);
-  else
+    if (p->conf.opcache)
+      phpfpm_opcache_read(p, deadline);
+  } else
     read_failed(p, &r, deadline);
   fpm_result_clear(&r);
   return 0;
@@ -250,6 +252,7 @@ void phpfpm_pool_free(void *data) {
   phpfpm_slow_free(&p->slow);
   free(p->samples);
   phpfpm_link_put(p->link);
+  phpfpm_opcache_pool_free(p);
   phpfpm_conf_clear(&p->conf);
   free(p);
 }
@@ -301,6 +304,10 @@ int phpfpm_pool_start(struct phpfpm_pool *p) {
   p->interval = DOUBLE_TO_CDTIME_T(c->interval_s);
   phpfpm_instance_name(c->name, p->instance, sizeof p->instance);
   C_COMPLAIN_INIT(&p->complaint);
+  if (phpfpm_opcache_pool_init(p) != 0) {
+    phpfpm_pool_free(p);
+    return -1;
+  }
   return pool_register(p);
 }
 

@@ -9,7 +9,7 @@ PKGS=(
   # Debian packages (debian/, tests/packages.sh)
   debhelper lintian fakeroot
   # the real servers the tests and the demo start
-  php8.2-fpm php8.2-cli libfcgi-bin collectd-core collectd-utils
+  php8.2-fpm php8.2-cli php8.2-opcache libfcgi-bin collectd-core collectd-utils
   libnet-async-fastcgi-perl libfcgi-perl nginx-light
   # sinks and consumers
   graphite-carbon python3-whisper influxdb influxdb-client prometheus

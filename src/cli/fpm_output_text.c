@@ -5,6 +5,7 @@
  * model's; strings from FPM are printed with C escapes.
  */
 #include "fpm_output.h"
+#include "fpm_output_opcache.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -272,6 +273,8 @@ int fpm_output_text(const struct fpm_output_opts *o,
     label(out, "error:");
     fpm_out_text_str(out, it->res != NULL ? it->res->message : "", 1024);
     fpm_buf_putc(out, '\n');
+    if (it->opcache != NULL)
+      fpm_output_opcache_text(out, it->opcache);
     return out->oom ? -1 : 0;
   }
   text_pool(out, it);
@@ -290,6 +293,8 @@ int fpm_output_text(const struct fpm_output_opts *o,
         it->res->fell_back_to_text ? "; JSON beyond repair, text format used"
                                    : "");
   }
+  if (it->opcache != NULL)
+    fpm_output_opcache_text(out, it->opcache);
   if (o->full && st->has_workers)
     text_workers(out, it);
   return out->oom ? -1 : 0;
