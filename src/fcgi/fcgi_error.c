@@ -4,7 +4,7 @@
  */
 #include "fcgi.h"
 
-const char *fcgi_strerror(fcgi_err err) {
+const char *fcgi_err_str(fcgi_err err) {
   switch (err) {
   case FCGI_OK:
     return "success";

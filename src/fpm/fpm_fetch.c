@@ -39,7 +39,7 @@ struct fpm_fetcher {
 
 /* ------------------------------------------------------------- classes */
 
-const char *fpm_strerror(fpm_err e) {
+const char *fpm_err_str(fpm_err e) {
   switch (e) {
   case FPM_OK:
     return "ok";
@@ -237,7 +237,7 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
       t->endpoint, t->netns || t->root || t->tag ? &eo : NULL, &f->ep, eb,
       sizeof eb);
   if (e != FCGI_OK) {
-    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
+    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_err_str(e));
     free(f);
     return e == FCGI_ENOMEM   ? FPM_EPROTOCOL
            : e == FCGI_EINVAL ? FPM_EUSAGE
@@ -443,7 +443,7 @@ fpm_err fpm_fetch_transport_message(const char *endpoint, fcgi_err e,
     if (detail[0] != '\0')
       hint = NULL;
     else
-      detail = fcgi_strerror(e);
+      detail = fcgi_err_str(e);
   } else if (e == FCGI_ETIMEDOUT && detail[0] != '\0') {
     snprintf(cause, sizeof cause, "timeout"); /* fcgi's detail says where */
   } else if (e == FCGI_ETIMEDOUT) {
@@ -452,7 +452,7 @@ fpm_err fpm_fetch_transport_message(const char *endpoint, fcgi_err e,
              : phase == FCGI_PHASE_SEND  ? "server to read the request"
                                          : "answer");
   } else {
-    snprintf(cause, sizeof cause, "%s", fcgi_strerror(e));
+    snprintf(cause, sizeof cause, "%s", fcgi_err_str(e));
   }
   if (e == FCGI_EPROTO && strstr(detail, "HTTP") != NULL)
     hint = NULL; /* fcgi already says it looks like HTTP */
@@ -643,7 +643,7 @@ static int job_start(struct job *j, fcgi_multi *m) {
   }
   struct fcgi_call_opts o;
   memset(&o, 0, sizeof o);
-  o.deadline_ms = j->deadline_ms;
+  o.deadline_ms = j->deadline_ms == 0 ? FCGI_NO_DEADLINE : j->deadline_ms;
   o.cancel = j->cancel;
   if (j->stage != STAGE_PING) {
     enum fpm_format fmt =

@@ -42,7 +42,7 @@ typedef enum fpm_err {
 } fpm_err;
 
 /* "cannot connect", "timeout", ... Never NULL. */
-const char *fpm_strerror(fpm_err e);
+const char *fpm_err_str(fpm_err e);
 
 struct fpm_target {
   const char *endpoint;      /* as fcgi_endpoint_parse accepts it */
