@@ -217,7 +217,7 @@ done
 
 pid_of() { local p="CD_${1//-/_}_PID"; printf '%s' "${!p}"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
 

@@ -14,6 +14,7 @@
  * in-flight read; shutdown waits at most one Timeout for it.
  */
 #include "phpfpm.h"
+#include "phpfpm_fdgate.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -299,7 +300,7 @@ int phpfpm_pool_start(struct phpfpm_pool *p) {
     phpfpm_pool_free(p);
     return -1;
   }
-  p->fetch = fpm_fetch;
+  p->fetch = phpfpm_fetch_gated; /* reads bounded by descriptors */
   p->interval = DOUBLE_TO_CDTIME_T(c->interval_s);
   phpfpm_instance_name(c->name, p->instance, sizeof p->instance);
   C_COMPLAIN_INIT(&p->complaint);

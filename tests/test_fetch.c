@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,6 +48,7 @@ struct fake {
   int served;
   char params[4][2048]; /* "NAME=value\n" per request */
   pthread_t tid;
+  pid_t pid; /* fake_start_proc */
 };
 
 static char *slurp(const char *path, size_t *len) {
@@ -179,6 +182,33 @@ static void fake_start(struct fake *f) {
 static void fake_stop(struct fake *f) {
   pthread_join(f->tid, NULL);
   close(f->lfd);
+  unlink(f->path);
+}
+
+/* The fake in a child process (its descriptors are its own). */
+static void fake_start_proc(struct fake *f) {
+  static int seq;
+  snprintf(f->path, sizeof f->path, "/tmp/test_fetch.p%d.%d.sock",
+           (int)getpid(), seq++);
+  unlink(f->path);
+  f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_true(f->lfd >= 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  memcpy(a.sun_path, f->path, sizeof a.sun_path - 1); /* both 108 bytes */
+  assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(f->lfd, 8), 0);
+  f->pid = fork();
+  assert_true(f->pid >= 0);
+  if (f->pid == 0) {
+    serve(f);
+    _exit(0);
+  }
+  close(f->lfd);
+}
+
+static void fake_stop_proc(struct fake *f) {
+  int st = 0;
+  assert_int_equal(waitpid(f->pid, &st, 0), f->pid);
   unlink(f->path);
 }
 
@@ -429,6 +459,71 @@ static void test_silent_server_and_many(void **state) {
   fake_stop(&dead);
 }
 
+/* Fewer free descriptors than targets: with 4 reads allowed at once but
+ * room for 2 sockets, the connects that fail with EMFILE wait for a read
+ * to end and are tried again; every target is read. The server is a
+ * child process, so its accept() does not use our descriptors. */
+static void test_emfile_waits_for_a_turn(void **state) {
+  (void)state;
+  struct fake fk[4];
+  fpm_fetcher *fs[4];
+  struct fpm_result r[4];
+  memset(fk, 0, sizeof fk);
+  for (int i = 0; i < 4; i++) {
+    fk[i].n_replies = 1;
+    fk[i].r[0].stdout_file = FIX "php82_www_idle_status_json_full.raw";
+    fake_start_proc(&fk[i]);
+    fs[i] = fetcher_for(fk[i].path, NULL);
+    fpm_result_init(&r[i]);
+  }
+  struct rlimit saved, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  low = saved;
+  int fa = dup(0), fb = dup(0); /* the two lowest free numbers */
+  assert_true(fa >= 0 && fb > fa);
+  close(fa);
+  close(fb);
+  low.rlim_cur = (rlim_t)fb + 1; /* room for exactly two sockets */
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  struct fpm_fetch_opts o = {.max_in_flight = 4, .timeout_ms = 5000};
+  fpm_err e = fpm_fetch_many_opts(fs, 4, FPM_FETCH_STATUS, 0, NULL, &o, r);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (int i = 0; i < 4; i++)
+    if (r[i].err != FPM_OK)
+      fail_msg("target %d: %s", i, r[i].message);
+  assert_int_equal(e, FPM_OK);
+  for (int i = 0; i < 4; i++) {
+    fpm_result_clear(&r[i]);
+    fpm_fetcher_free(fs[i]);
+    fake_stop_proc(&fk[i]);
+  }
+}
+
+/* max_in_flight 1 over 3 targets: one after the other, all read. */
+static void test_window_of_one(void **state) {
+  (void)state;
+  struct fake fk = {.n_replies = 3};
+  for (int i = 0; i < 3; i++)
+    fk.r[i].stdout_file = FIX "php82_www_idle_status_json_full.raw";
+  fake_start(&fk);
+  fpm_fetcher *fs[3];
+  struct fpm_result r[3];
+  for (int i = 0; i < 3; i++) {
+    fs[i] = fetcher_for(fk.path, NULL);
+    fpm_result_init(&r[i]);
+  }
+  struct fpm_fetch_opts o = {.max_in_flight = 1, .timeout_ms = 5000};
+  assert_int_equal(fpm_fetch_many_opts(fs, 3, FPM_FETCH_STATUS, 0, NULL, &o, r),
+                   FPM_OK);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(r[i].err, FPM_OK);
+    fpm_result_clear(&r[i]);
+    fpm_fetcher_free(fs[i]);
+  }
+  fake_stop(&fk);
+  assert_int_equal(fk.served, 3);
+}
+
 static void *cancel_later(void *arg) {
   usleep(100 * 1000);
   fcgi_cancel_trigger(arg);
@@ -488,6 +583,8 @@ int main(void) {
       cmocka_unit_test(test_missing_socket),
       cmocka_unit_test(test_not_fastcgi),
       cmocka_unit_test(test_silent_server_and_many),
+      cmocka_unit_test(test_emfile_waits_for_a_turn),
+      cmocka_unit_test(test_window_of_one),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_bad_targets),
   };

@@ -335,24 +335,37 @@ static void test_diagnostics_capped(void **state) {
   fpm_conf_free(&c);
 }
 
-/* At most 256 files per load, then one line. */
-static void test_file_cap(void **state) {
+/* No count cap: a shared host has one pool file per site. 1,000 files
+ * (more than the 256 an earlier version stopped at) are all read, through
+ * a directory and through an include glob, with no diagnostic. */
+static void test_many_files(void **state) {
   (void)state;
-  for (int i = 0; i < 300; i++) {
-    char rel[64], text[64];
-    snprintf(rel, sizeof rel, "cap/f%03d.conf", i);
-    snprintf(text, sizeof text, "[p%03d]\nlisten = /run/p.sock\n", i);
+  for (int i = 0; i < 1000; i++) {
+    char rel[64], text[96];
+    snprintf(rel, sizeof rel, "cap/f%04d.conf", i);
+    snprintf(text, sizeof text,
+             "[p%04d]\nlisten = /run/p%04d.sock\npm.status_path = /s\n", i, i);
     write_file(rel, text);
   }
   char path[512];
   snprintf(path, sizeof path, "%s/cap", tmpdir);
   struct fpm_conf c;
   assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
-  assert_int_equal(c.n_files, 256);
-  assert_int_equal(c.n_pools, 256);
-  assert_int_equal(c.n_diags, 1);
-  assert_true(has_diag(&c, "cap", 0, "more than 256 configuration files: "));
-  assert_true(has_diag(&c, "cap", 0, "f256.conf and the rest are not read"));
+  assert_int_equal(c.n_files, 1000);
+  assert_int_equal(c.n_pools, 1000);
+  assert_int_equal(c.n_diags, 0);
+  assert_string_equal(c.pools[999].name, "p0999");
+  assert_true(c.pools[999].monitorable);
+  fpm_conf_free(&c);
+
+  char text[600];
+  snprintf(text, sizeof text, "[global]\ninclude = %s/cap/*.conf\n", tmpdir);
+  write_file("cap-main.conf", text);
+  snprintf(path, sizeof path, "%s/cap-main.conf", tmpdir);
+  assert_int_equal(fpm_conf_load(path, NULL, &c), 0);
+  assert_int_equal(c.n_files, 1001);
+  assert_int_equal(c.n_pools, 1000);
+  assert_int_equal(c.n_diags, 0);
   fpm_conf_free(&c);
 }
 
@@ -477,7 +490,7 @@ int main(void) {
       cmocka_unit_test(test_include_depth),
       cmocka_unit_test(test_diagnostics_capped),
       cmocka_unit_test(test_empty_dir_and_case),
-      cmocka_unit_test(test_file_cap),
+      cmocka_unit_test(test_many_files),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

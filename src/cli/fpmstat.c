@@ -9,6 +9,7 @@
  * from php-fpm's configuration through fpm_conf and fpm_discover).
  */
 #include "fpm_discover.h"
+#include "fpm_fdlimit.h"
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 #include "fpm_num.h"
@@ -59,7 +60,9 @@ static const char usage_text[] =
     "\n"
     "TARGET is a unix socket (/run/php/www.sock, unix:/path) or host:port\n"
     "(127.0.0.1:9000, [::1]:9000, tcp://host:port). Several targets are\n"
-    "fetched at once and printed in order.\n"
+    "fetched at once (in turns when there are more than free file\n"
+    "descriptors; the soft limit is raised to the hard one) and printed in\n"
+    "order.\n"
     "\n"
     "  -F, --format FMT         text (default), json, putval, graphite, "
     "influx,\n"
@@ -89,7 +92,8 @@ static const char usage_text[] =
     "                           own configuration, containers' included,\n"
     "                           then /etc/php/*/fpm/php-fpm.conf and the\n"
     "                           other usual places), list\n"
-    "                           them and read every monitorable one at once\n"
+    "                           them and read every monitorable one, as\n"
+    "                           many at once as descriptors allow\n"
     "      --discover-ignore GLOB\n"
     "                           with --discover: leave out the pools whose\n"
     "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
@@ -416,7 +420,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     free(fs), free(res), free(items);
     return FPM_ENOMEM;
   }
-  size_t k = 0; /* the targets that parsed are fetched all at once */
+  size_t k = 0; /* the targets that parsed are fetched together */
   for (size_t i = 0; i < n; i++)
     if (tg[i].f != NULL) {
       fpm_result_init(&res[k]);
@@ -487,6 +491,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(&c, argc, argv);
   if (rc >= 0)
     return rc;
+  fpm_fd_raise_soft_limit(); /* more pools read per turn; we poll() */
   if (c.discover)
     return discover_main(&c);
   size_t n = c.n_targets;
@@ -673,7 +678,8 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
   return worst;
 }
 
-/* Read every target at once (one deadline), model each against its
+/* Read every target (in turns the descriptor limit allows, each with its
+ * own timeout), model each against its
  * pm.max_children, render in the chosen format. */
 /* --discover --opcache: OPcache belongs to a master, so it is read once per
  * master (fpm_opcache_master_of: one per /etc/php/<version>/, else one for
@@ -755,9 +761,10 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       fpm_result_init(&res[k]);
       fs[k++] = dr->tg[i].f;
     }
-  int64_t deadline =
-      fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
-  fpm_fetch_many(fs, k, FPM_FETCH_STATUS, deadline, NULL, res);
+  /* in turns sized from the descriptor limit, each pool its own timeout */
+  struct fpm_fetch_opts fo = {0, (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
+                              1};
+  fpm_fetch_many_opts(fs, k, FPM_FETCH_STATUS, 0, NULL, &fo, res);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   c->out.now_s = (int64_t)now.tv_sec;
@@ -794,7 +801,8 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
 
 /* fpmstat --discover [PATH]: read php-fpm's configuration, list its pools
  * (on stdout for text, else on stderr so stdout stays in the format), read
- * every monitorable pool at once, except those --discover-ignore names. */
+ * every monitorable pool (in turns the descriptor limit allows), except
+ * those --discover-ignore names. */
 static int discover_main(struct cli *c) {
   struct fpm_conf conf;
   int load_rc = fpm_discover_load(c->discover_path, NULL, &conf);

@@ -24,8 +24,11 @@
 
 /* php-fpm refuses to include "more than 5 files recursively" */
 #define MAX_INCLUDE_DEPTH 5
-#define MAX_FILE_BYTES (4u << 20)
-#define MAX_FILES 256     /* configuration files read per load */
+/* Memory and time are bounded by size, not by how many files or pools
+ * there are (a shared host has one pool file per site, thousands of them). */
+#define MAX_FILE_BYTES (4u << 20)                /* one file */
+#define MAX_TOTAL_BYTES (256u << 20)             /* all the files of one load */
+#define MAX_POOL_TABLE_BYTES ((size_t)256 << 20) /* ~60,000 pools */
 #define MAX_FILE_DIAGS 20 /* diagnostics kept per file, then "N more" */
 #define MAX_DIAGS 200     /* diagnostics kept per load, then "N more" */
 #define DEFAULT_PREFIX "/usr"
@@ -52,12 +55,16 @@ struct parser {
   char version[32];   /* "8.2" for /etc/php/8.2/fpm/php-fpm.conf, or "" */
   int depth;          /* includes above this file */
   struct file_id reading[MAX_INCLUDE_DEPTH + 1]; /* the include stack */
-  size_t files_tried; /* files opened or attempted, against MAX_FILES */
-  int files_capped;   /* MAX_FILES was reported */
-  int file_diags;     /* diagnostics kept for the file being read */
-  long file_dropped;  /* ... and those beyond MAX_FILE_DIAGS */
-  long dropped;       /* diagnostics beyond MAX_DIAGS */
+  size_t bytes_read; /* by this load, against MAX_TOTAL_BYTES */
+  int pools_capped;  /* MAX_POOL_TABLE_BYTES was reported */
+  int file_diags;    /* diagnostics kept for the file being read */
+  long file_dropped; /* ... and those beyond MAX_FILE_DIAGS */
+  long dropped;      /* diagnostics beyond MAX_DIAGS */
   size_t pools_cap, diags_cap;
+  /* Pool indices by name (open addressing, case-folded hash), so a section
+   * finds its pool in constant time however many pools there are. */
+  size_t *by_name; /* index + 1; 0 is an empty slot */
+  size_t by_name_cap;
 };
 
 /* Append one diagnostic (no cap here); best effort under memory pressure. */
@@ -101,7 +108,8 @@ static void diag_flags(struct parser *p, const char *file, int line, int flags,
 
 /* A diagnostic, within the caps: MAX_FILE_DIAGS for the file being read
  * (the rest are counted, see load_file) and MAX_DIAGS per load. A file
- * that cannot be read is always recorded (MAX_FILES bounds those). */
+ * that cannot be read is always recorded: discovery keeps that file's
+ * pools as they were (one record per file glob matched). */
 static void diag_flags(struct parser *p, const char *file, int line, int flags,
                        const char *fmt, ...) {
   int always = (flags & FPM_CONF_DIAG_UNREADABLE) != 0;
@@ -270,11 +278,54 @@ static void full_path(const char *prefix, const char *rel, char *out,
 
 /* ----------------------------------------------------------------- pools */
 
-static long find_pool(const struct fpm_conf *c, size_t from, const char *name) {
-  for (size_t i = from; i < c->n_pools; i++)
-    if (strcasecmp(c->pools[i].name, name) == 0)
-      return (long)i; /* php-fpm compares section names without case */
-  return -1;
+/* FNV-1a over the lower-cased name: php-fpm compares section names
+ * without case. */
+static size_t name_hash(const char *name) {
+  uint64_t h = 1469598103934665603u;
+  for (const unsigned char *q = (const unsigned char *)name; *q; q++)
+    h = (h ^ (uint64_t)tolower(*q)) * 1099511628211u;
+  return (size_t)h;
+}
+
+static void by_name_put(size_t *tab, size_t cap, const char *name, size_t i) {
+  size_t at = name_hash(name) & (cap - 1);
+  while (tab[at] != 0)
+    at = (at + 1) & (cap - 1);
+  tab[at] = i + 1;
+}
+
+/* Room for one more pool in the name index (rebuilt at twice the size
+ * when half full). -1 when out of memory. */
+static int by_name_grow(struct parser *p) {
+  size_t n = p->conf->n_pools;
+  if (p->by_name_cap != 0 && (n + 1) * 2 <= p->by_name_cap)
+    return 0;
+  size_t cap = p->by_name_cap ? p->by_name_cap * 2 : 64;
+  size_t *tab = calloc(cap, sizeof *tab);
+  if (tab == NULL)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    by_name_put(tab, cap, p->conf->pools[i].name, i);
+  free(p->by_name);
+  p->by_name = tab;
+  p->by_name_cap = cap;
+  return 0;
+}
+
+/* The first pool at index >= from named name (without case), or -1. */
+static long find_pool(const struct parser *p, size_t from, const char *name) {
+  const struct fpm_conf *c = p->conf;
+  if (p->by_name_cap == 0)
+    return -1;
+  long best = -1;
+  size_t at = name_hash(name) & (p->by_name_cap - 1);
+  for (; p->by_name[at] != 0; at = (at + 1) & (p->by_name_cap - 1)) {
+    size_t i = p->by_name[at] - 1;
+    if (i >= from && (best < 0 || i < (size_t)best) &&
+        strcasecmp(c->pools[i].name, name) == 0)
+      best = (long)i;
+  }
+  return best;
 }
 
 /* The name a section gets in the current scope: itself, or name@version
@@ -288,11 +339,11 @@ static void scoped_name(struct parser *p, const char *name, char *out,
   }
   if (p->scope_start == 0 || p->version[0] == '\0')
     return;
-  long earlier = find_pool(p->conf, 0, name);
+  long earlier = find_pool(p, 0, name);
   if (earlier < 0 || (size_t)earlier >= p->scope_start)
     return;
   snprintf(out, cap, "%s@%s", name, p->version);
-  if (find_pool(p->conf, p->scope_start, out) >= 0)
+  if (find_pool(p, p->scope_start, out) >= 0)
     return; /* reported at the section's first appearance */
   const struct fpm_conf_pool *e = &p->conf->pools[earlier];
   diag_flags(p, file, line, FPM_CONF_DIAG_WARNING,
@@ -306,11 +357,23 @@ static long add_pool(struct parser *p, const char *section, const char *file,
   struct fpm_conf *c = p->conf;
   char name[sizeof c->pools[0].name];
   scoped_name(p, section, name, sizeof name, file, line);
-  long idx = find_pool(c, p->scope_start, name);
+  long idx = find_pool(p, p->scope_start, name);
   if (idx >= 0)
     return idx; /* a section repeated across files adds to the same pool */
   if (c->n_pools == p->pools_cap) {
     size_t ncap = p->pools_cap ? p->pools_cap * 2 : 8;
+    size_t most = MAX_POOL_TABLE_BYTES / sizeof *c->pools;
+    if (ncap > most)
+      ncap = most;
+    if (ncap <= c->n_pools) {
+      if (!p->pools_capped)
+        diag(p, file, line,
+             "more pools than fit in %zu MiB (%zu pools): [%s] and the "
+             "pools after it are not read",
+             MAX_POOL_TABLE_BYTES >> 20, most, name);
+      p->pools_capped = 1;
+      return -1;
+    }
     struct fpm_conf_pool *np = realloc(c->pools, ncap * sizeof *np);
     if (!np) {
       diag(p, file, line, "out of memory");
@@ -319,9 +382,14 @@ static long add_pool(struct parser *p, const char *section, const char *file,
     c->pools = np;
     p->pools_cap = ncap;
   }
+  if (by_name_grow(p) != 0) {
+    diag(p, file, line, "out of memory");
+    return -1;
+  }
   struct fpm_conf_pool *pool = &c->pools[c->n_pools];
   memset(pool, 0, sizeof *pool);
   set_str(pool->name, sizeof pool->name, name);
+  by_name_put(p->by_name, p->by_name_cap, pool->name, c->n_pools);
   set_str(pool->file, sizeof pool->file, file);
   pool->line = line;
   pool->max_children = -1;
@@ -547,23 +615,43 @@ static int include_loop(struct parser *p, FILE *f) {
   return 0;
 }
 
-/* The whole file in a buffer (at most MAX_FILE_BYTES), or NULL with the
- * cause recorded. */
+/* The whole file in a buffer sized from its length (at most
+ * MAX_FILE_BYTES), or NULL with the cause recorded. */
 static char *read_all(struct parser *p, FILE *f, const char *path,
                       size_t *len) {
-  char *buf = malloc(MAX_FILE_BYTES + 1);
-  if (!buf) {
-    diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "out of memory");
-    return NULL;
+  struct stat sb;
+  size_t cap = 64u << 10; /* grows when the file does while being read */
+  if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 0)
+    cap = (size_t)sb.st_size < MAX_FILE_BYTES ? (size_t)sb.st_size + 1
+                                              : MAX_FILE_BYTES + 1;
+  char *buf = NULL;
+  size_t n = 0;
+  for (;;) {
+    char *nb = realloc(buf, cap + 1);
+    if (!nb) {
+      free(buf);
+      diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "out of memory");
+      return NULL;
+    }
+    buf = nb;
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap || ferror(f) || cap > MAX_FILE_BYTES)
+      break;
+    cap = cap * 2 < MAX_FILE_BYTES + 1 ? cap * 2 : MAX_FILE_BYTES + 1;
   }
-  size_t n = fread(buf, 1, MAX_FILE_BYTES, f);
-  int too_big = !feof(f) && n == MAX_FILE_BYTES;
-  if (ferror(f) || too_big) {
+  int too_big = n > MAX_FILE_BYTES;
+  int over_total = !too_big && n > MAX_TOTAL_BYTES - p->bytes_read;
+  if (ferror(f) || too_big || over_total) {
+    /* unreadable: its pools are unknown this time, not gone */
     diag_flags(p, path, 0, FPM_CONF_DIAG_UNREADABLE, "%s",
-               too_big ? "file larger than 4 MiB: not read" : "read error");
+               too_big      ? "file larger than 4 MiB: not read"
+               : over_total ? "not read: this load already read 256 MiB of "
+                              "configuration (the most it reads)"
+                            : "read error");
     free(buf);
     return NULL;
   }
+  p->bytes_read += n;
   buf[n] = '\0';
   *len = n;
   return buf;
@@ -613,15 +701,6 @@ static FILE *open_conf_file(struct parser *p, const char *path) {
  * file). */
 static int load_file(struct parser *p, const char *path, const char *from,
                      int from_line) {
-  if (p->files_tried >= MAX_FILES) {
-    if (!p->files_capped)
-      diag(p, from, from_line,
-           "more than %d configuration files: %s and the rest are not read",
-           MAX_FILES, path);
-    p->files_capped = 1;
-    return -1;
-  }
-  p->files_tried++;
   if (p->depth > MAX_INCLUDE_DEPTH) {
     diag(p, from, from_line,
          "include of %s nested deeper than %d levels (php-fpm's limit): "
@@ -738,6 +817,9 @@ static void parser_init(struct parser *p, struct fpm_conf *conf,
 }
 
 static void finish(struct parser *p) {
+  free(p->by_name);
+  p->by_name = NULL;
+  p->by_name_cap = 0;
   for (size_t i = 0; i < p->conf->n_pools; i++)
     derive(&p->conf->pools[i], p->prefix);
 }
@@ -824,7 +906,6 @@ int fpm_conf_load_buffer(const char *name, const char *buf, size_t len,
   }
   memcpy(copy, buf, len);
   copy[len] = '\0';
-  p.files_tried = 1;
   parse_file(&p, name, copy, len);
   free(copy);
   diag_more(&p, name, p.dropped,

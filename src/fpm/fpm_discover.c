@@ -157,11 +157,44 @@ static int same(const struct fpm_disc_entry *a,
          strcmp(a->query_path, b->query_path) == 0;
 }
 
-static const struct fpm_disc_entry *find(const struct fpm_disc_entry *v,
-                                         size_t n, const char *name) {
+/* Entries sorted by name, so that comparing two scans of thousands of
+ * pools costs n log n, not n * n. */
+struct by_name {
+  const struct fpm_disc_entry **v;
+  size_t n;
+};
+
+static int cmp_name(const void *a, const void *b) {
+  const struct fpm_disc_entry *const *x = a, *const *y = b;
+  return strcmp((*x)->name, (*y)->name);
+}
+
+/* 0, or -1 when out of memory. */
+static int by_name_build(struct by_name *ix, const struct fpm_disc_entry *v,
+                         size_t n) {
+  ix->n = n;
+  ix->v = malloc((n > 0 ? n : 1) * sizeof *ix->v);
+  if (ix->v == NULL)
+    return -1;
   for (size_t i = 0; i < n; i++)
-    if (strcmp(v[i].name, name) == 0)
-      return &v[i];
+    ix->v[i] = &v[i];
+  qsort(ix->v, n, sizeof *ix->v, cmp_name);
+  return 0;
+}
+
+static const struct fpm_disc_entry *find(const struct by_name *ix,
+                                         const char *name) {
+  size_t lo = 0, hi = ix->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(ix->v[mid]->name, name);
+    if (c == 0)
+      return ix->v[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
   return NULL;
 }
 
@@ -176,20 +209,19 @@ static int unreadable(const struct fpm_conf *conf, const char *file) {
 
 /* An entry of the previous scan that this one does not have because its
  * file could not be read: kept as it was. */
-static int carried(const struct fpm_conf *conf, const struct fpm_disc_entry *nv,
-                   size_t n, const struct fpm_disc_entry *o) {
-  return find(nv, n, o->name) == NULL && unreadable(conf, o->file);
+static int carried(const struct fpm_conf *conf, const struct by_name *nv,
+                   const struct fpm_disc_entry *o) {
+  return find(nv, o->name) == NULL && unreadable(conf, o->file);
 }
 
 /* Pools read so far that are gone or changed. */
 static int removals(const struct fpm_disc_set *set, const struct fpm_conf *c,
-                    const struct fpm_disc_entry *nv, size_t n, fpm_disc_cb cb,
-                    void *ud) {
+                    const struct by_name *nv, fpm_disc_cb cb, void *ud) {
   int calls = 0;
   for (size_t i = 0; i < set->n; i++) {
     const struct fpm_disc_entry *o = &set->v[i];
-    const struct fpm_disc_entry *now = find(nv, n, o->name);
-    if (carried(c, nv, n, o))
+    const struct fpm_disc_entry *now = find(nv, o->name);
+    if (carried(c, nv, o))
       continue;
     if (o->monitorable && !o->ignored && (now == NULL || !same(o, now))) {
       cb(ud, FPM_DISC_REMOVED, o, NULL);
@@ -202,11 +234,11 @@ static int removals(const struct fpm_disc_set *set, const struct fpm_conf *c,
 /* New, changed and newly unmonitorable pools. An entry whose start failed
  * is kept, flagged failed: it is offered again only when it changes, so a
  * pool that cannot start is tried (and logged) once per change. */
-static int additions(const struct fpm_disc_set *set, const struct fpm_conf *c,
+static int additions(const struct by_name *old, const struct fpm_conf *c,
                      struct fpm_disc_entry *nv, fpm_disc_cb cb, void *ud) {
   int calls = 0;
   for (size_t i = 0; i < c->n_pools; i++) {
-    const struct fpm_disc_entry *o = find(set->v, set->n, nv[i].name);
+    const struct fpm_disc_entry *o = find(old, nv[i].name);
     if (o != NULL && same(o, &nv[i])) {
       nv[i].active = o->active;
       nv[i].failed = o->failed;
@@ -244,12 +276,24 @@ int fpm_discover_update_ignoring(struct fpm_disc_set *set,
     nv[i].ignored =
         fpm_discover_ignored(conf->pools[i].name, patterns, n_pat) + 1;
   }
-  int calls = removals(set, conf, nv, n, cb, ud);
-  calls += additions(set, conf, nv, cb, ud);
+  struct by_name now_ix, old_ix;
+  if (by_name_build(&now_ix, nv, n) != 0) {
+    free(nv);
+    return -1;
+  }
+  if (by_name_build(&old_ix, set->v, set->n) != 0) {
+    free(now_ix.v);
+    free(nv);
+    return -1;
+  }
+  int calls = removals(set, conf, &now_ix, cb, ud);
+  calls += additions(&old_ix, conf, nv, cb, ud);
   size_t k = n;
   for (size_t i = 0; i < set->n; i++)
-    if (carried(conf, nv, n, &set->v[i]))
+    if (carried(conf, &now_ix, &set->v[i]))
       nv[k++] = set->v[i];
+  free(now_ix.v);
+  free(old_ix.v);
   free(set->v);
   set->v = nv;
   set->n = k;

@@ -9,6 +9,7 @@
  * cause and, where known, the fix.
  */
 #include "fpm_fetch.h"
+#include "fpm_fdlimit.h"
 #include "fpm_fetch_int.h"
 
 #include <inttypes.h>
@@ -314,6 +315,7 @@ struct job {
   size_t head_len;
   struct fpm_parse_error json_err; /* why JSON failed, for the text stage */
   int running;
+  int started;      /* its first request was started */
   int64_t t_end_ms; /* when its last request ended */
 };
 
@@ -683,14 +685,93 @@ static void job_finish(struct job *j) {
   job_reset_request(j);
 }
 
-fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
-                       enum fpm_fetch_kind kind, int64_t deadline_ms,
-                       fcgi_cancel *cancel, struct fpm_result *results) {
+/* The first start of target i's fetch. */
+static void job_first_start(struct job *j, fcgi_multi *m, int64_t deadline_ms,
+                            const struct fpm_fetch_opts *o) {
+  j->started = 1;
+  j->t0_ms = fcgi_now_ms();
+  j->deadline_ms = deadline_ms;
+  if (o != NULL && o->timeout_ms > 0 && j->t0_ms + o->timeout_ms < deadline_ms)
+    j->deadline_ms = j->t0_ms + o->timeout_ms;
+  job_start(j, m);
+}
+
+/* A connect that failed because the process (or the system) ran out of
+ * descriptors while other reads were in flight: it is started again when
+ * one of them ends, instead of failing for want of a descriptor another
+ * turn would have had. */
+static int lacked_fd(const struct job *j, size_t in_flight) {
+  return in_flight > 1 && j->resp.err == FCGI_ECONNECT &&
+         j->resp.phase == FCGI_PHASE_CONNECT &&
+         fpm_fd_exhausted_msg(j->resp.errmsg);
+}
+
+/* Run the jobs with at most `window` in flight; the next starts when one
+ * ends (its result final, not a retry or a fallback of the same job). */
+static void run_window(struct job *jobs, size_t n, fcgi_multi *m, size_t window,
+                       int64_t deadline_ms, const struct fpm_fetch_opts *o) {
+  size_t *again = malloc(n * sizeof *again); /* waiting for a descriptor */
+  size_t n_again = 0, next = 0, in_flight = 0;
+  if (again == NULL)
+    window = n; /* no room to queue: all at once, as before windows */
+  /* adaptive: `win` reads at once within `window` (see fpm_fetch_opts) */
+  int adapt = o != NULL && o->adaptive;
+  size_t win = adapt && window > FPM_FETCH_FIRST_WINDOW ? FPM_FETCH_FIRST_WINDOW
+                                                        : window;
+  int64_t last_cut = 0; /* reads started before it do not halve win again */
+  while (next < n || n_again > 0 || in_flight > 0) {
+    while (in_flight < win && (n_again > 0 || next < n)) {
+      struct job *j = n_again > 0 ? &jobs[again[--n_again]] : &jobs[next++];
+      if (!j->started)
+        job_first_start(j, m, deadline_ms, o);
+      else
+        job_start(j, m);
+      in_flight += j->running != 0;
+    }
+    if (in_flight == 0)
+      continue;
+    fcgi_multi_poll(m, -1);
+    struct fcgi_response *resp;
+    void *user;
+    while (fcgi_multi_next_done(m, &resp, &user)) {
+      struct job *j = user;
+      if (again != NULL && lacked_fd(j, in_flight)) {
+        j->running = 0;
+        job_reset_request(j);
+        again[n_again++] = (size_t)(j - jobs);
+        in_flight--;
+        window = in_flight; /* what this process can hold now */
+        win = win < window ? win : window;
+        continue;
+      }
+      job_done(j, m);
+      if (j->running)
+        continue;
+      in_flight--;
+      if (adapt && j->res->err == FPM_ETIMEOUT && j->t0_ms >= last_cut) {
+        win =
+            win / 2 > FPM_FETCH_FIRST_WINDOW ? win / 2 : FPM_FETCH_FIRST_WINDOW;
+        win = win < window ? win : window;
+        last_cut = fcgi_now_ms();
+      } else if (adapt && j->res->err != FPM_ETIMEOUT && win < window) {
+        win++;
+      }
+    }
+  }
+  free(again);
+}
+
+fpm_err fpm_fetch_many_opts(fpm_fetcher *const *fs, size_t n,
+                            enum fpm_fetch_kind kind, int64_t deadline_ms,
+                            fcgi_cancel *cancel,
+                            const struct fpm_fetch_opts *opts,
+                            struct fpm_result *results) {
   if (n == 0)
     return FPM_OK;
+  if (deadline_ms <= 0)
+    deadline_ms = FCGI_NO_DEADLINE;
   struct job *jobs = calloc(n, sizeof *jobs);
   fcgi_multi *m = jobs != NULL ? fcgi_multi_new() : NULL;
-  int64_t t0 = fcgi_now_ms();
   for (size_t i = 0; i < n; i++) {
     fpm_result_clear(&results[i]);
     if (m == NULL) {
@@ -704,20 +785,14 @@ fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
     j->f = fs[i];
     j->res = &results[i];
     j->stage = kind == FPM_FETCH_PING ? STAGE_PING : STAGE_JSON;
-    j->deadline_ms = deadline_ms;
-    j->t0_ms = t0;
     j->cancel = cancel;
     make_marker(fs[i], results[i].marker, sizeof results[i].marker);
-    job_start(j, m);
   }
   if (m != NULL) {
-    while (fcgi_multi_pending(m) > 0) {
-      struct fcgi_response *resp;
-      void *user;
-      fcgi_multi_poll(m, -1);
-      while (fcgi_multi_next_done(m, &resp, &user))
-        job_done(user, m);
-    }
+    size_t window = opts != NULL ? opts->max_in_flight : 0;
+    if (window == 0)
+      window = n > 1 ? fpm_fd_budget(n) : 1;
+    run_window(jobs, n, m, window, deadline_ms, opts);
   }
   fpm_err worst = FPM_OK;
   for (size_t i = 0; i < n; i++) {
@@ -729,6 +804,12 @@ fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
   fcgi_multi_free(m);
   free(jobs);
   return worst;
+}
+
+fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
+                       enum fpm_fetch_kind kind, int64_t deadline_ms,
+                       fcgi_cancel *cancel, struct fpm_result *results) {
+  return fpm_fetch_many_opts(fs, n, kind, deadline_ms, cancel, NULL, results);
 }
 
 fpm_err fpm_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind, int64_t deadline_ms,

@@ -146,11 +146,15 @@ struct fpm_conf_opts {
  * directory without *.conf files: an empty configuration), -1 otherwise
  * (conf->diags says why). Either way conf must be freed with fpm_conf_free.
  *
- * Bounds: includes nest at most 5 levels (php-fpm's limit), an include loop
- * is reported ("include loop at FILE:LINE") and not followed, at most 256
- * files are read, and diagnostics are capped at 20 per file and 200 per
- * load, each cap followed by one "N more ... not shown" line. Section names
- * compare without case, as in php-fpm.
+ * Bounds, by size and not by count (a shared host has thousands of pool
+ * files): includes nest at most 5 levels (php-fpm's limit), an include loop
+ * is reported ("include loop at FILE:LINE") and not followed, a file is at
+ * most 4 MiB, one load reads at most 256 MiB of configuration (files beyond
+ * are reported unreadable), the pool table takes at most 256 MiB (about
+ * 60,000 pools), and diagnostics are capped at 20 per file and 200 per
+ * load, each cap followed by one "N more ... not shown" line (an unreadable
+ * file is always reported). Section names compare without case, as in
+ * php-fpm.
  */
 int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
                   struct fpm_conf *conf);

@@ -98,16 +98,52 @@ void fpm_result_clear(struct fpm_result *r);
 enum fpm_fetch_kind { FPM_FETCH_STATUS = 0, FPM_FETCH_PING = 1 };
 
 /*
- * Fetch from n targets at once over one engine (fcgi_multi): each target is
- * bounded by deadline_ms (absolute, fcgi_now_ms clock); a dead or slow target
- * never delays the others. cancel may be NULL. results[i] belongs to fs[i];
- * each must have been initialised (fpm_result_init) and is cleared first,
- * so a result can be reused fetch after fetch.
- * Returns the highest fpm_err among them.
+ * Fetch from n targets at once over one engine (fcgi_multi), at most as
+ * many in flight as the descriptor limit allows (fpm_fetch_many_opts):
+ * each target is bounded by deadline_ms (absolute, fcgi_now_ms clock); a dead
+ * or slow target never delays the others. cancel may be NULL. results[i]
+ * belongs to fs[i]; each must have been initialised (fpm_result_init) and is
+ * cleared first, so a result can be reused fetch after fetch. Returns the
+ * highest fpm_err among them.
  */
 fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
                        enum fpm_fetch_kind kind, int64_t deadline_ms,
                        fcgi_cancel *cancel, struct fpm_result *results);
+
+/* How fpm_fetch_many_opts spreads its reads; zero means the default. */
+struct fpm_fetch_opts {
+  /* Reads in flight at once (one socket each); the next starts as one
+   * ends. 0: from the process's descriptor limit (fpm_fd_budget). */
+  size_t max_in_flight;
+  /* > 0: each target's deadline is its own start + timeout_ms (never past
+   * deadline_ms), so a target that waits for its turn still gets its full
+   * timeout. 0: every target ends by deadline_ms. */
+  int64_t timeout_ms;
+  /* 1: start with at most FPM_FETCH_FIRST_WINDOW reads in flight, one more
+   * (up to max_in_flight) for each read that ends in time, half as many
+   * (never fewer than FPM_FETCH_FIRST_WINDOW) after a timeout. A cold
+   * ondemand pool waits for php-fpm's master to start a worker, and the
+   * master starts them one after the other: more reads queued than it
+   * starts within the timeout would only time out. The floor keeps hung
+   * pools from making the rest wait one timeout each. */
+  int adaptive;
+};
+#define FPM_FETCH_FIRST_WINDOW 32
+
+/*
+ * fpm_fetch_many with bounded concurrency. At most opts->max_in_flight
+ * reads run at once; a read whose connect fails for want of a descriptor
+ * (EMFILE, ENFILE) while others run is started again when one of them
+ * ends, and the window shrinks to what the process holds. deadline_ms 0 is
+ * no overall deadline (then set timeout_ms). opts NULL: all defaults.
+ * fpm_fetch_many is this with opts NULL: with more targets than free
+ * descriptors, it reads them in turns, all by deadline_ms.
+ */
+fpm_err fpm_fetch_many_opts(fpm_fetcher *const *fs, size_t n,
+                            enum fpm_fetch_kind kind, int64_t deadline_ms,
+                            fcgi_cancel *cancel,
+                            const struct fpm_fetch_opts *opts,
+                            struct fpm_result *results);
 
 /* One target. */
 fpm_err fpm_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind, int64_t deadline_ms,
