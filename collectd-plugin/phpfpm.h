@@ -20,6 +20,7 @@
 #include "fpm_discover.h"
 #include "fpm_fetch.h"
 #include "fpm_model.h"
+#include "fpm_procmem.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -57,6 +58,7 @@ struct phpfpm_conf {
   double slow_threshold_s;
   uint64_t max_children; /* 0 = unknown */
   int notifications;
+  int worker_memory; /* WorkerMemory: read the workers from /proc */
 };
 
 /*
@@ -80,6 +82,7 @@ struct phpfpm_defaults {
   size_t max_slots;
   double slow_threshold_s;
   int notifications;
+  int worker_memory;
 };
 /* The built-in defaults; default_interval_s is the plugin's interval. */
 void phpfpm_defaults_init(struct phpfpm_defaults *d, double default_interval_s);
@@ -166,8 +169,16 @@ struct phpfpm_pool {
   struct phpfpm_slow slow;
   struct fpm_sample *samples;
   size_t samples_cap;
-  struct phpfpm_link *link; /* discovered pools only, else NULL */
+  struct phpfpm_link *link;          /* discovered pools only, else NULL */
+  struct fpm_procmem mem;            /* WorkerMemory: the last read */
+  enum fpm_procmem_state mem_logged; /* the state last logged */
 };
+
+/* WorkerMemory: read the workers st lists from /proc into p->mem and hand
+ * the figures to m (m->procmem). Logs once per change of state: why a pool
+ * is not local (NOTICE), and when it is read again (INFO). */
+void phpfpm_memory_read(struct phpfpm_pool *p, const struct fpm_status *st,
+                        struct fpm_metrics *m);
 
 /* Resolve p's endpoint, set its run-time fields and register its read
  * callback "phpfpm/<name>". On failure the cause is logged, p is freed and

@@ -192,6 +192,7 @@ enum key_id {
   K_SLOW_THRESHOLD,
   K_MAX_CHILDREN,
   K_NOTIFICATIONS,
+  K_WORKER_MEMORY,
   K__COUNT
 };
 static const struct {
@@ -209,6 +210,7 @@ static const struct {
     [K_SLOW_THRESHOLD] = {"SlowThreshold", NULL},
     [K_MAX_CHILDREN] = {"MaxChildren", "pm.max_children"},
     [K_NOTIFICATIONS] = {"Notifications", NULL},
+    [K_WORKER_MEMORY] = {"WorkerMemory", NULL},
 };
 /* A <Pool> block forbids nothing; <DiscoverDefaults> the derived keys. */
 #define FORBID_NONE 0u
@@ -280,6 +282,8 @@ static int set_option(const char *who, const oconfig_item_t *o,
     return get_count(who, o, 1e9, &c->max_children);
   case K_NOTIFICATIONS:
     return get_bool(who, o, &c->notifications);
+  case K_WORKER_MEMORY:
+    return get_bool(who, o, &c->worker_memory);
   case K__COUNT:
     break;
   }
@@ -399,6 +403,7 @@ void phpfpm_defaults_init(struct phpfpm_defaults *d,
   d->max_slots = (size_t)r.max_slots;
   d->slow_threshold_s = c.slow_threshold_s;
   d->notifications = c.notifications;
+  d->worker_memory = c.worker_memory;
 }
 
 int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
@@ -423,6 +428,7 @@ int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
     out->max_slots = (size_t)r.max_slots;
     out->slow_threshold_s = c.slow_threshold_s;
     out->notifications = c.notifications;
+    out->worker_memory = c.worker_memory;
   }
   /* the forbidden keys are refused before they allocate; clear anyway */
   free(r.socket);

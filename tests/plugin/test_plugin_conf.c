@@ -77,6 +77,7 @@ static void test_every_key(void **state) {
   mock_ci_num(p, "SlowThreshold", 2.5);
   mock_ci_num(p, "MaxChildren", 8);
   mock_ci_bool(p, "Notifications", 0);
+  mock_ci_bool(p, "WorkerMemory", 1);
   assert_int_equal(run_config(root), 0);
   assert_int_equal(mock_n_reads(), 1);
   const struct phpfpm_pool *pool = pool_of("phpfpm/www");
@@ -93,6 +94,7 @@ static void test_every_key(void **state) {
   assert_true(c->slow_threshold_s == 2.5);
   assert_int_equal(c->max_children, 8);
   assert_int_equal(c->notifications, 0);
+  assert_int_equal(c->worker_memory, 1);
   assert_string_equal(pool->instance, "www");
   /* registered with the pool's own interval */
   assert_true(mock_read_find("phpfpm/www")->interval ==
@@ -118,6 +120,7 @@ static void test_defaults(void **state) {
   assert_true(c->slow_threshold_s == 1.0);
   assert_int_equal(c->max_children, 0);
   assert_int_equal(c->notifications, 1);
+  assert_int_equal(c->worker_memory, 0); /* opt-in: docs/memory.md */
   /* no Interval: collectd's own (0 = the plugin's interval) */
   assert_true(mock_read_find("phpfpm/www")->interval == 0);
 }
@@ -197,7 +200,8 @@ static const struct bad_case bad_cases[] = {
     {"Frobnicate", V_NUM, NULL, 1,
      "phpfpm plugin: pool \"www\": unknown option \"Frobnicate\"; expected "
      "one of Socket, Address, StatusPath, PingPath, Timeout, Interval, "
-     "Workers, MaxSlots, SlowThreshold, MaxChildren, Notifications"},
+     "Workers, MaxSlots, SlowThreshold, MaxChildren, Notifications, "
+     "WorkerMemory"},
 };
 
 static void test_bad_values(void **state) {
