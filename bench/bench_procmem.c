@@ -2,9 +2,10 @@
  * bench_procmem.c TARGET [ROUNDS]: what reading the workers' memory costs
  * next to the status fetch it follows, in the same run: ROUNDS times (a)
  * one full status fetch of TARGET (connect, request, the worker list,
- * parse) and (b) fpm_procmem_read over the workers that fetch listed
- * (stat, cmdline and smaps_rollup of each, plus the master's cmdline).
- * Prints the median and p90 of each in microseconds, and their ratio.
+ * parse), (b) fpm_procmem_read over the workers that fetch listed, RSS
+ * only (one stat per worker, two cmdlines) and (c) the same with PSS
+ * (plus one smaps_rollup per worker). Prints the median and p90 of each
+ * in microseconds, and their ratios to the fetch.
  * Run by bench_procmem.sh against a 50-worker static pool.
  */
 #include "fpm_fetch.h"
@@ -48,7 +49,8 @@ int main(int argc, char **argv) {
   }
   double *fetch = calloc((size_t)rounds, sizeof *fetch);
   double *mem = calloc((size_t)rounds, sizeof *mem);
-  if (fetch == NULL || mem == NULL)
+  double *pss = calloc((size_t)rounds, sizeof *pss);
+  if (fetch == NULL || mem == NULL || pss == NULL)
     return 1;
   uint64_t workers = 0, pss_known = 1;
   for (int i = 0; i < rounds; i++) {
@@ -62,9 +64,13 @@ int main(int argc, char **argv) {
       return 1;
     }
     struct fpm_procmem pm;
+    struct fpm_procmem_opts with_pss = {.pss = 1};
     double t2 = now_us();
     enum fpm_procmem_state s = fpm_procmem_read(&r.status, NULL, &pm);
     double t3 = now_us();
+    if (s == FPM_PROCMEM_LOCAL)
+      s = fpm_procmem_read(&r.status, &with_pss, &pm);
+    double t4 = now_us();
     if (s != FPM_PROCMEM_LOCAL) {
       fprintf(stderr, "bench_procmem: memory not read: %s\n", pm.reason);
       return 1;
@@ -73,17 +79,22 @@ int main(int argc, char **argv) {
     pss_known &= (uint64_t)pm.pss_known;
     fetch[i] = t1 - t0;
     mem[i] = t3 - t2;
+    pss[i] = t4 - t3;
     fpm_result_clear(&r);
   }
   double f50 = pct(fetch, rounds, 50), f90 = pct(fetch, rounds, 90);
   double m50 = pct(mem, rounds, 50), m90 = pct(mem, rounds, 90);
+  double p50 = pct(pss, rounds, 50), p90 = pct(pss, rounds, 90);
   printf("workers %llu (PSS %s), %d rounds\n", (unsigned long long)workers,
          pss_known ? "read" : "not readable", rounds);
   printf("status fetch (full list): median %.0f us, p90 %.0f us\n", f50, f90);
-  printf("worker memory from /proc: median %.0f us, p90 %.0f us\n", m50, m90);
-  printf("memory / fetch: %.2f (medians)\n", m50 / f50);
+  printf("worker RSS from /proc:    median %.0f us, p90 %.0f us\n", m50, m90);
+  printf("worker RSS + PSS:         median %.0f us, p90 %.0f us\n", p50, p90);
+  printf("RSS / fetch: %.2f, RSS+PSS / fetch: %.2f (medians)\n", m50 / f50,
+         p50 / f50);
   free(fetch);
   free(mem);
+  free(pss);
   fpm_fetcher_free(f);
   return 0;
 }

@@ -261,7 +261,9 @@ static int pool_register(struct phpfpm_pool *p) {
            P "pool \"%s\": reading %s every %g s, timeout %g s, workers %s%s",
            p->conf.name, p->conf.endpoint, p->conf.interval_s,
            p->conf.timeout_s, phpfpm_workers_name(p->conf.workers),
-           p->conf.worker_memory ? ", worker memory from /proc" : "");
+           !p->conf.worker_memory ? ""
+           : p->conf.worker_pss   ? ", worker memory (RSS, PSS) from /proc"
+                                  : ", worker memory (RSS) from /proc");
   cdtime_t interval =
       p->conf.interval_set ? DOUBLE_TO_CDTIME_T(p->conf.interval_s) : 0;
   user_data_t ud = {.data = p, .free_func = phpfpm_pool_free};

@@ -59,6 +59,7 @@ struct phpfpm_conf {
   uint64_t max_children; /* 0 = unknown */
   int notifications;
   int worker_memory; /* WorkerMemory: read the workers from /proc */
+  int worker_pss;    /* WorkerPSS: their PSS too (smaps_rollup) */
 };
 
 /*
@@ -83,6 +84,7 @@ struct phpfpm_defaults {
   double slow_threshold_s;
   int notifications;
   int worker_memory;
+  int worker_pss;
 };
 /* The built-in defaults; default_interval_s is the plugin's interval. */
 void phpfpm_defaults_init(struct phpfpm_defaults *d, double default_interval_s);

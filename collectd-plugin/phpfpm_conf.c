@@ -193,6 +193,7 @@ enum key_id {
   K_MAX_CHILDREN,
   K_NOTIFICATIONS,
   K_WORKER_MEMORY,
+  K_WORKER_PSS,
   K__COUNT
 };
 static const struct {
@@ -211,6 +212,7 @@ static const struct {
     [K_MAX_CHILDREN] = {"MaxChildren", "pm.max_children"},
     [K_NOTIFICATIONS] = {"Notifications", NULL},
     [K_WORKER_MEMORY] = {"WorkerMemory", NULL},
+    [K_WORKER_PSS] = {"WorkerPSS", NULL},
 };
 /* A <Pool> block forbids nothing; <DiscoverDefaults> the derived keys. */
 #define FORBID_NONE 0u
@@ -284,6 +286,8 @@ static int set_option(const char *who, const oconfig_item_t *o,
     return get_bool(who, o, &c->notifications);
   case K_WORKER_MEMORY:
     return get_bool(who, o, &c->worker_memory);
+  case K_WORKER_PSS:
+    return get_bool(who, o, &c->worker_pss);
   case K__COUNT:
     break;
   }
@@ -404,6 +408,7 @@ void phpfpm_defaults_init(struct phpfpm_defaults *d,
   d->slow_threshold_s = c.slow_threshold_s;
   d->notifications = c.notifications;
   d->worker_memory = c.worker_memory;
+  d->worker_pss = c.worker_pss;
 }
 
 int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
@@ -429,6 +434,7 @@ int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
     out->slow_threshold_s = c.slow_threshold_s;
     out->notifications = c.notifications;
     out->worker_memory = c.worker_memory;
+    out->worker_pss = c.worker_pss;
   }
   /* the forbidden keys are refused before they allocate; clear anyway */
   free(r.socket);

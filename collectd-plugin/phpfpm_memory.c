@@ -5,7 +5,8 @@
  * to the model, so the memory_* samples are dispatched with the others
  * (stock types memory and vs_processes). A pool whose workers cannot be
  * read says why in the log, once per change, and dispatches no memory
- * values (absent, never zero).
+ * values (absent, never zero). PSS (WorkerPSS) costs a page-table walk
+ * per worker, several times the fetch itself: it is a separate choice.
  */
 #include "phpfpm.h"
 
@@ -13,7 +14,8 @@
 
 void phpfpm_memory_read(struct phpfpm_pool *p, const struct fpm_status *st,
                         struct fpm_metrics *m) {
-  enum fpm_procmem_state s = fpm_procmem_read(st, NULL, &p->mem);
+  struct fpm_procmem_opts o = {.pss = p->conf.worker_pss};
+  enum fpm_procmem_state s = fpm_procmem_read(st, &o, &p->mem);
   m->procmem = &p->mem;
   if (s == p->mem_logged)
     return;
@@ -22,7 +24,7 @@ void phpfpm_memory_read(struct phpfpm_pool *p, const struct fpm_status *st,
   if (s == FPM_PROCMEM_LOCAL) {
     if (before != FPM_PROCMEM_UNREAD)
       INFO(P "pool \"%s\": worker memory read from /proc again", p->conf.name);
-    else if (!p->mem.pss_known)
+    else if (p->mem.pss_read && !p->mem.pss_known)
       INFO(P "pool \"%s\": worker memory: PSS unreadable (smaps_rollup "
              "needs root or the workers' user), RSS only",
            p->conf.name);

@@ -57,6 +57,11 @@ static int usable_input(const struct fpm_advise_in *in, struct fpm_advice *a) {
     snprintf(a->why, sizeof a->why, "no worker to measure");
     return 0;
   }
+  if (!p->pss_known && !p->pss_read) {
+    a->status = FPM_ADVICE_NO_PSS;
+    snprintf(a->why, sizeof a->why, "PSS was not read");
+    return 0;
+  }
   if (!p->pss_known) {
     a->status = FPM_ADVICE_NO_PSS;
     snprintf(a->why, sizeof a->why,

@@ -53,7 +53,7 @@ void fpm_output_text_memory(struct fpm_buf *b, const struct fpm_metrics *m) {
   if (p->pss_known) {
     fpm_buf_puts(b, "; PSS total ");
     fpm_out_bytes(b, (double)p->pss.total);
-  } else {
+  } else if (p->pss_read) {
     fpm_buf_puts(b, "; PSS unknown (smaps_rollup not readable)");
   }
   fpm_buf_printf(b, " (%" PRIu64 " worker%s", p->rss.n,
@@ -90,8 +90,10 @@ void fpm_output_json_memory(struct fpm_buf *b, const struct fpm_procmem *p) {
   else
     fpm_buf_puts(b, ",\"pss_total\":null,\"pss_p50\":null,\"pss_p95\":null,"
                     "\"pss_max\":null");
-  fpm_buf_printf(b, ",\"source\":\"%s\"}",
-                 p->pss_known ? "smaps_rollup" : "status");
+  fpm_buf_printf(b, ",\"pss\":\"%s\"}",
+                 p->pss_known  ? "read"
+                 : p->pss_read ? "unreadable"
+                               : "not asked");
 }
 
 /* ---------------------------------------------------------- advise */

@@ -122,20 +122,22 @@ static int line_kb(const char *buf, const char *key, uint64_t *bytes) {
   return 0;
 }
 
-/* ppid and starttime (clock ticks after boot) from /proc/PID/stat: the
- * fields after the last ')' (the command name may hold anything). */
-static int parse_stat(const char *buf, int64_t *ppid, uint64_t *start) {
+/* ppid, starttime (clock ticks after boot) and rss (pages) from
+ * /proc/PID/stat: the fields after the last ')' (the command name may hold
+ * anything). */
+static int parse_stat(const char *buf, int64_t *ppid, uint64_t *start,
+                      uint64_t *rss_pages) {
   const char *p = strrchr(buf, ')');
   if (p == NULL)
     return -1;
   p++;
-  /* field 3 is the state; ppid is field 4, starttime field 22 */
-  for (int field = 3; field <= 22; field++) {
+  /* field 3 is the state; ppid is field 4, starttime 22, rss 24 */
+  for (int field = 3; field <= 24; field++) {
     while (*p == ' ')
       p++;
     if (*p == '\0')
       return -1;
-    if (field == 4 || field == 22) {
+    if (field == 4 || field == 22 || field == 24) {
       char *end = NULL;
       errno = 0;
       unsigned long long v = strtoull(p, &end, 10);
@@ -143,8 +145,10 @@ static int parse_stat(const char *buf, int64_t *ppid, uint64_t *start) {
         return -1;
       if (field == 4)
         *ppid = (int64_t)v;
-      else
+      else if (field == 22)
         *start = v;
+      else
+        *rss_pages = v;
       p = end;
     } else {
       while (*p != ' ' && *p != '\0')
@@ -172,6 +176,9 @@ struct ctx {
   long tck;
   int64_t boot_s;
   uint64_t tolerance_s;
+  uint64_t page_size;
+  int pss;           /* read smaps_rollup too */
+  int title_checked; /* one worker's title was checked */
   const struct fpm_status *st;
   struct fpm_procmem *out;
 };
@@ -260,21 +267,14 @@ static int check_start(struct ctx *c, const struct fpm_worker *w,
   return -1;
 }
 
-/* RSS and PSS of a verified worker; returns 1 when it is gone. */
-static int read_memory(struct ctx *c, int64_t pid, uint64_t *rss, uint64_t *pss,
-                       int *have_pss) {
+/* PSS of a verified worker (smaps_rollup walks its page tables: the
+ * expensive read, hence optional). Unreadable (another user's worker
+ * without CAP_SYS_PTRACE, a kernel before 4.14, gone meanwhile): *have_pss
+ * stays 0. */
+static void read_pss(struct ctx *c, int64_t pid, uint64_t *pss, int *have_pss) {
   char buf[4096];
-  if (read_proc(c->root, pid, "smaps_rollup", buf, sizeof buf) >= 0 &&
-      line_kb(buf, "Rss:", rss) == 0 && line_kb(buf, "Pss:", pss) == 0) {
-    *have_pss = 1;
-    return 0;
-  }
-  *have_pss = 0;
-  if (read_proc(c->root, pid, "status", buf, sizeof buf) < 0)
-    return 1; /* gone meanwhile (status is readable by everyone) */
-  if (line_kb(buf, "VmRSS:", rss) != 0)
-    return 1; /* a zombie has no VmRSS: it is exiting */
-  return 0;
+  *have_pss = read_proc(c->root, pid, "smaps_rollup", buf, sizeof buf) >= 0 &&
+              line_kb(buf, "Pss:", pss) == 0;
 }
 
 /* One listed worker: 0 read, 1 gone, -1 not local (reason set). */
@@ -289,8 +289,8 @@ static int one_worker(struct ctx *c, const struct fpm_worker *w, uint64_t *rss,
     return -1;
   }
   int64_t ppid = 0;
-  uint64_t ticks = 0;
-  if (parse_stat(buf, &ppid, &ticks) != 0) {
+  uint64_t ticks = 0, pages = 0;
+  if (parse_stat(buf, &ppid, &ticks, &pages) != 0) {
     verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
             "pid %" PRId64 "'s stat is not in the kernel's format", w->pid);
     return -1;
@@ -305,12 +305,23 @@ static int one_worker(struct ctx *c, const struct fpm_worker *w, uint64_t *rss,
             w->pid, ppid, c->out->master_pid);
     return -1;
   }
-  int t = check_title(c, w->pid);
-  if (t != 0)
-    return t;
+  /* the pool name, on one worker: its siblings share its parent, and a
+   * reused PID is caught by its start time */
+  if (!c->title_checked) {
+    int t = check_title(c, w->pid);
+    if (t != 0)
+      return t;
+    c->title_checked = 1;
+  }
   if (check_start(c, w, ticks) != 0)
     return -1;
-  return read_memory(c, w->pid, rss, pss, have_pss);
+  if (pages == 0)
+    return 1; /* a zombie: it is exiting */
+  *rss = pages > UINT64_MAX / c->page_size ? UINT64_MAX : pages * c->page_size;
+  *have_pss = 0;
+  if (c->pss)
+    read_pss(c, w->pid, pss, have_pss);
+  return 0;
 }
 
 static int64_t boot_time(const char *root) {
@@ -335,6 +346,10 @@ static void setup(struct ctx *c, const struct fpm_status *st,
       o != NULL && o->boot_time_s > 0 ? o->boot_time_s : boot_time(c->root);
   c->tolerance_s = o != NULL && o->start_tolerance_s > 0 ? o->start_tolerance_s
                                                          : DEFAULT_TOLERANCE_S;
+  long ps = sysconf(_SC_PAGESIZE);
+  c->page_size = ps > 0 ? (uint64_t)ps : 4096;
+  c->pss = o != NULL && o->pss;
+  out->pss_read = c->pss;
 }
 
 /* Every listed worker: verified and read, or the first failed check. */
@@ -371,7 +386,7 @@ static enum fpm_procmem_state read_all(struct ctx *c, uint64_t *rss,
                    "is on another host or in another PID namespace",
                    out->listed);
   fpm_mem_summarise(rss, n, &out->rss);
-  out->pss_known = all_pss;
+  out->pss_known = all_pss && c->pss;
   if (all_pss)
     fpm_mem_summarise(pss, n, &out->pss);
   out->state = FPM_PROCMEM_LOCAL;

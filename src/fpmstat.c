@@ -48,6 +48,7 @@ struct cli {
   const char *ignore[FPMSTAT_MAX_IGNORE]; /* --discover-ignore, into argv */
   size_t n_ignore;
   int no_memory;       /* --no-memory: do not read workers from /proc */
+  int pss;             /* --pss: their PSS too (smaps_rollup) */
   int advise;          /* --advise: the sizing report instead */
   double headroom_pct; /* --headroom; -1: the default */
 };
@@ -93,7 +94,10 @@ static const char usage_text[] =
     "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
     "                           repeatable): listed as ignored, not read\n"
     "      --no-memory          do not read the workers' memory from /proc\n"
-    "                           (read by default for pools on this host)\n"
+    "                           (RSS, read by default for pools on this "
+    "host)\n"
+    "      --pss                also their PSS (smaps_rollup: costs more than\n"
+    "                           the fetch; needs root or the workers' user)\n"
     "      --advise             pm.max_children sizing advice per pool (text\n"
     "                           or json): worker PSS, MemAvailable, evidence\n"
     "      --headroom PCT       memory --advise keeps free (default 20)\n"
@@ -154,6 +158,7 @@ enum {
   OPT_PREFIX,
   OPT_DISCOVER_IGNORE,
   OPT_NO_MEMORY,
+  OPT_PSS,
   OPT_ADVISE,
   OPT_HEADROOM
 };
@@ -186,6 +191,7 @@ static const struct cli_opt long_opts[] = {
     {"discover", ARG_OPTIONAL, 'd'},
     {"discover-ignore", ARG_REQUIRED, OPT_DISCOVER_IGNORE},
     {"no-memory", ARG_NONE, OPT_NO_MEMORY},
+    {"pss", ARG_NONE, OPT_PSS},
     {"advise", ARG_NONE, OPT_ADVISE},
     {"headroom", ARG_REQUIRED, OPT_HEADROOM},
     {"help", ARG_NONE, 'h'},
@@ -224,6 +230,9 @@ static int parse_headroom(struct cli *c, const char *arg) {
 /* --advise: what it needs, checked with the other options. Returns -1 to
  * go on, else an exit status. */
 static int check_advise(const struct cli *c) {
+  if (c->pss && c->no_memory)
+    return usage_error("%s", "--pss reads worker memory, which --no-memory "
+                             "turns off");
   if (!c->advise)
     return c->headroom_pct >= 0
                ? usage_error("%s", "--headroom goes with --advise")
@@ -301,6 +310,9 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     return add_ignore(c, arg);
   case OPT_NO_MEMORY:
     c->no_memory = 1;
+    return -1;
+  case OPT_PSS:
+    c->pss = 1;
     return -1;
   case OPT_ADVISE:
     c->advise = 1;
@@ -517,7 +529,8 @@ static void compute(const struct cli *c, struct tgt *t,
   mo.max_children = c->max_children;
   fpm_model_compute(&t->res.status, &mo, NULL, &t->m);
   if (!c->no_memory) {
-    fpm_procmem_read(&t->res.status, NULL, &t->mem);
+    struct fpm_procmem_opts po = {.pss = c->pss || c->advise};
+    fpm_procmem_read(&t->res.status, &po, &t->mem);
     t->m.procmem = &t->mem;
   }
   it->m = &t->m;

@@ -2,7 +2,8 @@
 # it_memory.sh: worker memory and --advise against a real php-fpm 8.2.
 #  - for the static (www), dynamic (dyn, TCP) and ondemand (od, after
 #    requests made it spawn two workers) pools of tests/harness/fpm.sh,
-#    fpmstat's memory figures (workers, rss_total, rss_max, pss_total) agree
+#    fpmstat's memory figures (workers, rss_total, rss_max, and with --pss
+#    pss_total) agree
 #    within 5 % with awk over /proc/PID/smaps_rollup for the PIDs the status
 #    page listed, read here independently; master_pid is php-fpm's.
 #  - "remote": a second php-fpm, listening on loopback TCP, runs in its own
@@ -73,7 +74,7 @@ proc_figures() {
 check_pool() { # NAME TARGET
   local name=$1 target=$2 try json pids mem n r m s kn kr km ks
   for try in 1 2; do
-    json=$("$B" -F json --full "$target") || { bad "$name: fpmstat failed"; return; }
+    json=$("$B" -F json --full --pss "$target") || { bad "$name: fpmstat failed"; return; }
     pids=$(jq -r '.workers[].pid' <<<"$json")
     read -r kn kr km ks <<<"$(proc_figures $pids)"
     mem=$(jq -c .memory <<<"$json")
@@ -110,11 +111,16 @@ n_od=$("$B" -F json --full "$FPMT_OD_SOCK" | jq '.memory.workers')
 check_pool "od (ondemand)" "$FPMT_OD_SOCK"
 
 out=$("$B" "$FPMT_WWW_SOCK")
+grep -Eq '^  worker memory: +RSS total [0-9.]+ [KMG]iB, p50 [0-9.]+ [KMG]iB, max [0-9.]+ [KMG]iB \(4 workers\)$' <<<"$out" &&
+  ok "text: the worker memory line (RSS by default)" || bad "text: $(grep 'worker memory' <<<"$out")"
+out=$("$B" --pss "$FPMT_WWW_SOCK")
 grep -Eq '^  worker memory: +RSS total [0-9.]+ [KMG]iB, p50 .*; PSS total [0-9.]+ [KMG]?i?B \(4 workers\)$' <<<"$out" &&
-  ok "text: the worker memory line" || bad "text: $(grep 'worker memory' <<<"$out")"
+  ok "text: the worker memory line with --pss" || bad "text --pss: $(grep 'worker memory' <<<"$out")"
+out=$("$B" -F json "$FPMT_WWW_SOCK" | jq -c '[.memory.pss, .memory.pss_total, .metrics.memory_pss_total]')
+[ "$out" = '["not asked",null,null]' ] && ok "json without --pss: PSS not asked, null" || bad "json PSS default: $out"
 out=$("$B" --no-memory -F json "$FPMT_WWW_SOCK" | jq -c '[.memory, .metrics.memory_rss_total]')
 [ "$out" = '[null,null]' ] && ok "--no-memory: memory null, no memory metrics" || bad "--no-memory: $out"
-out=$("$B" -F json "$FPMT_WWW_SOCK" | jq -c '[.metrics.memory_workers, .metrics.memory_pss_total > 0]')
+out=$("$B" -F json --pss "$FPMT_WWW_SOCK" | jq -c '[.metrics.memory_workers, .metrics.memory_pss_total > 0]')
 [ "$out" = '[4,true]' ] && ok "json metrics: memory_workers 4, memory_pss_total > 0" || bad "json metrics: $out"
 
 # -------------------------------------------- remote: another PID namespace

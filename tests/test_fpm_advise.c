@@ -40,6 +40,7 @@ static void fix_init(struct fix *f) {
   f->mem.listed = 5;
   f->mem.rss =
       (struct fpm_mem_summary){5, 300 * MIB, 60 * MIB, 70 * MIB, 70 * MIB};
+  f->mem.pss_read = 1;
   f->mem.pss_known = 1;
   f->mem.pss =
       (struct fpm_mem_summary){5, 100 * MIB, 20 * MIB, 50 * MIB, 50 * MIB};
@@ -148,7 +149,12 @@ static void test_no_advice(void **state) {
   f.mem.pss_known = 0;
   fpm_advise(&f.in, &a);
   assert_int_equal(a.status, FPM_ADVICE_NO_PSS);
+  assert_non_null(strstr(a.why, "PSS unreadable"));
   assert_int_equal(a.fits, 0);
+  f.mem.pss_read = 0;
+  fpm_advise(&f.in, &a);
+  assert_int_equal(a.status, FPM_ADVICE_NO_PSS);
+  assert_string_equal(a.why, "PSS was not read");
   fix_init(&f);
   f.mem.state = FPM_PROCMEM_NOT_LOCAL;
   snprintf(f.mem.reason, sizeof f.mem.reason, "pid 7's parent 1 is init");

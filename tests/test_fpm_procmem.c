@@ -80,6 +80,7 @@ struct fake {
   char root[64];
   struct fpm_status st;
   struct fpm_worker w[8];
+  int pss; /* read_fake asks for PSS */
 };
 
 static void put(const struct fake *f, const char *rel, const char *data,
@@ -117,8 +118,9 @@ static void put_worker(const struct fake *f, long pid, long ppid,
   /* a command name with ") " in it: the fields start after the last ')' */
   int n = snprintf(buf, sizeof buf,
                    "%ld (php-fpm) x) S %ld %ld %ld 0 -1 4194624 100 0 0 0 "
-                   "1 2 0 0 20 0 1 0 %ld 123456 789 18446744073709551615\n",
-                   pid, ppid, ppid, ppid, start_s * TCK);
+                   "1 2 0 0 20 0 1 0 %ld 123456 %ld 18446744073709551615\n",
+                   pid, ppid, ppid, ppid, start_s * TCK,
+                   rss_kb * 1024 / sysconf(_SC_PAGESIZE));
   put(f, rel, buf, (size_t)n);
   snprintf(rel, sizeof rel, "%ld/cmdline", pid);
   n = snprintf(buf, sizeof buf, "%s", title);
@@ -160,6 +162,7 @@ static int setup(void **state) {
   snprintf(f->st.pool, sizeof f->st.pool, "www");
   f->st.has_workers = 1;
   f->st.workers = f->w;
+  f->pss = 1;
   *state = f;
   return 0;
 }
@@ -175,7 +178,7 @@ static int teardown(void **state) {
 
 static enum fpm_procmem_state read_fake(struct fake *f, struct fpm_procmem *m) {
   struct fpm_procmem_opts o = {
-      .proc_root = f->root, .clk_tck = TCK, .boot_time_s = BOOT};
+      .proc_root = f->root, .clk_tck = TCK, .boot_time_s = BOOT, .pss = f->pss};
   return fpm_procmem_read(&f->st, &o, m);
 }
 
@@ -208,8 +211,8 @@ static void test_local_pool(void **state) {
   assert_int_equal(m.requests, 60);
 }
 
-/* Without smaps_rollup (another user's worker): VmRSS, PSS unknown. */
-static void test_vmrss_fallback(void **state) {
+/* Without smaps_rollup (another user's worker): RSS, PSS unknown. */
+static void test_pss_unreadable(void **state) {
   struct fake *f = *state;
   put_master(f, 100, "php-fpm: master process (x)");
   put_worker(f, 101, 100, "php-fpm: pool www", 50, 10000, 4000);
@@ -219,6 +222,19 @@ static void test_vmrss_fallback(void **state) {
   struct fpm_procmem m;
   assert_int_equal(read_fake(f, &m), FPM_PROCMEM_LOCAL);
   assert_int_equal(m.rss.total, 22000 * 1024);
+  assert_true(m.pss_read);
+  assert_false(m.pss_known);
+}
+
+/* PSS not asked for: RSS from stat alone, no smaps_rollup read. */
+static void test_rss_only(void **state) {
+  struct fake *f = *state;
+  three_workers(f);
+  f->pss = 0;
+  struct fpm_procmem m;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss.total, 60000 * 1024);
+  assert_false(m.pss_read);
   assert_false(m.pss_known);
 }
 
@@ -346,7 +362,8 @@ int main(void) {
       cmocka_unit_test(test_summary_ranks),
       cmocka_unit_test(test_summary_saturates),
       cmocka_unit_test_setup_teardown(test_local_pool, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_vmrss_fallback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pss_unreadable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rss_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gone_worker, setup, teardown),
       cmocka_unit_test_setup_teardown(test_other_parent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parent_not_master, setup, teardown),

@@ -3,22 +3,24 @@
  *
  * The status page's `last request memory` is PHP's allocator peak for one
  * request; what a worker really holds is its resident set. For every worker
- * the status page lists, this reads the kernel's figures:
- * /proc/PID/smaps_rollup (RSS and PSS: the proportional set size shares
- * each shared page among the processes that map it, so PSS adds up to what
- * the pool costs), falling back to /proc/PID/status VmRSS (PSS unknown)
- * when smaps_rollup cannot be read (another user's worker without
- * CAP_SYS_PTRACE, or a kernel before 4.14).
+ * the status page lists, this reads the kernel's figures: the resident set
+ * (RSS) from /proc/PID/stat, one small read per worker that also gives the
+ * parent and the start time; on request (opts->pss) the proportional set
+ * size from /proc/PID/smaps_rollup (PSS shares each shared page among the
+ * processes that map it, so it adds up to what the pool costs).
+ * smaps_rollup walks the worker's page tables: several times the cost of
+ * everything else together (docs/memory.md has the figures), and it needs
+ * root or the workers' user (CAP_SYS_PTRACE); unreadable, PSS is unknown.
  *
  * A listed PID is only read when it verifiably is that pool's worker on
  * this host: every listed worker has the same parent, that parent is a
- * php-fpm master (its cmdline starts "php-fpm: master process"), the
+ * php-fpm master (its cmdline starts "php-fpm: master process"), the first
  * worker's cmdline is "php-fpm: pool <the status page's pool name>", and
- * its start time (from /proc/PID/stat) agrees with the status page's
- * `start time`. Anything else (a pool on another host, a PID namespace we
- * cannot see, a PID reused by another process) gives "not local" with the
- * reason, never a guess. Workers that exited between the status fetch and
- * the read are counted as gone and left out.
+ * each worker's start time (from /proc/PID/stat) agrees with the status
+ * page's `start time`. Anything else (a pool on another host, a PID
+ * namespace we cannot see, a PID reused by another process) gives "not
+ * local" with the reason, never a guess. Workers that exited between the
+ * status fetch and the read are counted as gone and left out.
  *
  * Thread-safety: no global state; the functions only read files.
  */
@@ -61,6 +63,7 @@ struct fpm_procmem {
   uint64_t listed; /* workers the status page listed */
   uint64_t gone;   /* listed workers that exited before they were read */
   struct fpm_mem_summary rss; /* bytes, over the workers read (n) */
+  int pss_read;               /* PSS was asked for (opts->pss) */
   int pss_known;              /* PSS was read for every one of them */
   struct fpm_mem_summary pss; /* bytes; valid when pss_known */
   uint64_t requests;          /* requests served by the workers read */
@@ -74,15 +77,17 @@ struct fpm_procmem_opts {
   uint64_t start_tolerance_s; /* 0: 3; a worker whose start time differs
                                  from the status page's by more is not the
                                  listed worker */
+  int pss;                    /* 1: read PSS too (smaps_rollup) */
 };
 
 /*
  * Read the memory of the workers st lists (st must have a worker list:
  * st->has_workers) into *out, which is overwritten. o may be NULL. Returns
  * out->state. Never fails otherwise: a file that cannot be read is a
- * reason (NOT_LOCAL, UNAVAILABLE) or a fallback (VmRSS without PSS), and
- * out of memory is reported as UNAVAILABLE. Cost: three small /proc reads
- * per worker (stat, cmdline, smaps_rollup) and one for the master.
+ * reason (NOT_LOCAL, UNAVAILABLE) or an unknown PSS, and out of memory is
+ * reported as UNAVAILABLE. Cost: one /proc read per worker (stat), two for
+ * the master and the first worker (cmdline), and with opts->pss one
+ * smaps_rollup per worker.
  */
 enum fpm_procmem_state fpm_procmem_read(const struct fpm_status *st,
                                         const struct fpm_procmem_opts *o,

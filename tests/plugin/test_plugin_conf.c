@@ -78,6 +78,7 @@ static void test_every_key(void **state) {
   mock_ci_num(p, "MaxChildren", 8);
   mock_ci_bool(p, "Notifications", 0);
   mock_ci_bool(p, "WorkerMemory", 1);
+  mock_ci_bool(p, "WorkerPSS", 1);
   assert_int_equal(run_config(root), 0);
   assert_int_equal(mock_n_reads(), 1);
   const struct phpfpm_pool *pool = pool_of("phpfpm/www");
@@ -95,6 +96,7 @@ static void test_every_key(void **state) {
   assert_int_equal(c->max_children, 8);
   assert_int_equal(c->notifications, 0);
   assert_int_equal(c->worker_memory, 1);
+  assert_int_equal(c->worker_pss, 1);
   assert_string_equal(pool->instance, "www");
   /* registered with the pool's own interval */
   assert_true(mock_read_find("phpfpm/www")->interval ==
@@ -121,6 +123,7 @@ static void test_defaults(void **state) {
   assert_int_equal(c->max_children, 0);
   assert_int_equal(c->notifications, 1);
   assert_int_equal(c->worker_memory, 0); /* opt-in: docs/memory.md */
+  assert_int_equal(c->worker_pss, 0);
   /* no Interval: collectd's own (0 = the plugin's interval) */
   assert_true(mock_read_find("phpfpm/www")->interval == 0);
 }
@@ -201,7 +204,7 @@ static const struct bad_case bad_cases[] = {
      "phpfpm plugin: pool \"www\": unknown option \"Frobnicate\"; expected "
      "one of Socket, Address, StatusPath, PingPath, Timeout, Interval, "
      "Workers, MaxSlots, SlowThreshold, MaxChildren, Notifications, "
-     "WorkerMemory"},
+     "WorkerMemory, WorkerPSS"},
 };
 
 static void test_bad_values(void **state) {
