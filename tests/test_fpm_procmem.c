@@ -100,7 +100,7 @@ static void mkproc(const struct fake *f, long pid) {
 }
 
 static void put_master(const struct fake *f, long pid, const char *title) {
-  char rel[64], buf[256];
+  char rel[64], buf[256] = {0}; /* the padding NULs are written */
   mkproc(f, pid);
   snprintf(rel, sizeof rel, "%ld/cmdline", pid);
   size_t n = (size_t)snprintf(buf, sizeof buf, "%s", title);
@@ -112,7 +112,7 @@ static void put_master(const struct fake *f, long pid, const char *title) {
 static void put_worker(const struct fake *f, long pid, long ppid,
                        const char *title, long start_s, long rss_kb,
                        long pss_kb) {
-  char rel[64], buf[1024];
+  char rel[64], buf[1024] = {0}; /* the padding NULs are written */
   mkproc(f, pid);
   snprintf(rel, sizeof rel, "%ld/stat", pid);
   /* a command name with ") " in it: the fields start after the last ')' */
