@@ -60,6 +60,8 @@ struct phpfpm_conf {
   int notifications;
   int worker_memory; /* WorkerMemory: read the workers from /proc */
   int worker_pss;    /* WorkerPSS: their PSS too (smaps_rollup) */
+  /* A discovered pool inside a container (fpm_target): NULL on the host. */
+  char *root, *netns, *tag;
 };
 
 /*

@@ -448,5 +448,8 @@ void phpfpm_conf_clear(struct phpfpm_conf *c) {
   free(c->endpoint);
   free(c->status_path);
   free(c->ping_path);
+  free(c->root);
+  free(c->netns);
+  free(c->tag);
   memset(c, 0, sizeof *c);
 }

@@ -23,6 +23,8 @@
  */
 #include "phpfpm.h"
 
+#include "fpm_proc.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,23 +152,6 @@ void phpfpm_discovery_free(void *data) {
   free(d);
 }
 
-/* -------------------------------------------------------------- links */
-
-struct phpfpm_link *phpfpm_link_new(const char *name) {
-  struct phpfpm_link *l = calloc(1, sizeof *l);
-  if (l == NULL)
-    return NULL;
-  atomic_init(&l->refs, 2);
-  atomic_init(&l->down, 0);
-  snprintf(l->name, sizeof l->name, "%s", name);
-  return l;
-}
-
-void phpfpm_link_put(struct phpfpm_link *l) {
-  if (l != NULL && atomic_fetch_sub(&l->refs, 1) == 1)
-    free(l);
-}
-
 /* Room for one more link; 0, or -1 when out of memory. */
 static int links_reserve(struct phpfpm_discovery *d) {
   if (d->n_links < d->cap_links)
@@ -211,8 +196,13 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->status_path = dup_or(cp->query_path, PHPFPM_DEFAULT_STATUS_PATH);
   c->ping_path =
       dup_or(has_ping ? cp->ping_path : NULL, PHPFPM_DEFAULT_PING_PATH);
+  c->root = cp->root[0] != '\0' ? strdup(cp->root) : NULL;
+  c->netns = cp->netns[0] != '\0' ? strdup(cp->netns) : NULL;
+  c->tag = cp->tag[0] != '\0' ? strdup(cp->tag) : NULL;
   if (c->name == NULL || c->endpoint == NULL || c->status_path == NULL ||
-      c->ping_path == NULL) {
+      c->ping_path == NULL || (cp->root[0] != '\0' && c->root == NULL) ||
+      (cp->netns[0] != '\0' && c->netns == NULL) ||
+      (cp->tag[0] != '\0' && c->tag == NULL)) {
     phpfpm_pool_free(p);
     return NULL;
   }
@@ -438,13 +428,13 @@ static void log_ignored(struct phpfpm_discovery *d) {
 
 void phpfpm_discover_scan(struct phpfpm_discovery *d) {
   struct fpm_conf conf;
-  int rc = fpm_conf_load(d->path, NULL, &conf);
+  int rc = fpm_discover_load(d->path, NULL, &conf);
   log_diags(d, &conf);
   if (rc != 0) {
     if (!d->load_failed)
       ERROR(P "Discover: no php-fpm configuration could be read from %s; the "
               "pools found so far are still read",
-            d->path != NULL ? d->path : "/etc/php/*/fpm/php-fpm.conf");
+            d->path != NULL ? d->path : FPM_CONF_DEFAULT_WHERE);
     d->load_failed = 1;
   } else {
     if (d->load_failed)

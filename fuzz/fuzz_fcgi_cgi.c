@@ -1,5 +1,5 @@
-/* libFuzzer target: the CGI header splitter (src/fcgi_cgi.h). The payload is
- * split whole and in chunks whose sizes come from the input: both must agree
+/* libFuzzer target: the CGI header splitter (src/fcgi/fcgi_cgi.h). The payload
+ * is split whole and in chunks whose sizes come from the input: both must agree
  * on where the header block ends (or that it is over the cap), and the
  * block's Status: and header lookups must stay inside it. */
 #include "fcgi_cgi.h"

@@ -1,5 +1,5 @@
 /* libFuzzer target: the FastCGI name-value pair codec and the request
- * encoder (src/fcgi_record.h). Input: a factor byte, a 16-bit request id,
+ * encoder (src/fcgi/fcgi_record.h). Input: a factor byte, a 16-bit request id,
  * then a pair stream (whatever follows the pairs is the body). Each
  * execution checks:
  *  - decode: pairs from arbitrary bytes stay inside the buffer and the

@@ -1,4 +1,4 @@
-/* libFuzzer target: the FastCGI record decoder (src/fcgi_record.h). The
+/* libFuzzer target: the FastCGI record decoder (src/fcgi/fcgi_record.h). The
  * payload is decoded whole and in chunks whose sizes come from the input;
  * both must yield the same records, the same error and the same end state. */
 #include "fcgi_record.h"

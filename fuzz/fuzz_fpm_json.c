@@ -1,9 +1,9 @@
 /* libFuzzer target: the JSON status parser with its recovery
- * (src/fpm_status.h). The payload is parsed whole, in chunks whose sizes come
- * from the input, and whole or chunked (flag bit 0) through the repairing
- * pre-lexer alone (always_repair). Each must end without a sanitizer report
- * and leave a snapshot usable as documented, and the metric model runs over
- * it. All three must give the same code and snapshot (fpm_status_diff) on
+ * (src/fpm/include/fpm_status.h). The payload is parsed whole, in chunks whose
+ * sizes come from the input, and whole or chunked (flag bit 0) through the
+ * repairing pre-lexer alone (always_repair). Each must end without a sanitizer
+ * report and leave a snapshot usable as documented, and the metric model runs
+ * over it. All three must give the same code and snapshot (fpm_status_diff) on
  * every input, as fpm_status.h promises. */
 #include "fuzz_status.h"
 

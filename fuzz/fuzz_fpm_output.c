@@ -1,4 +1,4 @@
-/* libFuzzer target: fpmstat's output formats (src/fpm_output.h) fed with
+/* libFuzzer target: fpmstat's output formats (src/cli/fpm_output.h) fed with
  * arbitrary pool, target, host and worker strings. The first input byte
  * picks the format (byte % FPM_OUT__COUNT: text, json, putval, graphite,
  * influx, prometheus), so that libFuzzer steers each format on its own; the

@@ -1,7 +1,8 @@
 /* libFuzzer target: the text status parser (FPM's default format,
- * src/fpm_status.h). The payload is parsed whole and in chunks whose sizes
- * come from the input: same result, same snapshot (fpm_status_diff). The
- * snapshot must be usable as documented, and the metric model runs over it. */
+ * src/fpm/include/fpm_status.h). The payload is parsed whole and in chunks
+ * whose sizes come from the input: same result, same snapshot
+ * (fpm_status_diff). The snapshot must be usable as documented, and the metric
+ * model runs over it. */
 #include "fuzz_status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -13,6 +13,7 @@ PKGS=(
   graphite-carbon python3-whisper influxdb influxdb-client prometheus
   # tools
   socat curl jq valgrind tmux procps iproute2
+  util-linux # unshare, nsenter, setpriv: it_discover_proc.sh
 )
 missing=()
 for p in "${PKGS[@]}"; do

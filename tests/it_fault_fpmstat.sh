@@ -10,10 +10,6 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/harness/fpm.sh"
 src_dir=${FPMT_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-if [ ! -f "$src_dir/src/fpmstat.c" ]; then
-  echo "SKIP: this source tree has no fpmstat (src/fpmstat.c)"
-  exit 0
-fi
 B=${FPMT_BUILD_DIR:?FPMT_BUILD_DIR is not set}/fpmstat
 [ -x "$B" ] || { echo "FAIL: $B is missing"; exit 1; }
 dir=$(mktemp -d /tmp/fpmt-fault.XXXXXX)
@@ -28,7 +24,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 . "$here/harness/tap.sh"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 slack=1
 # sanitizer builds start fpmstat several times slower: relax wall clocks
 grep -q '^ENABLE_SANITIZERS:BOOL=ON' "$FPMT_BUILD_DIR/CMakeCache.txt" 2>/dev/null && slack=3
@@ -44,15 +39,6 @@ deadline_ok() {
     [ "$MS" -ge 950 ] && [ "$MS" -le $((1600 * slack)) ]
 }
 
-wait_for() { # SECONDS CMD...: poll CMD every 50 ms
-  local end=$(($(now_ms) + ${1%.*} * 1000))
-  shift
-  until "$@"; do
-    [ "$(now_ms)" -lt "$end" ] || return 1
-    sleep 0.05
-  done
-}
-
 # run fpmstat; sets RC, MS (wall time) and leaves stdout/stderr in $dir
 run() {
   local t0
@@ -60,13 +46,6 @@ run() {
   "$B" "$@" >"$dir/out" 2>"$dir/err"
   RC=$?
   MS=$(($(now_ms) - t0))
-}
-
-slow() { # SOCK|ADDR SECONDS: one slow request in the background
-  env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" \
-    REQUEST_METHOD=GET QUERY_STRING="s=$2" \
-    timeout 60 cgi-fcgi -bind -connect "$1" >/dev/null 2>&1 &
-  bg+=($!)
 }
 
 raw_text_full() { # FPM's own text status with the worker list
@@ -202,7 +181,7 @@ if { [ $RC = 2 ] && grep -q 'backlog full' "$dir/err" && [ "$MS" -lt $((300 * sl
 else
   bad "saturated pool with its backlog full: exit $RC after ${MS} ms: $(cat "$dir/err")"
 fi
-for i in 1 2 3 4 5; do slow "$FPMT_DYN_ADDR" 8; done
+for i in 1 2 3 4 5; do fpm_slow "$FPMT_DYN_ADDR" 8; done
 wait_for 8 running_slow "$FPMT_DYN_STATUS_ADDR" 3 || bad "the dynamic pool did not get 3 busy workers"
 run --timeout 1 "$FPMT_DYN_ADDR"
 if deadline_ok; then

@@ -265,8 +265,9 @@ struct worker {
 
 /* Eight threads scraping at once make php-fpm (8.0.17+) answer some of
  * them with a transient 500 "Internal error" (scoreboard lock contention,
- * FPM_STATUS.md A.13). The client must deliver that 500 intact; the test
- * retries it a bounded number of times, and anything else is a failure. */
+ * docs/status-page.md, "5xx from scoreboard lock contention"). The client must
+ * deliver that 500 intact; the test retries it a bounded number of times, and
+ * anything else is a failure. */
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   for (int i = 0; i < 10; i++) {

@@ -167,8 +167,8 @@ struct pool_view {
 
 /* The library's own status fetch (text, full), checked by substring.
  * php-fpm answers a concurrent scrape with a transient 500 now and then
- * (scoreboard lock contention, FPM_STATUS.md A.13): that is retried, a
- * bounded number of times. */
+ * (scoreboard lock contention, docs/status-page.md, "5xx from scoreboard lock
+ * contention"): that is retried, a bounded number of times. */
 static struct pool_view status_view(fcgi_endpoint *ep) {
   fcgi_request *rq = fpm_rq("/status", "full");
   struct fcgi_response r;

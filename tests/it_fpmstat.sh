@@ -22,17 +22,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 . "$here/harness/tap.sh"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# wait_for SECONDS CMD...: poll CMD every 50 ms
-wait_for() {
-  local end=$(($(now_ms) + ${1%.*} * 1000))
-  shift
-  until "$@"; do
-    [ "$(now_ms)" -lt "$end" ] || return 1
-    sleep 0.05
-  done
-}
 
 # rc_is WANT DESC CMD...: run CMD (stdout discarded), check its exit status
 rc_is() {
@@ -46,29 +35,12 @@ rc_is() {
   fi
 }
 
-# one slow request in the background: SOCK SECONDS [QUERY_SUFFIX]
-slow() {
-  env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" \
-    REQUEST_METHOD=GET QUERY_STRING="s=$2${3:-}" \
-    timeout 60 cgi-fcgi -bind -connect "$1" >/dev/null 2>&1 &
-  bg+=($!)
-}
 
 # FPM's own status, straight from cgi-fcgi (no fpmstat involved)
 raw_status() {
   env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET \
     QUERY_STRING="json&full" timeout 5 cgi-fcgi -bind -connect "$1" 2>/dev/null |
     sed '1,/^\r$/d'
-}
-# SOCK N: N workers run slow.php, by FPM's own text list (its JSON can be
-# invalid with the hostile strings used below)
-slow_running() {
-  local n
-  n=$(env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET \
-    QUERY_STRING=full timeout 5 cgi-fcgi -bind -connect "$1" 2>/dev/null |
-    awk '/^state:/ { run = ($2 == "Running") }
-         /^request URI:/ && run && /slow\.php/ { n++ } END { print n + 0 }')
-  [ "$n" = "$2" ]
 }
 
 export FPM_POOLS_EXTRA="
@@ -117,7 +89,7 @@ grep -q 'text/html' "$dir/stderr" || bad "script page: no Content-Type in: $(cat
 [ "$(grep -c . "$dir/stderr")" = 1 ] || bad "more than one error line: $(cat "$dir/stderr")"
 
 # 3: the one-worker pool is busy past the timeout; bounded by --timeout
-slow "$FPMT_ONE_SOCK" 6
+fpm_slow "$FPMT_ONE_SOCK" 6
 busy_rc() {
   local t0 t1
   t0=$(now_ms)
@@ -179,9 +151,9 @@ if [ "$(jq '.metrics.active_processes' <<<"$j")" = 0 ] &&
 else
   bad "idle pool: $(jq -c '{m: .metrics.active_processes, s: .states, self: .self}' <<<"$j")"
 fi
-slow "$FPMT_WWW_SOCK" 5
-slow "$FPMT_WWW_SOCK" 5
-if wait_for 5 slow_running "$FPMT_WWW_SOCK" 2; then
+fpm_slow "$FPMT_WWW_SOCK" 5
+fpm_slow "$FPMT_WWW_SOCK" 5
+if wait_for 5 fpm_slow_running "$FPMT_WWW_SOCK" 2; then
   j=$("$B" --format json "$FPMT_WWW_SOCK")
   if [ "$(jq '.metrics.active_processes' <<<"$j")" = 2 ] &&
     [ "$(jq '.states.running' <<<"$j")" = 2 ] &&
@@ -203,8 +175,8 @@ fi
 
 # ------------------------------------------- hostile strings, weird pool
 q=$(printf '&a="q"&b=\\x\\&c=x,y=z w&nl=%s&bad=%s' $'\n' $'\xff\xc3')
-slow "$WEIRD" 4 "$q"
-if wait_for 5 slow_running "$WEIRD" 1; then
+fpm_slow "$WEIRD" 4 "$q"
+if wait_for 5 fpm_slow_running "$WEIRD" 1; then
   js=$("$B" --full --format json "$WEIRD")
   if [ "$(jq -r .pool <<<"$js")" = "we ird,pool=x" ] &&
     [ "$(jq '.workers | length' <<<"$js")" = 2 ] &&

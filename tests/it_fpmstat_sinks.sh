@@ -34,24 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-
-slow() { # SOCK SECONDS [QUERY_SUFFIX]
-  env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" \
-    REQUEST_METHOD=GET QUERY_STRING="s=$2${3:-}" \
-    timeout 90 cgi-fcgi -bind -connect "$1" >/dev/null 2>&1 &
-  bg+=($!)
-}
-slow_running() { # SOCK N, by FPM's own text list
-  local n
-  n=$(env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET \
-    QUERY_STRING=full timeout 5 cgi-fcgi -bind -connect "$1" 2>/dev/null |
-    awk '/^state:/ { run = ($2 == "Running") }
-         /^request URI:/ && run && /slow\.php/ { n++ } END { print n + 0 }')
-  [ "$n" = "$2" ]
-}
+. "$here/harness/tap.sh"
 
 export FPM_POOLS_EXTRA="
 [we ird,pool=x]
@@ -77,9 +60,9 @@ wait_until 5 test -S "$WEIRD" && wait_until 5 test -S "$PUB" || bad "extra pools
 
 # hostile strings in flight in www and in the weird pool
 q=$(printf '&a="q"&b=\\x\\&c=x,y=z w&nl=%s&bad=%s&e=a\\' $'\n' $'\xff\xc3')
-slow "$FPMT_WWW_SOCK" 60 "$q"
-slow "$WEIRD" 60 "$q"
-wait_until 5 slow_running "$FPMT_WWW_SOCK" 1 && wait_until 5 slow_running "$WEIRD" 1 ||
+fpm_slow "$FPMT_WWW_SOCK" 60 "$q"
+fpm_slow "$WEIRD" 60 "$q"
+wait_until 5 fpm_slow_running "$FPMT_WWW_SOCK" 1 && wait_until 5 fpm_slow_running "$WEIRD" 1 ||
   bad "the hostile requests did not start"
 TARGETS=("$FPMT_WWW_SOCK" "$FPMT_DYN_ADDR" "$FPMT_OD_SOCK" "$WEIRD")
 

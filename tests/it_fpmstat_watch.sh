@@ -22,29 +22,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-wait_for() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    [ "$(now_ms)" -lt "$end" ] || return 1
-    sleep 0.05
-  done
-}
+. "$here/harness/tap.sh"
 pane() { $T capture-pane -p -t "$1" 2>/dev/null; }
 shows() { pane "$1" | grep -qE "$2"; }
 accepted() { pane "$1" | sed -n 's/.*accepted \([0-9]*\).*/\1/p' | head -n 1; }
 
 fpm_start "$dir" || { echo "FAIL: php-fpm did not start"; exit 1; }
-slow_bg() {
-  env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" \
-    REQUEST_METHOD=GET QUERY_STRING="s=$1" \
-    timeout 60 cgi-fcgi -bind -connect "$FPMT_WWW_SOCK" >/dev/null 2>&1 &
-  bg+=($!)
-}
 
 # ------------------------------------------------------------ Ctrl-C
 $T new-session -d -s w1 -x 120 -y 40 \
@@ -57,7 +40,7 @@ fi
 a1=$(accepted w1)
 redrawn() { [ -n "$a1" ] && [ "$(accepted w1)" != "$a1" ]; }
 wait_for 5 redrawn && ok "it redraws (accepted $a1 -> $(accepted w1))" || bad "no redraw: $(pane w1)"
-slow_bg 8
+fpm_slow "$FPMT_WWW_SOCK" 8
 if wait_for 5 shows w1 'slowest running' && wait_for 5 shows w1 'slow\.php' &&
   wait_for 5 shows w1 '\[R'; then
   ok "a busy worker shows: $(pane w1 | grep -m1 'slow\.php' | sed 's/  */ /g')"

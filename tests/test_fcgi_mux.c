@@ -23,17 +23,6 @@
 
 #include <cmocka.h>
 
-static int read_full(int fd, uint8_t *b, size_t n) {
-  while (n) {
-    ssize_t k = read(fd, b, n);
-    if (k <= 0)
-      return -1;
-    b += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
 static void put(int fd, int type, int id, const void *c, size_t n) {
   uint8_t h[8] = {1,
                   (uint8_t)type,
@@ -59,10 +48,10 @@ static void reply(int fd, int id, const char *tag) {
 /* Read one record; its type and id. -1 at EOF. */
 static int next_record(int fd, int *id, uint8_t *content, size_t *clen) {
   uint8_t h[8];
-  if (read_full(fd, h, 8))
+  if (fcgit_read_full(fd, h, 8))
     return -1;
   *clen = ((size_t)h[4] << 8) | h[5];
-  if (read_full(fd, content, *clen + h[6]))
+  if (fcgit_read_full(fd, content, *clen + h[6]))
     return -1;
   *id = (h[2] << 8) | h[3];
   return h[1];

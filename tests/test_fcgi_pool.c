@@ -25,26 +25,15 @@
 
 #include <cmocka.h>
 
-static int read_full(int fd, uint8_t *b, size_t n) {
-  while (n) {
-    ssize_t k = read(fd, b, n);
-    if (k <= 0)
-      return -1;
-    b += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
 /* Read one whole request (to the empty STDIN record); its id. */
 static int read_request(int fd) {
   static uint8_t content[65536 + 256];
   for (;;) {
     uint8_t h[8];
-    if (read_full(fd, h, 8))
+    if (fcgit_read_full(fd, h, 8))
       return -1;
     size_t clen = ((size_t)h[4] << 8) | h[5];
-    if (read_full(fd, content, clen + h[6]))
+    if (fcgit_read_full(fd, content, clen + h[6]))
       return -1;
     if (h[1] == 5 && clen == 0)
       return (h[2] << 8) | h[3];
@@ -81,7 +70,7 @@ static void serve(int lfd, enum script s) {
   answer(a, read_request(a), 1);
   uint8_t h[8];
   if (s == CLOSE_WHILE_SENDING) {
-    if (read_full(a, h, 8) == 0)
+    if (fcgit_read_full(a, h, 8) == 0)
       close(a); /* unread data: the client sees a reset */
   } else {
     int id = read_request(a);

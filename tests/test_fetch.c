@@ -7,6 +7,7 @@
  * server and the deadline, several targets at once, and a peer that does
  * not speak FastCGI. The real php-fpm is exercised by tests/it_fpmstat*.sh.
  */
+#include "fcgi_testutil.h"
 #include "fpm_fetch.h"
 
 #include <errno.h>
@@ -58,19 +59,6 @@ static char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
-static int read_full(int fd, void *buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, (char *)buf + got, n - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return -1;
-    got += (size_t)r;
-  }
-  return 0;
-}
-
 static size_t nv_len(const unsigned char *p, size_t *i) {
   if (p[*i] < 0x80)
     return p[(*i)++];
@@ -86,10 +74,10 @@ static int read_request(int fd, char *params, size_t cap) {
   size_t plen = 0;
   for (;;) {
     unsigned char h[8], body[65536 + 256];
-    if (read_full(fd, h, 8) != 0)
+    if (fcgit_read_full(fd, h, 8) != 0)
       return -1;
     size_t clen = ((size_t)h[4] << 8) | h[5], pad = h[6];
-    if (read_full(fd, body, clen + pad) != 0)
+    if (fcgit_read_full(fd, body, clen + pad) != 0)
       return -1;
     if (h[1] == 4 && plen + clen <= sizeof pbuf) { /* PARAMS */
       memcpy(pbuf + plen, body, clen);

@@ -1,10 +1,10 @@
 /*
  * test_fpm_json.c: the JSON status parser on hand-made bodies: every class
- * of broken JSON FPM prints (FPM_STATUS.md A.10), built from FPM's grammar
- * with raw strings as versions before the escaping fixes print them;
- * truncation, drops, caps, 64-bit counters, unknown and 8.4 fields, and
- * bodies that are not status pages. Every parse is also checked with input
- * split in chunks of 1..31 bytes.
+ * of broken JSON FPM prints (docs/status-page.md, "The broken JSON FPM
+ * prints"), built from FPM's grammar with raw strings as versions before the
+ * escaping fixes print them; truncation, drops, caps, 64-bit counters, unknown
+ * and 8.4 fields, and bodies that are not status pages. Every parse is also
+ * checked with input split in chunks of 1..31 bytes.
  */
 #include "test_fpm_status_helpers.h"
 

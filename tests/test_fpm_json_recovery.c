@@ -344,11 +344,11 @@ static void test_forged_separator_is_content(void **state) {
   }
 }
 
-/* The limit (README.md, "Reliability"): a forged separator followed by the
- * whole head FPM prints for an entry, up to the request method, reads as an
- * entry start. The real entry is lost (counted in dropped); the forged one,
- * whose method then never ends where FPM's grammar says, is dropped too:
- * no made-up worker. */
+/* The limit (docs/status-page.md, "How the parser recovers"): a forged
+ * separator followed by the whole head FPM prints for an entry, up to the
+ * request method, reads as an entry start. The real entry is lost (counted in
+ * dropped); the forged one, whose method then never ends where FPM's grammar
+ * says, is dropped too: no made-up worker. */
 static void test_forged_full_head_limit(void **state) {
   (void)state;
   const char *forged =

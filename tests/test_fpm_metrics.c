@@ -28,7 +28,7 @@
    1u << FPM_W_LAST_REQUEST_MEMORY)
 #define MAXS 512
 
-/* The documented identifiers (fpm_model.h, README.md "Metrics reference"):
+/* The documented identifiers (fpm_model.h, docs/metrics.md):
  * collectd "type-type_instance", with <x> standing for the family member. */
 static const struct {
   enum fpm_metric_id id;
@@ -263,11 +263,11 @@ static void test_types_exist_in_types_db(void **state) {
   }
 }
 
-/* README.md's metrics reference has one row per metric: key, kind, unit,
+/* docs/metrics.md has one row per metric: key, kind, unit,
  * identifier. */
 static void test_doc_matches_table(void **state) {
   (void)state;
-  FILE *fp = fopen(FPMT_SOURCE_DIR "/README.md", "r");
+  FILE *fp = fopen(FPMT_SOURCE_DIR "/docs/metrics.md", "r");
   assert_non_null(fp);
   enum { DOC_MAX = 1 << 20 };
   char *doc = calloc(1, DOC_MAX);
@@ -289,7 +289,7 @@ static void test_doc_matches_table(void **state) {
       snprintf(row, sizeof row, "| `%s` | %s | %s | `phpfpm-<pool>/%s-%s` |",
                d->key, kind, d->unit, d->cd_type, d->cd_prefix);
     if (strstr(doc, row) == NULL)
-      print_message("README.md lacks the row: %s\n", row);
+      print_message("docs/metrics.md lacks the row: %s\n", row);
     assert_non_null(strstr(doc, row));
   }
   free(doc);

@@ -88,7 +88,8 @@ static void test_pool_only(void **state) {
   fpm_status_clear(&st);
 }
 
-/* Raw strings, newlines inside values (FPM_STATUS.md A.9). */
+/* Raw strings, newlines inside values (docs/status-page.md, "Raw strings and
+ * newlines in the text format"). */
 static void test_multiline_values(void **state) {
   (void)state;
   struct sbuf b = {0};

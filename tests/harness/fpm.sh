@@ -257,3 +257,23 @@ fpm_reload_conf() {
   tail -n 20 "$log" >&2 2>/dev/null
   return 1
 }
+
+# fpm_slow SOCK|ADDR SECONDS [QUERY_SUFFIX]: one request to slow.php in the
+# background, running SECONDS; its PID is appended to the caller's bg array.
+fpm_slow() {
+  env -i SCRIPT_NAME=/slow.php SCRIPT_FILENAME="$FPMT_DOCROOT/slow.php" \
+    REQUEST_METHOD=GET QUERY_STRING="s=$2${3:-}" \
+    timeout $(($2 + 60)) cgi-fcgi -bind -connect "$1" >/dev/null 2>&1 &
+  bg+=($!)
+}
+
+# fpm_slow_running SOCK|ADDR N: exactly N workers run slow.php, by FPM's own
+# text list (its JSON can be invalid with hostile strings)
+fpm_slow_running() {
+  local n
+  n=$(env -i SCRIPT_NAME=/status SCRIPT_FILENAME=/status REQUEST_METHOD=GET \
+    QUERY_STRING=full timeout 5 cgi-fcgi -bind -connect "$1" 2>/dev/null |
+    awk '/^state:/ { run = ($2 == "Running") }
+         /^request URI:/ && run && /slow\.php/ { n++ } END { print n + 0 }')
+  [ "$n" = "$2" ]
+}

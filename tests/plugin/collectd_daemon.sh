@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The real collectd 5.12 with phpfpm.so from a private PluginDir (ECOSYSTEM.md
-# section 5) against a private php-fpm:
+# The real collectd 5.12 with phpfpm.so from a private PluginDir (docs/
+# collectd-plugin.md, "What the plugin relies on in collectd 5.12")
+# against a private php-fpm:
 #   1. bad configurations: `collectd -T` exits 1 with the documented message;
 #   2. a good one: `collectd -T` exits 0 and the csv plugin got bool-up 1;
 #   3. the daemon at Interval 1 across an FPM reload (SIGUSR2): a restart

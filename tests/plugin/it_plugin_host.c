@@ -365,7 +365,8 @@ static void test_many_reads_no_leak(void **state) {
   double a1 = value_of("www", "total_requests", "accepted");
   assert_true(value_of("www", "bool", "up") == 1.0);
   /* every read was one real request; fpm_fetch may repeat one now and then
-   * (a 5xx from scoreboard lock contention is retried, FPM_STATUS.md A.13) */
+   * (a 5xx from scoreboard lock contention is retried, docs/status-page.md,
+   * "5xx from scoreboard lock contention") */
   if (a1 - a0 < n || a1 - a0 > n + 5 + n / 1000)
     fail_msg("accepted conn grew by %.0f over %d reads", a1 - a0, n);
   assert_int_equal(mock_count_logs(LOG_ERR, ""), errors0);

@@ -4,10 +4,12 @@
  */
 #include "fcgi_testutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 uint8_t *fcgit_read_fixture(const char *rel, size_t *len) {
   char path[512];
@@ -47,4 +49,17 @@ long fcgit_peak_rss_kib(void) {
 long fcgit_tolerance_ms(long base) {
   const char *v = getenv("FPMT_VALGRIND");
   return v && strcmp(v, "1") == 0 ? base * 10 : base;
+}
+
+int fcgit_read_full(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    got += (size_t)r;
+  }
+  return 0;
 }

@@ -5,6 +5,7 @@
  * blocking calls never touch the test process.
  */
 #include "hostile_fcgi.h"
+#include "fcgi_testutil.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -95,19 +96,6 @@ static int end_request(int fd, int id, int protocol_status, size_t len) {
   return rec(fd, 3, id, b, len);
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = read(fd, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    buf += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /* Read the request up to its empty STDIN record; the STDIN bytes go into
  * *body (malloc'ed) when body is not NULL. */
 static int read_request(int fd, uint8_t **body, size_t *body_len) {
@@ -115,10 +103,10 @@ static int read_request(int fd, uint8_t **body, size_t *body_len) {
   uint8_t *b = NULL, content[65536 + 256];
   for (;;) {
     uint8_t h[8];
-    if (read_full(fd, h, 8))
+    if (fcgit_read_full(fd, h, 8))
       break;
     size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
-    if (read_full(fd, content, clen + plen))
+    if (fcgit_read_full(fd, content, clen + plen))
       break;
     if (h[1] == 5 && clen == 0) {
       if (body) {
