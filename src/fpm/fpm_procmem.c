@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROC_DEFAULT "/proc"
@@ -86,6 +87,10 @@ static long read_proc(const char *root, int64_t pid, const char *name,
     if (r == 0)
       break;
     len += (size_t)r;
+    /* a /proc file that fits is returned by one read (the kernel formats
+     * it whole): a short read is its end, which saves a read per file */
+    if (len + 1 < cap)
+      break;
   }
   close(fd);
   buf[len] = '\0';
@@ -93,7 +98,7 @@ static long read_proc(const char *root, int64_t pid, const char *name,
 }
 
 /* The number after "key" at the start of a line of buf (e.g. "Pss:" in
- * smaps_rollup, "btime " in stat): 0 and *v set, or -1. */
+ * smaps_rollup, "MemAvailable:" in meminfo): 0 and *v set, or -1. */
 static int line_number(const char *buf, const char *key, uint64_t *v) {
   size_t klen = strlen(key);
   for (const char *p = buf; p != NULL && *p != '\0';) {
@@ -324,13 +329,17 @@ static int one_worker(struct ctx *c, const struct fpm_worker *w, uint64_t *rss,
   return 0;
 }
 
-static int64_t boot_time(const char *root) {
-  char buf[8192];
-  uint64_t v;
-  if (read_proc(root, -1, "stat", buf, sizeof buf) < 0 ||
-      line_number(buf, "btime ", &v) != 0)
+/* The boot time in wall-clock seconds, as the kernel computes /proc/stat's
+ * btime (now minus the time since boot), without reading /proc/stat (its
+ * interrupt lines run to many KiB on large hosts). */
+static int64_t boot_time(void) {
+  struct timespec real, boot;
+  if (clock_gettime(CLOCK_REALTIME, &real) != 0 ||
+      clock_gettime(CLOCK_BOOTTIME, &boot) != 0)
     return 0;
-  return (int64_t)v;
+  int64_t ns = ((int64_t)real.tv_sec - (int64_t)boot.tv_sec) * 1000000000 +
+               ((int64_t)real.tv_nsec - (int64_t)boot.tv_nsec);
+  return (ns + 500000000) / 1000000000;
 }
 
 static void setup(struct ctx *c, const struct fpm_status *st,
@@ -342,8 +351,7 @@ static void setup(struct ctx *c, const struct fpm_status *st,
   c->tck = o != NULL && o->clk_tck > 0 ? o->clk_tck : sysconf(_SC_CLK_TCK);
   if (c->tck <= 0)
     c->tck = 100;
-  c->boot_s =
-      o != NULL && o->boot_time_s > 0 ? o->boot_time_s : boot_time(c->root);
+  c->boot_s = o != NULL && o->boot_time_s > 0 ? o->boot_time_s : boot_time();
   c->tolerance_s = o != NULL && o->start_tolerance_s > 0 ? o->start_tolerance_s
                                                          : DEFAULT_TOLERANCE_S;
   long ps = sysconf(_SC_PAGESIZE);

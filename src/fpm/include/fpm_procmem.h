@@ -73,7 +73,7 @@ struct fpm_procmem {
 struct fpm_procmem_opts {
   const char *proc_root;      /* NULL: "/proc" (tests point elsewhere) */
   long clk_tck;               /* 0: sysconf(_SC_CLK_TCK) */
-  int64_t boot_time_s;        /* 0: btime from <proc_root>/stat */
+  int64_t boot_time_s;        /* 0: the clock's (realtime - boottime) */
   uint64_t start_tolerance_s; /* 0: 3; a worker whose start time differs
                                  from the status page's by more is not the
                                  listed worker */
