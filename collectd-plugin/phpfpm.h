@@ -58,8 +58,11 @@ struct phpfpm_conf {
   double slow_threshold_s;
   uint64_t max_children; /* 0 = unknown */
   int notifications;
-  int worker_memory; /* WorkerMemory: read the workers from /proc */
-  int worker_pss;    /* WorkerPSS: their PSS too (smaps_rollup) */
+  int worker_memory;    /* WorkerMemory: read the workers from /proc */
+  int worker_pss;       /* WorkerPSS: their PSS too (smaps_rollup) */
+  int opcache;          /* Opcache: read the master's OPcache too */
+  char *opcache_script; /* OpcacheScript; NULL: the installed script */
+  char *master;         /* Master; NULL: PHPFPM_DEFAULT_MASTER */
   /* A discovered pool inside a container (fpm_target): NULL on the host. */
   char *root, *netns, *tag;
 };
@@ -87,6 +90,9 @@ struct phpfpm_defaults {
   int notifications;
   int worker_memory;
   int worker_pss;
+  int opcache;              /* Opcache */
+  char opcache_script[256]; /* OpcacheScript; "": the installed script */
+  char master[64];          /* Master; "": derived (phpfpm_opcache.c) */
 };
 /* The built-in defaults; default_interval_s is the plugin's interval. */
 void phpfpm_defaults_init(struct phpfpm_defaults *d, double default_interval_s);
@@ -176,6 +182,7 @@ struct phpfpm_pool {
   struct phpfpm_link *link;          /* discovered pools only, else NULL */
   struct fpm_procmem mem;            /* WorkerMemory: the last read */
   enum fpm_procmem_state mem_logged; /* the state last logged */
+  struct phpfpm_oc *oc;              /* Opcache: its state (phpfpm_opcache.c) */
 };
 
 /* WorkerMemory: read the workers st lists from /proc into p->mem and hand
@@ -275,5 +282,42 @@ void phpfpm_discovery_free(void *d);
  * when out of memory. */
 struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
                                           const struct phpfpm_defaults *df);
+
+/* -------------------------------------------------------------- OPcache */
+
+/* The master name of hand-configured pools without a Master key. */
+#define PHPFPM_DEFAULT_MASTER "default"
+/* The collectd plugin name OPcache values go under; the plugin instance
+ * names the master. */
+#define PHPFPM_OPCACHE_PLUGIN "phpfpm_opcache"
+
+/*
+ * Opcache true: OPcache belongs to the php-fpm master, so it is read once
+ * per master per interval, by the first pool of that master whose read
+ * callback runs in the interval and can run the script (a pool whose run
+ * failed waits PHPFPM_OC_BACKOFF intervals, so another pool takes over).
+ * The masters are shared by name (Master, or derived) in a registry under
+ * a mutex; each pool holds a reference to its own.
+ */
+#define PHPFPM_OC_BACKOFF 10
+/* A pool that sees OPcache disabled waits this many intervals, so that
+ * pools of the same master where it is enabled get their turn (a pool may
+ * turn it off for itself with php_admin_value[opcache.enable] = 0). */
+#define PHPFPM_OC_DISABLED_BACKOFF 3
+/* Set up p's OPcache state from p->conf (called by phpfpm_pool_start):
+ * 0, or -1 when out of memory (logged). No-op without Opcache. */
+int phpfpm_opcache_pool_init(struct phpfpm_pool *p);
+/* After a good status read: read OPcache when this pool's turn has come
+ * and dispatch it under PHPFPM_OPCACHE_PLUGIN / master, within the status
+ * read's deadline_ms (so the callback stays within Timeout). */
+void phpfpm_opcache_read(struct phpfpm_pool *p, int64_t deadline_ms);
+/* Drop p's reference (phpfpm_pool_free). NULL-safe. */
+void phpfpm_opcache_pool_free(struct phpfpm_pool *p);
+/* The master name of a discovered pool: df->master when set, else
+ * "php<version>-fpm" for a pool under /etc/php/<version>/, else
+ * PHPFPM_DEFAULT_MASTER. */
+void phpfpm_opcache_master_name(const char *pool_file,
+                                const struct phpfpm_defaults *df, char *out,
+                                size_t outsz);
 
 #endif /* PHPFPM_PLUGIN_H */

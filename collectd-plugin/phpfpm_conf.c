@@ -194,6 +194,9 @@ enum key_id {
   K_NOTIFICATIONS,
   K_WORKER_MEMORY,
   K_WORKER_PSS,
+  K_OPCACHE,
+  K_OPCACHE_SCRIPT,
+  K_MASTER,
   K__COUNT
 };
 static const struct {
@@ -213,6 +216,9 @@ static const struct {
     [K_NOTIFICATIONS] = {"Notifications", NULL},
     [K_WORKER_MEMORY] = {"WorkerMemory", NULL},
     [K_WORKER_PSS] = {"WorkerPSS", NULL},
+    [K_OPCACHE] = {"Opcache", NULL},
+    [K_OPCACHE_SCRIPT] = {"OpcacheScript", NULL},
+    [K_MASTER] = {"Master", NULL},
 };
 /* A <Pool> block forbids nothing; <DiscoverDefaults> the derived keys. */
 #define FORBID_NONE 0u
@@ -288,6 +294,21 @@ static int set_option(const char *who, const oconfig_item_t *o,
     return get_bool(who, o, &c->worker_memory);
   case K_WORKER_PSS:
     return get_bool(who, o, &c->worker_pss);
+  case K_OPCACHE:
+    return get_bool(who, o, &c->opcache);
+  case K_OPCACHE_SCRIPT:
+    if (!one_string(o) || o->values[0].value.string[0] != '/')
+      return bad_value(who, o,
+                       "the absolute path of fpmstat's opcache.php as the "
+                       "pool sees it (inside its chroot, if it has one)");
+    return get_string(who, o, &c->opcache_script, "");
+  case K_MASTER:
+    if (!one_string(o) || o->values[0].value.string[0] == '\0' ||
+        strlen(o->values[0].value.string) > 63)
+      return bad_value(who, o,
+                       "a name of 1 to 63 bytes for the php-fpm master of "
+                       "the pool, e.g. \"php8.2-fpm\"");
+    return get_string(who, o, &c->master, "");
   case K__COUNT:
     break;
   }
@@ -435,6 +456,11 @@ int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
     out->notifications = c.notifications;
     out->worker_memory = c.worker_memory;
     out->worker_pss = c.worker_pss;
+    out->opcache = c.opcache;
+    snprintf(out->opcache_script, sizeof out->opcache_script, "%s",
+             c.opcache_script != NULL ? c.opcache_script : "");
+    snprintf(out->master, sizeof out->master, "%s",
+             c.master != NULL ? c.master : "");
   }
   /* the forbidden keys are refused before they allocate; clear anyway */
   free(r.socket);
@@ -448,6 +474,8 @@ void phpfpm_conf_clear(struct phpfpm_conf *c) {
   free(c->endpoint);
   free(c->status_path);
   free(c->ping_path);
+  free(c->opcache_script);
+  free(c->master);
   free(c->root);
   free(c->netns);
   free(c->tag);

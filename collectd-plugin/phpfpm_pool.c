@@ -168,6 +168,7 @@ static void ping_hint(struct phpfpm_pool *p, const struct fpm_result *r,
              " (ping %s answers: php-fpm runs, the status page is the "
              "problem; check pm.status_path against StatusPath)",
              p->conf.ping_path);
+  fpm_history_add_requests(&p->hist, ping.requests); /* ours, not traffic */
   fpm_result_clear(&ping);
 }
 
@@ -185,6 +186,7 @@ static void error_codes(const struct fpm_result *r, char *buf, size_t len) {
 static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
                         int64_t deadline) {
   char hint[192], codes[96];
+  fpm_history_add_requests(&p->hist, r->requests);
   ping_hint(p, r, deadline, hint, sizeof hint);
   error_codes(r, codes, sizeof codes);
   c_complain(LOG_ERR, &p->complaint, P "pool \"%s\": %s%s%s", p->conf.name,
@@ -214,7 +216,8 @@ static void read_ok(struct phpfpm_pool *p, const struct fpm_result *r) {
   struct fpm_model_opts o = {.self_marker = r->marker,
                              .slow_threshold_s = p->conf.slow_threshold_s,
                              .max_children = p->conf.max_children,
-                             .scrape_tag = "fpmstat="};
+                             .scrape_tag = "fpmstat=",
+                             .own_requests = r->requests};
   struct fpm_metrics m;
   fpm_model_compute(&r->status, &o, &p->hist, &m);
   if (p->conf.worker_memory)
@@ -229,9 +232,11 @@ int phpfpm_read(user_data_t *ud) {
   int64_t deadline = fcgi_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
   struct fpm_result r;
   fpm_result_init(&r);
-  if (p->fetch(p->fetcher, FPM_FETCH_STATUS, deadline, NULL, &r) == FPM_OK)
+  if (p->fetch(p->fetcher, FPM_FETCH_STATUS, deadline, NULL, &r) == FPM_OK) {
     read_ok(p, &r);
-  else
+    if (p->conf.opcache)
+      phpfpm_opcache_read(p, deadline);
+  } else
     read_failed(p, &r, deadline);
   fpm_result_clear(&r);
   return 0;
@@ -248,6 +253,7 @@ void phpfpm_pool_free(void *data) {
   phpfpm_slow_free(&p->slow);
   free(p->samples);
   phpfpm_link_put(p->link);
+  phpfpm_opcache_pool_free(p);
   phpfpm_conf_clear(&p->conf);
   free(p);
 }
@@ -302,6 +308,10 @@ int phpfpm_pool_start(struct phpfpm_pool *p) {
   p->interval = DOUBLE_TO_CDTIME_T(c->interval_s);
   phpfpm_instance_name(c->name, p->instance, sizeof p->instance);
   C_COMPLAIN_INIT(&p->complaint);
+  if (phpfpm_opcache_pool_init(p) != 0) {
+    phpfpm_pool_free(p);
+    return -1;
+  }
   return pool_register(p);
 }
 

@@ -6,11 +6,15 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libyajl-dev libcmocka-dev collectd-dev
+  # Debian packages (debian/, tests/packages.sh)
+  debhelper lintian fakeroot
   # the real servers the tests and the demo start
-  php8.2-fpm php8.2-cli libfcgi-bin collectd-core collectd-utils
+  php8.2-fpm php8.2-cli php8.2-opcache libfcgi-bin collectd-core collectd-utils
   libnet-async-fastcgi-perl libfcgi-perl nginx-light
   # sinks and consumers
   graphite-carbon python3-whisper influxdb influxdb-client prometheus
+  # collectd's write_prometheus plugin (collectd-core only suggests them)
+  libmicrohttpd12 libprotobuf-c1
   # tools
   socat curl jq valgrind tmux procps iproute2
   util-linux # unshare, nsenter, setpriv: it_discover_proc.sh

@@ -6,6 +6,8 @@
 #   4. ASan/UBSan build with -Werror: the same tests
 #   5. valgrind (memcheck, leaks are errors) over the integration tests
 #   6. every fuzz target for a short bounded time (when clang is present)
+#   after 3: the Debian packages built, linted, installed, used and purged
+#   (tests/packages.sh; as root with dpkg-buildpackage; FPMT_PACKAGES=0 skips)
 # FPMT_QUICK=1 skips steps 4-6. Exit status: non-zero if anything failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +54,11 @@ if build build/test-release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON
   run_ctest build/test-release || fail=1
 else
   fail=1
+fi
+
+if [ "${FPMT_PACKAGES:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v dpkg-buildpackage >/dev/null; then
+  step "Debian packages (build, lintian, install, use, purge)"
+  bash tests/packages.sh || fail=1
 fi
 
 if [ "${FPMT_QUICK:-0}" != 1 ]; then

@@ -12,12 +12,14 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/harness/fpm.sh"
 . "$here/harness/sinks.sh"
+. "$here/harness/opcache.sh"
 
 plugdir=$(phpfpm_plugin_dir) || exit 1
 dir=$(mktemp -d /tmp/fpmt-cdsinks.XXXXXX)
 cleanup() {
   sinks_stop_all
   fpm_stop
+  oc_stop
   if [ -n "${KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
@@ -26,6 +28,8 @@ trap 'exit 130' INT TERM
 . "$here/harness/tap.sh"
 
 fpm_start "$dir/fpm" || { echo "FAIL: php-fpm did not start"; exit 1; }
+# a second master, with OPcache: its series go under phpfpm_opcache-m1
+oc_start "$dir/oc" || { echo "FAIL: php-fpm with OPcache did not start"; exit 1; }
 carbon_start "$dir/carbon" || { echo "FAIL: carbon-cache did not start"; exit 1; }
 influx_start "$dir/influx" || { echo "FAIL: influxd did not start"; exit 1; }
 
@@ -65,6 +69,14 @@ CONF
     Workers "summary"
     WorkerMemory true
     WorkerPSS true
+  </Pool>
+  <Pool "oca">
+    Socket "$OC_A_SOCK"
+    Timeout 0.5
+    Interval 1
+    Opcache true
+    OpcacheScript "$OC_SCRIPT"
+    Master "m1"
   </Pool>
 </Plugin>
 CONF
@@ -116,6 +128,19 @@ check "graphite accepted rates are >= 0 and < 1000/s, one at least 0.5/s (got: $
     for (i = 1; i <= n; i++) { if (a[i] + 0 < 0 || a[i] + 0 >= 1000) exit 1; if (a[i] + 0 >= 0.5) big = 1 }
     exit !big }'
 
+# OPcache (docs/opcache.md): gauges as they are, the DERIVE hits as a rate
+o=collectd.testhost.phpfpm_opcache-m1
+check "carbon has $o.cache_size-scripts" carbon_wait_metric "$o.cache_size-scripts" 20
+v=$(last_value "$o.cache_size-scripts")
+check "graphite OPcache cached scripts >= 1 (got '$v')" is_true "${v:-0} >= 1"
+check "carbon has $o.memory-used" carbon_wait_metric "$o.memory-used" 10
+v=$(last_value "$o.memory-used")
+check "graphite OPcache memory used > 1 MB (got '$v')" is_true "${v:-0} > 1000000"
+check "carbon has $o.bool-enabled" carbon_wait_metric "$o.bool-enabled" 10
+have_hit_rates() { [ "$(carbon_fetch "$o.cache_result-hits" 600 | wc -l)" -ge 1 ]; }
+check "carbon has a rate of $o.cache_result-hits" wait_until 20 have_hit_rates
+check "carbon has $o.cache_ratio-hits" carbon_wait_metric "$o.cache_ratio-hits" 10
+
 # ---------------------------------------------------------------- InfluxDB
 q_last() { # TYPE TYPE_INSTANCE
   influx_query collectd "SELECT last(value) FROM phpfpm_value WHERE host='testhost' AND instance='www' AND type='$1' AND type_instance='$2'" |
@@ -133,6 +158,22 @@ check "influx has memory pss_total" wait_until 10 influx_has memory pss_total
 check "influx has memory rss_total" wait_until 10 influx_has memory rss_total
 v=$(q_last vs_processes memory_measured)
 check "influx vs_processes memory_measured is 4 (got '$v')" test "$v" = 4
+
+oc_last() { # TYPE TYPE_INSTANCE
+  influx_query collectd "SELECT last(value) FROM phpfpm_opcache_value WHERE host='testhost' AND instance='m1' AND type='$1' AND type_instance='$2'" |
+    jq -r '.results[0].series[0].values[0][1] // empty'
+}
+oc_has() { [ -n "$(oc_last "$1" "$2")" ]; }
+check "influx has phpfpm_opcache_value{instance=m1,type=cache_size,type_instance=scripts}" \
+  wait_until 20 oc_has cache_size scripts
+v=$(oc_last cache_size scripts)
+csv_v=$(csv_last "$csv" testhost/phpfpm_opcache-m1/cache_size-scripts | cut -d, -f2)
+check "influx OPcache cached scripts $v >= 1, as csv has ($csv_v)" \
+  is_true "${v:-0} >= 1 && ${csv_v:-0} >= 1"
+check "influx has the DERIVE OPcache hits" wait_until 10 oc_has cache_result hits
+check "influx has OPcache bool enabled = 1" wait_until 10 oc_has bool enabled
+v=$(oc_last bool enabled)
+check "influx OPcache enabled is 1 (got '$v')" test "$v" = 1
 
 check "influx has the DERIVE total_requests accepted" wait_until 10 influx_has total_requests accepted
 three_points() { [ "$(influx_query collectd "SELECT count(value) FROM phpfpm_value WHERE instance='www' AND type='total_requests' AND type_instance='accepted'" |

@@ -121,13 +121,17 @@ else
 fi
 
 # ------------------------------------------- worker killed mid-request
-# the status path points at slow.php, so fpmstat's own request is slow and
+# the status path points at a script that sleeps 30 s (fpmstat's own query
+# string cannot ask slow.php for more than its default second, which a loaded
+# machine can spend finding the worker), so fpmstat's own request is slow and
 # goes through the same fetch code; the worker running it gets SIGKILL
-"$B" --timeout 10 --status-path "$FPMT_DOCROOT/slow.php" "$FPMT_WWW_SOCK" \
+printf '<?php sleep(30); echo "slept";\n' >"$FPMT_DOCROOT/sleep30.php"
+"$B" --timeout 40 --status-path "$FPMT_DOCROOT/sleep30.php" "$FPMT_WWW_SOCK" \
   >"$dir/kill.out" 2>"$dir/kill.err" &
 fp=$!
-if wait_for 5 running_slow "$FPMT_WWW_SOCK" 1; then
-  wpid=$(raw_text_full "$FPMT_WWW_SOCK" | awk '/^pid:/{p=$2} /^script:.*slow.php/{print p; exit}')
+running_sleep30() { [ "$(raw_text_full "$1" | grep -c '^script:.*sleep30.php')" -ge 1 ]; }
+if wait_for 10 running_sleep30 "$FPMT_WWW_SOCK"; then
+  wpid=$(raw_text_full "$FPMT_WWW_SOCK" | awk '/^pid:/{p=$2} /^script:.*sleep30.php/{print p; exit}')
   kill -KILL "$wpid"
   t0=$(now_ms)
   wait $fp

@@ -20,6 +20,7 @@ if [ ! -f "$here/harness/sinks.sh" ]; then
   exit 1
 fi
 . "$here/harness/sinks.sh"
+. "$here/harness/opcache.sh"
 B=${FPMT_BUILD_DIR:?FPMT_BUILD_DIR is not set}/fpmstat
 [ -x "$B" ] || { echo "FAIL: $B is missing"; exit 1; }
 dir=$(mktemp -d /tmp/fpmt-sinks.XXXXXX)
@@ -30,6 +31,7 @@ cleanup() {
   sinks_stop_all
   for p in "${bg[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   fpm_stop
+  oc_stop
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -66,6 +68,21 @@ wait_until 5 fpm_slow_running "$FPMT_WWW_SOCK" 1 && wait_until 5 fpm_slow_runnin
   bad "the hostile requests did not start"
 TARGETS=("$FPMT_WWW_SOCK" "$FPMT_DYN_ADDR" "$FPMT_OD_SOCK" "$WEIRD")
 
+# a master with OPcache for --opcache (docs/opcache.md); ocpub's socket is
+# open to nobody, for the collectd exec plugin below
+oc_start "$dir/oc" "
+[ocpub]
+listen = $dir/oc/run/ocpub.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 1
+pm.status_path = /status
+user = root
+group = root
+" || bad "php-fpm with OPcache did not start"
+OCPUB=$dir/oc/run/ocpub.sock
+OCF=(--opcache --opcache-script "$OC_SCRIPT")
+
 # ----------------------------------------------------------- prometheus
 for full in "" --full; do
   "$B" --format prometheus --pss $full "${TARGETS[@]}" >"$dir/prom.txt" 2>"$dir/err"
@@ -78,6 +95,16 @@ for full in "" --full; do
     bad "prometheus ${full}: fpmstat $rc, promtool $prc: $out $(cat "$dir/err")"
   fi
 done
+"$B" --format prometheus "${OCF[@]}" "$OC_A_SOCK" "$OC_B_SOCK" >"$dir/prom-oc.txt" 2>"$dir/err"
+rc=$?
+out=$(promtool check metrics <"$dir/prom-oc.txt" 2>&1)
+prc=$?
+if [ "$rc" = 0 ] && [ "$prc" = 0 ] &&
+  [ "$(grep -c '^phpfpm_opcache_hits_total{pool="oc[ab]"' "$dir/prom-oc.txt")" = 2 ]; then
+  ok "promtool check metrics: exit 0 with --opcache ($(grep -c '^phpfpm_opcache' "$dir/prom-oc.txt") OPcache series)"
+else
+  bad "prometheus --opcache: fpmstat $rc, promtool $prc: $out $(cat "$dir/err")"
+fi
 grep -q '^phpfpm_active_processes{pool="www",scrape_uri="unix:[^"]*"} 1$' "$dir/prom.txt" &&
   grep -q '^phpfpm_up{pool="we ird,pool=x",' "$dir/prom.txt" &&
   [ "$(grep -c '^phpfpm_process_state{pool="www",' "$dir/prom.txt")" = 24 ] &&
@@ -112,6 +139,15 @@ if influx_start "$dir/influx"; then
   r=$(influx_query fpm "SHOW TAG VALUES FROM phpfpm_process WITH KEY = request_uri WHERE pool = 'www'")
   jq -e '.results[0].series[0].values[] | select(.[1] | test("slow.php.*a=\"q\""))' <<<"$r" >/dev/null &&
     ok "InfluxDB: the hostile uri is one tag value" || bad "InfluxDB uri tags: $r"
+  "$B" --format influx "${OCF[@]}" "$OC_A_SOCK" >"$dir/lines-oc.txt"
+  code=$(curl -sS --max-time 10 -o "$dir/influx.err" -w '%{http_code}' -XPOST \
+    "http://127.0.0.1:$INFLUX_HTTP_PORT/write?db=fpm" --data-binary @"$dir/lines-oc.txt")
+  [ "$code" = 204 ] && ok "InfluxDB accepted the --opcache lines (HTTP 204)" ||
+    bad "InfluxDB --opcache write: HTTP $code $(cat "$dir/influx.err")"
+  r=$(influx_query fpm "SELECT enabled, cached_scripts, hit_ratio, memory_used FROM phpfpm_opcache WHERE pool = 'oca'")
+  jq -e '.results[0].series[0].values[0] | .[1] == 1 and .[2] >= 1 and .[3] >= 0 and .[3] <= 1 and .[4] > 1000000' <<<"$r" >/dev/null &&
+    ok "InfluxDB: phpfpm_opcache enabled 1, cached_scripts, hit_ratio, memory_used read back" ||
+    bad "InfluxDB opcache query: $r"
   influx_stop
 else
   bad "influxd did not start"
@@ -141,6 +177,15 @@ if carbon_start "$dir/carbon"; then
   ! grep -qi 'invalid line' "$CARBON_DIR/log/carbon-cache.out" &&
     ok "carbon: no invalid line in $(wc -l <"$dir/graphite.txt") lines" ||
     bad "carbon: $(grep -i 'invalid line' "$CARBON_DIR/log/carbon-cache.out" | head -3)"
+  "$B" --format graphite "${OCF[@]}" --graphite-prefix fpmt. --host test.host "$OC_A_SOCK" >"$dir/graphite-oc.txt"
+  socat -u -T 5 - "TCP:127.0.0.1:$CARBON_PORT" <"$dir/graphite-oc.txt"
+  if carbon_wait_metric fpmt.test_host.phpfpm_opcache-oca.cache_size-scripts 20; then
+    v=$(carbon_fetch fpmt.test_host.phpfpm_opcache-oca.memory-used 3600 | tail -n 1 | cut -f2)
+    [ "${v%.*}" -gt 1000000 ] 2>/dev/null && ok "carbon: OPcache memory-used $v read back from whisper" ||
+      bad "carbon OPcache memory-used: '$v'"
+  else
+    bad "carbon: the OPcache series never arrived"
+  fi
   carbon_stop
 else
   bad "carbon-cache did not start"
@@ -165,6 +210,7 @@ mkdir -p "$dir/cd"
 LoadPlugin exec
 <Plugin exec>
   Exec "nobody:nogroup" "$dir/bin/fpmstat" "--format" "putval" "--full" "--pss" "$PUB"
+  Exec "nobody:nogroup" "$dir/bin/fpmstat" "--format" "putval" "--opcache" "--opcache-script" "$OC_SCRIPT" "$OCPUB"
 </Plugin>
 CONF
 } >"$dir/cd/collectd.conf"
@@ -194,6 +240,12 @@ if collectd_start "$dir/cd" "$dir/cd/collectd.conf"; then
   else
     bad "collectd exec: no memory-rss_total for pub"
   fi
+  oc_enabled() { [ "$(collectd_getval testhost/phpfpm_opcache-ocpub/bool-enabled 2>/dev/null)" = 1.000000e+00 ]; }
+  wait_until 20 oc_enabled &&
+    ok "collectd exec --opcache: getval testhost/phpfpm_opcache-ocpub/bool-enabled = 1" ||
+    bad "collectd exec --opcache: $(collectd_listval | grep opcache | head -3)"
+  n=$(collectd_listval | grep -c 'testhost/phpfpm_opcache-ocpub/')
+  [ "$n" -ge 14 ] && ok "collectd: $n phpfpm_opcache-ocpub identifiers" || bad "collectd: only $n OPcache identifiers"
   n=$(collectd_listval | grep -c 'testhost/phpfpm-pub/')
   [ "$n" -ge 30 ] && ok "collectd: $n phpfpm-pub identifiers" || bad "collectd: only $n identifiers"
   if grep -iE 'exec plugin.*(error|unable|fail)|parse' "$COLLECTD_LOG" | grep -v 'Cowardly' | grep -q .; then

@@ -216,6 +216,7 @@ static void test_status_ok_and_params(void **state) {
   assert_true(r.status.has_workers);
   assert_int_equal(r.status.format, FPM_FORMAT_JSON);
   assert_false(r.fell_back_to_text);
+  assert_int_equal(r.requests, 1);
   /* the request: status path in both script params, json&full&marker */
   assert_int_equal(strlen(r.marker), 16);
   char q[96];
@@ -299,6 +300,7 @@ static void test_5xx_retried_once(void **state) {
   fake_stop(&fk);
   assert_int_equal(fk.served, 2);
   assert_true(r.retried);
+  assert_int_equal(r.requests, 2); /* both count as accepted by the pool */
   fpm_result_clear(&r);
   /* twice in a row: reported after exactly one retry (a second retry
    * would wait for an accept that never comes and time out instead) */
@@ -310,6 +312,7 @@ static void test_5xx_retried_once(void **state) {
   assert_int_equal(fk2.served, 2);
   assert_int_equal(r.http_status, 500);
   assert_true(r.retried);
+  assert_int_equal(r.requests, 2);
   assert_non_null(strstr(r.message, "Internal error."));
   fpm_result_clear(&r);
 }
@@ -341,6 +344,7 @@ static void test_json_beyond_repair_falls_back(void **state) {
   assert_int_equal(run(&fk, FPM_FETCH_STATUS, 2000, &r), FPM_OK);
   fake_stop(&fk);
   assert_true(r.fell_back_to_text);
+  assert_int_equal(r.requests, 2);
   assert_int_equal(r.status.format, FPM_FORMAT_TEXT);
   assert_string_equal(r.status.pool, "www");
   /* the second request asked for text: no json key */
@@ -360,6 +364,7 @@ static void test_ping(void **state) {
   assert_int_equal(run(&fk, FPM_FETCH_PING, 2000, &r), FPM_OK);
   assert_non_null(strstr(fk.params[0], "SCRIPT_NAME=/ping\n"));
   assert_non_null(strstr(fk.params[0], "QUERY_STRING=\n"));
+  assert_int_equal(r.requests, 1);
   fpm_result_clear(&r);
   assert_int_equal(run(&fk, FPM_FETCH_PING, 2000, &r), FPM_EHTTP);
   assert_non_null(strstr(r.message, "\"pang\""));
@@ -375,6 +380,7 @@ static void test_missing_socket(void **state) {
   struct fpm_result r;
   assert_int_equal(run(&fk, FPM_FETCH_STATUS, 2000, &r), FPM_ECONNECT);
   assert_int_equal(r.fcgi, FCGI_ENOENT);
+  assert_int_equal(r.requests, 0); /* never reached a pool */
   assert_non_null(strstr(r.message, "is php-fpm running"));
   fpm_result_clear(&r);
 }
@@ -411,6 +417,7 @@ static void test_silent_server_and_many(void **state) {
   assert_true(took >= 290 && took <= 300 + slack);
   assert_int_equal(r[0].err, FPM_ETIMEOUT);
   assert_int_equal(r[0].fcgi, FCGI_ETIMEDOUT);
+  assert_int_equal(r[0].requests, 1); /* connected: the pool counts it */
   assert_non_null(strstr(r[0].message, "timeout"));
   assert_int_equal(r[1].err, FPM_OK); /* the dead one did not hold it up */
   assert_true(r[1].duration_s < 0.25);

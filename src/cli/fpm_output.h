@@ -77,12 +77,17 @@ struct fpm_output_opts {
   size_t max_slots;            /* --full slot series cap; 0 = 4096 */
 };
 
+struct fpm_opcache_result;
+
 /* One target's outcome. */
 struct fpm_output_item {
   const char *target;           /* how the target is named in the output */
   const struct fpm_result *res; /* err, message, snapshot, marker */
   const struct fpm_metrics *m;  /* the model of res->status; NULL when
                                    res->err != FPM_OK */
+  /* --opcache: the OPcache script's result, else NULL
+   * (fpm_output_opcache.h) */
+  const struct fpm_opcache_result *opcache;
 };
 
 /* Render n items in order (Prometheus groups them by metric family, as its

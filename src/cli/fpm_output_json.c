@@ -11,6 +11,7 @@
 #include "fpm_metrics_int.h"
 #include "fpm_output.h"
 #include "fpm_output_memory.h"
+#include "fpm_output_opcache.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -402,6 +403,15 @@ static void j_source(struct jw *j, const struct fpm_output_item *it) {
   jclose(j, '}');
 }
 
+/* "opcache": {...} when --opcache asked for it. */
+static void j_opcache(struct jw *j, const struct fpm_output_item *it) {
+  if (it->opcache == NULL)
+    return;
+  JKEY(j, "opcache");
+  fpm_output_opcache_json(j->b, it->opcache);
+  j->sep = 1;
+}
+
 static int j_body(struct jw *j, const struct fpm_output_opts *o,
                   const struct fpm_output_item *it) {
   const struct fpm_result *r = it->res;
@@ -412,6 +422,7 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
   jbool(j, it->m != NULL);
   j_error(j, r);
   if (it->m == NULL) {
+    j_opcache(j, it);
     jclose(j, '}');
     return 0;
   }
@@ -433,6 +444,7 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
       j_worker(j, &r->status.workers[i], i, (long)i == self);
     jclose(j, ']');
   }
+  j_opcache(j, it);
   jclose(j, '}');
   return 0;
 }

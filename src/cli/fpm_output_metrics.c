@@ -8,6 +8,7 @@
  */
 #include "fpm_num.h"
 #include "fpm_output.h"
+#include "fpm_output_opcache.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -82,6 +83,7 @@ int fpm_output_putval(const struct fpm_output_opts *o,
     fpm_buf_putc(out, '\n');
   }
   free(s);
+  fpm_output_opcache_putval(o, it, out);
   return out->oom ? -1 : 0;
 }
 
@@ -127,6 +129,7 @@ int fpm_output_graphite(const struct fpm_output_opts *o,
     fpm_buf_printf(out, " %" PRId64 "\n", o->now_s);
   }
   free(s);
+  fpm_output_opcache_graphite(o, it, out);
   return out->oom ? -1 : 0;
 }
 
@@ -253,6 +256,7 @@ int fpm_output_influx(const struct fpm_output_opts *o,
   if (o->full)
     influx_workers(o, it, out);
   free(s);
+  fpm_output_opcache_influx(o, it, out);
   return out->oom ? -1 : 0;
 }
 
@@ -375,6 +379,9 @@ static const struct prom_family prom_families[] = {
     {"phpfpm_restarts_total", "counter",
      "Pool restarts or reloads seen since monitoring began.", PS_SAMPLE,
      FPM_M_RESTARTS, NULL},
+    {"phpfpm_external_requests_total", "counter",
+     "Accepted requests minus this monitor's own (status, ping, retries).",
+     PS_SAMPLE, FPM_M_EXTERNAL, NULL},
     {"phpfpm_respawns_total", "counter",
      "Workers replaced between scrapes, restarts excluded.", PS_SAMPLE,
      FPM_M_RESPAWNS, NULL},
@@ -509,6 +516,8 @@ int fpm_output_prometheus(const struct fpm_output_opts *o,
       }
     }
   }
+  if (rc == 0)
+    fpm_output_opcache_prometheus(o, items, n, out);
   for (size_t i = 0; s != NULL && i < n; i++)
     free(s[i]);
   free(s);

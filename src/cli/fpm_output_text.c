@@ -6,6 +6,7 @@
  */
 #include "fpm_output.h"
 #include "fpm_output_memory.h"
+#include "fpm_output_opcache.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -205,6 +206,16 @@ static void text_workers(struct fpm_buf *b, const struct fpm_output_item *it) {
     fpm_buf_puts(b, "  * our own status request (counted as Idle)\n");
 }
 
+/* What accepted conn holds of our own requests (docs/rates.md). */
+static void text_accepted_note(struct fpm_buf *b,
+                               const struct fpm_output_item *it) {
+  const struct fpm_metrics *m = it->m;
+  if (m != NULL && m->have_external)
+    fpm_buf_printf(b, " (%" PRIu64 " not from this monitor)", m->external);
+  else if (it->res->requests > 0)
+    fpm_buf_printf(b, " (this scrape's %u included)", it->res->requests);
+}
+
 static void text_pool(struct fpm_buf *b, const struct fpm_output_item *it) {
   const struct fpm_status *st = &it->res->status;
   label(b, "pool:");
@@ -233,7 +244,10 @@ static void text_pool(struct fpm_buf *b, const struct fpm_output_item *it) {
       char l[40];
       snprintf(l, sizeof l, "%s:", fpm_pool_field_name(nums[i]));
       label(b, l);
-      fpm_buf_printf(b, "%" PRIu64 "\n", st->v[nums[i]]);
+      fpm_buf_printf(b, "%" PRIu64, st->v[nums[i]]);
+      if (nums[i] == FPM_F_ACCEPTED_CONN)
+        text_accepted_note(b, it);
+      fpm_buf_putc(b, '\n');
     }
   if (fpm_status_has(st, FPM_F_LISTEN_QUEUE)) {
     label(b, "listen queue:");
@@ -260,6 +274,8 @@ int fpm_output_text(const struct fpm_output_opts *o,
     label(out, "error:");
     fpm_out_text_str(out, it->res != NULL ? it->res->message : "", 1024);
     fpm_buf_putc(out, '\n');
+    if (it->opcache != NULL)
+      fpm_output_opcache_text(out, it->opcache);
     return out->oom ? -1 : 0;
   }
   text_pool(out, it);
@@ -279,6 +295,8 @@ int fpm_output_text(const struct fpm_output_opts *o,
         it->res->fell_back_to_text ? "; JSON beyond repair, text format used"
                                    : "");
   }
+  if (it->opcache != NULL)
+    fpm_output_opcache_text(out, it->opcache);
   if (o->full && st->has_workers)
     text_workers(out, it);
   return out->oom ? -1 : 0;

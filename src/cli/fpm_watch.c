@@ -127,7 +127,7 @@ static void draw_head(struct fpm_buf *s, struct fpm_buf *l, size_t width,
 
 /* Queue, counters and what changed while watching. */
 static void draw_counters(struct fpm_buf *s, struct fpm_buf *l, size_t width,
-                          const struct fpm_output_item *it) {
+                          const struct fpm_output_item *it, double dt_s) {
   const struct fpm_metrics *m = it->m;
   const struct fpm_status *st = &it->res->status;
   fpm_buf_puts(l, "  queue      ");
@@ -140,6 +140,9 @@ static void draw_counters(struct fpm_buf *s, struct fpm_buf *l, size_t width,
   fpm_buf_printf(l, "  accepted %" PRIu64, st->v[FPM_F_ACCEPTED_CONN]);
   if (m->have_prev)
     fpm_buf_printf(l, " (+%" PRIu64 ")", m->d_accepted);
+  /* the pool's traffic: accepted minus our own scrapes (docs/rates.md) */
+  if (m->have_prev && m->have_external && dt_s > 0)
+    fpm_buf_printf(l, "  requests %.1f/s", (double)m->d_external / dt_s);
   fpm_buf_printf(l, "  slow %" PRIu64, st->v[FPM_F_SLOW_REQUESTS]);
   fpm_buf_printf(l, "  max_children_reached %" PRIu64,
                  st->v[FPM_F_MAX_CHILDREN_REACHED]);
@@ -180,15 +183,15 @@ static void draw_slowest(struct fpm_buf *s, struct fpm_buf *l, size_t width,
 
 static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
                       const struct fpm_watch_opts *o,
-                      const struct fpm_output_item *it) {
+                      const struct fpm_output_item *it, double dt_s) {
   draw_head(s, l, width, it);
-  draw_counters(s, l, width, it);
+  draw_counters(s, l, width, it, dt_s);
   draw_slowest(s, l, width, o, it);
   put_line(s, l, width);
 }
 
 static void draw(struct fpm_buf *s, const struct fpm_watch_opts *o,
-                 const struct fpm_output_item *items, size_t n) {
+                 const struct fpm_output_item *items, size_t n, double dt_s) {
   struct fpm_buf l;
   fpm_buf_init(&l);
   size_t width = term_width(o->fd);
@@ -205,7 +208,7 @@ static void draw(struct fpm_buf *s, const struct fpm_watch_opts *o,
   put_line(s, &l, width);
   for (size_t i = 0; i < n; i++) {
     if (items[i].m != NULL) {
-      draw_pool(s, &l, width, o, &items[i]);
+      draw_pool(s, &l, width, o, &items[i], dt_s);
       continue;
     }
     fpm_buf_puts(&l, "\033[1m");
@@ -229,11 +232,16 @@ struct run {
   struct fpm_metrics *m;
   struct fpm_output_item *items;
   struct sigctx *sc;
+  int64_t prev_fetch_ms; /* when the previous frame's fetch began; 0 none */
 };
 
 /* One fetch and one frame. Returns 0 to go on, 1 to stop. */
 static int frame(struct run *r, struct fpm_buf *screen) {
-  int64_t deadline = fcgi_now_ms() + (int64_t)(r->o->timeout_s * 1000.0);
+  int64_t now = fcgi_now_ms();
+  double dt_s =
+      r->prev_fetch_ms > 0 ? (double)(now - r->prev_fetch_ms) / 1e3 : 0.0;
+  r->prev_fetch_ms = now;
+  int64_t deadline = now + (int64_t)(r->o->timeout_s * 1000.0);
   fpm_fetch_many(r->fs, r->n, FPM_FETCH_STATUS, deadline, r->sc->cancel,
                  r->res);
   if (atomic_load(&r->sc->stop))
@@ -242,18 +250,21 @@ static int frame(struct run *r, struct fpm_buf *screen) {
     r->items[i].target = r->names[i];
     r->items[i].res = &r->res[i];
     r->items[i].m = NULL;
-    if (r->res[i].err != FPM_OK)
+    if (r->res[i].err != FPM_OK) {
+      fpm_history_add_requests(&r->hist[i], r->res[i].requests);
       continue;
+    }
     struct fpm_model_opts mo;
     memset(&mo, 0, sizeof mo);
     mo.self_marker = r->res[i].marker;
     mo.scrape_tag = "fpmstat=";
     mo.slow_threshold_s = r->o->slow_threshold_s;
     mo.max_children = r->o->max_children;
+    mo.own_requests = r->res[i].requests;
     fpm_model_compute(&r->res[i].status, &mo, &r->hist[i], &r->m[i]);
     r->items[i].m = &r->m[i];
   }
-  draw(screen, r->o, r->items, r->n);
+  draw(screen, r->o, r->items, r->n, dt_s);
   if (screen->oom || write_all(r->o->fd, screen->data, screen->len) != 0)
     return 1;
   /* wait for the next turn, or a signal */
@@ -305,7 +316,8 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
                   calloc(n, sizeof *r.hist),
                   calloc(n, sizeof *r.m),
                   calloc(n, sizeof *r.items),
-                  &sc};
+                  &sc,
+                  0};
   pthread_t tid;
   int rc = 1;
   if (setup(&sc) != 0) {

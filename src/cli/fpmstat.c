@@ -12,6 +12,7 @@
 #include "fpm_fetch.h"
 #include "fpm_model.h"
 #include "fpm_num.h"
+#include "fpm_opcache.h"
 #include "fpm_output.h"
 #include "fpm_output_memory.h"
 #include "fpm_proc.h"
@@ -49,10 +50,12 @@ struct cli {
   const char *discover_path; /* its PATH; NULL: Debian's defaults */
   const char *ignore[FPMSTAT_MAX_IGNORE]; /* --discover-ignore, into argv */
   size_t n_ignore;
-  int no_memory;       /* --no-memory: do not read workers from /proc */
-  int pss;             /* --pss: their PSS too (smaps_rollup) */
-  int advise;          /* --advise: the sizing report instead */
-  double headroom_pct; /* --headroom; -1: the default */
+  int no_memory;              /* --no-memory: do not read workers from /proc */
+  int pss;                    /* --pss: their PSS too (smaps_rollup) */
+  int advise;                 /* --advise: the sizing report instead */
+  double headroom_pct;        /* --headroom; -1: the default */
+  int opcache;                /* --opcache */
+  const char *opcache_script; /* --opcache-script; NULL: the default */
 };
 
 static const char usage_text[] =
@@ -105,6 +108,11 @@ static const char usage_text[] =
     "      --advise             pm.max_children sizing advice per pool (text\n"
     "                           or json): worker PSS, MemAvailable, evidence\n"
     "      --headroom PCT       memory --advise keeps free (default 20)\n"
+    "      --opcache            also run fpmstat's OPcache script through\n"
+    "                           each TARGET (with --discover: one pool per\n"
+    "                           master) and report its OPcache figures\n"
+    "      --opcache-script PATH  that script's path as the pool sees it\n"
+    "                           (default: the installed opcache.php)\n"
     "  -h, --help               this text\n"
     "  -V, --version            the version\n"
     "\n"
@@ -164,7 +172,9 @@ enum {
   OPT_NO_MEMORY,
   OPT_PSS,
   OPT_ADVISE,
-  OPT_HEADROOM
+  OPT_HEADROOM,
+  OPT_OPCACHE,
+  OPT_OPCACHE_SCRIPT
 };
 
 static const char short_opts[] = "F:fs:pt:w:dhV";
@@ -189,6 +199,8 @@ static const struct option long_opts[] = {
     {"pss", no_argument, NULL, OPT_PSS},
     {"advise", no_argument, NULL, OPT_ADVISE},
     {"headroom", required_argument, NULL, OPT_HEADROOM},
+    {"opcache", no_argument, NULL, OPT_OPCACHE},
+    {"opcache-script", required_argument, NULL, OPT_OPCACHE_SCRIPT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -256,6 +268,17 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     return -1;
   case OPT_NO_FULL:
     c->t.no_full = 1;
+    return -1;
+  case OPT_OPCACHE:
+    c->opcache = 1;
+    return -1;
+  case OPT_OPCACHE_SCRIPT:
+    if (arg[0] != '/')
+      return usage_error("--opcache-script wants an absolute path (as the "
+                         "pool sees it), not '%s'",
+                         arg);
+    c->opcache = 1;
+    c->opcache_script = arg;
     return -1;
   case 's':
     c->t.status_path = arg;
@@ -387,6 +410,9 @@ static int parse_args(struct cli *c, int argc, char **argv) {
   if (c->out.full && c->t.no_full)
     return usage_error("%s", "--full prints the worker list, which --no-full "
                              "does not fetch");
+  if (c->opcache && (c->ping || c->watch_s > 0))
+    return usage_error("%s", "--opcache goes with a status read, not with "
+                             "--ping or --watch");
   if (c->watch_s > 0 && (c->ping || c->out.format != FPM_OUT_TEXT))
     return usage_error("%s", "--watch draws its own view: no --ping or "
                              "--format with it");
@@ -504,6 +530,18 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       fcgi_now_ms() + (int64_t)fpm_round_u64(c->timeout_s * 1000.0);
   fpm_fetch_many(fs, k, c->ping ? FPM_FETCH_PING : FPM_FETCH_STATUS, deadline,
                  NULL, res);
+  struct fpm_opcache_result *ocr = NULL;
+  if (c->opcache && k > 0) {
+    /* one more request per target, within the same deadline: --timeout
+     * bounds the whole read */
+    ocr = calloc(k, sizeof *ocr);
+    if (ocr == NULL) {
+      dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
+      worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    } else {
+      fpm_opcache_fetch_many(fs, k, c->opcache_script, deadline, NULL, ocr);
+    }
+  }
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   c->out.now_s = (int64_t)now.tv_sec;
@@ -516,6 +554,13 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     if (tg[i].f == NULL)
       continue; /* reported when it failed */
     /* move the result into the target (the snapshot's memory goes along) */
+    if (ocr != NULL) {
+      items[i].opcache = &ocr[j];
+      if (ocr[j].err != FPM_OK) {
+        dprintf(STDERR_FILENO, "fpmstat: %s\n", ocr[j].message);
+        worst = (int)ocr[j].err > worst ? (int)ocr[j].err : worst;
+      }
+    }
     tg[i].res = res[j++];
     if (tg[i].res.err != FPM_OK) {
       dprintf(STDERR_FILENO, "fpmstat: %s\n", tg[i].res.message);
@@ -538,7 +583,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     worst = worst > FPM_EUSAGE ? worst : FPM_EUSAGE;
   }
   fpm_buf_free(&out);
-  free(fs), free(res), free(items);
+  free(fs), free(res), free(items), free(ocr);
   return worst;
 }
 
@@ -761,6 +806,69 @@ static int discover_advice(const struct cli *c, const struct disc_read *dr,
 
 /* Read every target at once (one deadline), model each against its
  * pm.max_children, render in the chosen format. */
+/* --discover --opcache: OPcache belongs to a master, so it is read once per
+ * master (fpm_opcache_master_of: one per /etc/php/<version>/, else one for
+ * the whole configuration), through the first pool of that master (in
+ * configuration order) whose status was read and that can run the script;
+ * the result goes with that pool's item. Pools that could not run it are
+ * named on stderr; they count in the exit status only when no pool of their
+ * master could. ocr has room for one result per pool. */
+/* The master of a discovered pool; a container's (tagged) is its own. */
+static void master_of(const struct fpm_conf_pool *p, char *out, size_t cap) {
+  char m[48];
+  fpm_opcache_master_of(p->file, m, sizeof m);
+  snprintf(out, cap, "%s%s%s", p->tag, p->tag[0] ? "-" : "", m);
+}
+
+static int discover_opcache(const struct cli *c, struct disc_read *dr,
+                            struct fpm_output_item *items,
+                            struct fpm_opcache_result *ocr, int worst) {
+  char(*done)[96] = calloc(dr->n + 1, sizeof *done); /* masters read */
+  if (done == NULL) {
+    dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
+    return worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+  }
+  size_t n_done = 0;
+  for (size_t i = 0; i < dr->n; i++) {
+    char master[96];
+    master_of(dr->pool[i], master, sizeof master);
+    int seen = 0;
+    for (size_t k = 0; k < n_done && !seen; k++)
+      seen = strcmp(done[k], master) == 0;
+    if (seen)
+      continue;
+    fpm_err last = FPM_OK;
+    int ok = 0;
+    for (size_t j = i; j < dr->n && !ok; j++) {
+      struct tgt *g = &dr->tg[j];
+      char mj[96];
+      master_of(dr->pool[j], mj, sizeof mj);
+      if (g->f == NULL || g->res.err != FPM_OK || strcmp(mj, master) != 0)
+        continue;
+      fpm_opcache_fetch_many(&g->f, 1, c->opcache_script,
+                             fcgi_now_ms() +
+                                 (int64_t)fpm_round_u64(c->timeout_s * 1000.0),
+                             NULL, &ocr[j]);
+      if (ocr[j].err == FPM_OK) {
+        items[j].opcache = &ocr[j];
+        ok = 1;
+      } else {
+        last = ocr[j].err;
+        dprintf(STDERR_FILENO, "fpmstat: pool %s: OPcache of %s not read: %s\n",
+                dr->pool[j]->name, master, ocr[j].message);
+      }
+    }
+    if (!ok && last == FPM_OK)
+      dprintf(STDERR_FILENO,
+              "fpmstat: OPcache of %s not read: no pool's status was read\n",
+              master);
+    worst = (int)last > worst && !ok ? (int)last : worst;
+    snprintf(done[n_done++], sizeof done[0], "%s", master);
+  }
+  free(done);
+  return worst;
+}
+
 static int discover_fetch(struct cli *c, struct disc_read *dr,
                           struct fpm_buf *out, int worst) {
   size_t n = dr->n;
@@ -803,12 +911,16 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
     pc.max_children = dr->max_children[i];
     compute(&pc, g, &items[i]);
   }
+  struct fpm_opcache_result *ocr =
+      c->opcache ? calloc(n + 1, sizeof *ocr) : NULL;
+  if (ocr != NULL)
+    worst = discover_opcache(c, dr, items, ocr, worst);
   if ((c->advise ? discover_advice(c, dr, items, out)
                  : fpm_output_render(&c->out, items, n, out)) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
     worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
   }
-  free(fs), free(res), free(items);
+  free(fs), free(res), free(items), free(ocr);
   return worst;
 }
 

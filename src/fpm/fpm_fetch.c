@@ -9,6 +9,7 @@
  * cause and, where known, the fix.
  */
 #include "fpm_fetch.h"
+#include "fpm_fetch_int.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -421,19 +422,18 @@ static void set_msg(struct job *j, fpm_err err, const char *cause,
   one_line(r->message);
 }
 
-static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
-  struct fpm_result *r = j->res;
-  r->fcgi = e;
+fpm_err fpm_fetch_transport_message(const char *endpoint, fcgi_err e,
+                                    fcgi_phase phase, const char *errmsg,
+                                    char *out, size_t cap) {
   const char *detail = errmsg != NULL ? errmsg : "";
   /* fcgi's detail starts with the endpoint; the message already has it */
-  const char *tgt = fpm_fetcher_endpoint(j->f);
-  size_t tl = strlen(tgt);
-  if (strncmp(detail, tgt, tl) == 0 && detail[tl] == ':')
+  size_t tl = strlen(endpoint);
+  if (strncmp(detail, endpoint, tl) == 0 && detail[tl] == ':')
     detail += tl + 1 + (detail[tl + 1] == ' ');
   if (strcmp(detail, "timed out") == 0)
     detail = "";
   char cause[128];
-  const char *hint = transport_hint(e, j->resp.phase);
+  const char *hint = transport_hint(e, phase);
   if (class_of(e) == FPM_ECONNECT) {
     /* fcgi explains connect failures (socket owner and mode, is php-fpm
      * running, backlog): its detail is the better hint */
@@ -446,15 +446,34 @@ static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
     snprintf(cause, sizeof cause, "timeout"); /* fcgi's detail says where */
   } else if (e == FCGI_ETIMEDOUT) {
     snprintf(cause, sizeof cause, "timed out waiting for the %s",
-             j->resp.phase == FCGI_PHASE_CONNECT ? "connection"
-             : j->resp.phase == FCGI_PHASE_SEND  ? "server to read the request"
-                                                 : "answer");
+             phase == FCGI_PHASE_CONNECT ? "connection"
+             : phase == FCGI_PHASE_SEND  ? "server to read the request"
+                                         : "answer");
   } else {
     snprintf(cause, sizeof cause, "%s", fcgi_strerror(e));
   }
   if (e == FCGI_EPROTO && strstr(detail, "HTTP") != NULL)
     hint = NULL; /* fcgi already says it looks like HTTP */
-  set_msg(j, class_of(e), cause, detail, hint);
+  out[0] = '\0';
+  appendf(out, cap, "%s: %s", endpoint, cause);
+  if (detail[0] != '\0')
+    appendf(out, cap, " (%s)", detail);
+  if (hint != NULL && hint[0] != '\0')
+    appendf(out, cap, "; %s", hint);
+  one_line(out);
+  return class_of(e);
+}
+
+const fcgi_endpoint *fpm_fetcher_ep(const fpm_fetcher *f) {
+  return f->ep;
+}
+
+static void fail_transport(struct job *j, fcgi_err e, const char *errmsg) {
+  struct fpm_result *r = j->res;
+  r->fcgi = e;
+  r->err =
+      fpm_fetch_transport_message(fpm_fetcher_endpoint(j->f), e, j->resp.phase,
+                                  errmsg, r->message, sizeof r->message);
 }
 
 static int job_start(struct job *j, fcgi_multi *m);
@@ -579,6 +598,11 @@ static void job_done(struct job *j, fcgi_multi *m) {
   j->running = 0;
   j->t_end_ms = fcgi_now_ms();
   struct fpm_result *r = j->res;
+  /* a request that got a connection reached the pool's accept queue: php-fpm
+   * counts it as accepted, even when we gave up waiting for the answer */
+  if (j->resp.err == FCGI_OK || j->resp.phase == FCGI_PHASE_SEND ||
+      j->resp.phase == FCGI_PHASE_RECV)
+    r->requests++;
   if (j->resp.err_text != NULL)
     excerpt(r->stderr_excerpt, sizeof r->stderr_excerpt, j->resp.err_text,
             j->resp.err_len, sizeof r->stderr_excerpt - 1, 0);

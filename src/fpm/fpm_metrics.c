@@ -97,14 +97,17 @@ static const struct fpm_metric_def defs[FPM_M__COUNT] = {
     PLAIN(FPM_M_RESPAWNS, "respawns", FPM_KIND_COUNTER, "events",
           "total_events", "respawns",
           "workers replaced or gone between scrapes, restarts excluded"),
+    PLAIN(FPM_M_EXTERNAL, "external_requests", FPM_KIND_COUNTER, "requests",
+          "total_requests", "external",
+          "accepted conn minus this monitor's own requests (needs history)"),
     PLAIN(FPM_M_PARSE_REPAIRED, "parse_repaired", FPM_KIND_GAUGE, "entries",
-          "count", "parse_repaired",
+          "objects", "parse_repaired",
           "worker entries with a broken string that was repaired"),
     PLAIN(FPM_M_PARSE_DROPPED, "parse_dropped", FPM_KIND_GAUGE, "entries",
-          "count", "parse_dropped",
+          "objects", "parse_dropped",
           "worker entries lost to broken JSON (beyond repair)"),
     PLAIN(FPM_M_PARSE_PHANTOM, "parse_phantom", FPM_KIND_GAUGE, "entries",
-          "count", "parse_phantom",
+          "objects", "parse_phantom",
           "listed slots that are no worker (pid 0, state \"(null)\")"),
     FAMILY(FPM_M_EXTRA, "extra", FPM_KIND_GAUGE, "value", "gauge", "", "",
            "numeric pool field this version does not know, by FPM key"),
@@ -258,6 +261,8 @@ int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
     return when(m->have_history, (double)m->restarts_total, v);
   case FPM_M_RESPAWNS:
     return when(m->have_history, (double)m->respawns_total, v);
+  case FPM_M_EXTERNAL:
+    return when(m->have_external, (double)m->external, v);
   case FPM_M_PARSE_REPAIRED:
     return when(parse, (double)st->repaired, v);
   case FPM_M_PARSE_DROPPED:

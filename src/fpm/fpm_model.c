@@ -404,8 +404,39 @@ static void store_pids(struct fpm_history *h, const struct fpm_status *st) {
   h->prev_has_list = 1;
 }
 
-static void apply_history(const struct fpm_status *st, struct fpm_history *h,
-                          struct fpm_metrics *m) {
+/* Our own requests since the pool's (re)start, and accepted conn without
+ * them. After a restart only this scrape's requests can be in the new
+ * counter (pending ones may have gone to the old instance: left out). */
+static void own_requests(const struct fpm_status *st, uint64_t scrape,
+                         struct fpm_history *h, struct fpm_metrics *m) {
+  if (m->restarted || !h->have_prev)
+    h->own_requests = m->restarted ? 0 : h->own_pending;
+  else
+    h->own_requests += h->own_pending;
+  h->own_requests += scrape;
+  h->own_pending = 0;
+  if (!fpm_status_has(st, FPM_F_ACCEPTED_CONN))
+    return;
+  uint64_t acc = st->v[FPM_F_ACCEPTED_CONN];
+  if (h->own_requests > acc)
+    h->own_requests = acc;
+  uint64_t ext = acc - h->own_requests;
+  int comparable = m->have_prev && !m->restarted &&
+                   ((h->prev_present >> FPM_F_ACCEPTED_CONN) & 1u);
+  if (comparable && ext < h->prev_external) {
+    /* we counted a request the pool never saw (it failed on the way) */
+    ext = h->prev_external;
+    h->own_requests = acc - ext;
+  }
+  m->have_external = 1;
+  m->own_requests = h->own_requests;
+  m->external = ext;
+  /* as the other deltas: after a restart, the new value */
+  m->d_external = m->restarted ? ext : comparable ? ext - h->prev_external : 0;
+}
+
+static void apply_history(const struct fpm_status *st, uint64_t scrape,
+                          struct fpm_history *h, struct fpm_metrics *m) {
   m->have_history = 1;
   if (h->have_prev) {
     m->have_prev = 1;
@@ -425,6 +456,7 @@ static void apply_history(const struct fpm_status *st, struct fpm_history *h,
   }
   m->restarts_total = h->restarts_total;
   m->respawns_total = h->respawns_total;
+  own_requests(st, scrape, h, m);
 
   h->have_prev = 1;
   h->prev_present = st->present;
@@ -433,7 +465,13 @@ static void apply_history(const struct fpm_status *st, struct fpm_history *h,
   h->prev_accepted = st->v[FPM_F_ACCEPTED_CONN];
   h->prev_slow = st->v[FPM_F_SLOW_REQUESTS];
   h->prev_max_children_reached = st->v[FPM_F_MAX_CHILDREN_REACHED];
+  h->prev_external = m->external;
   store_pids(h, st);
+}
+
+void fpm_history_add_requests(struct fpm_history *h, uint64_t n) {
+  if (h != NULL)
+    h->own_pending += n;
 }
 
 void fpm_history_free(struct fpm_history *h) {
@@ -479,6 +517,10 @@ void fpm_model_compute(const struct fpm_status *st,
     count_from_pool(st, m);
   }
   utilisation(m);
+  /* a worker list without our marked request: another pool served it
+   * (pm.status_listen), this pool did not count the scrape */
+  int elsewhere = st->has_workers && self < 0 && o->self_marker != NULL &&
+                  o->self_marker[0] != '\0';
   if (h != NULL)
-    apply_history(st, h, m);
+    apply_history(st, elsewhere ? 0 : o->own_requests, h, m);
 }

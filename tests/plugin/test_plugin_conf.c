@@ -204,7 +204,17 @@ static const struct bad_case bad_cases[] = {
      "phpfpm plugin: pool \"www\": unknown option \"Frobnicate\"; expected "
      "one of Socket, Address, StatusPath, PingPath, Timeout, Interval, "
      "Workers, MaxSlots, SlowThreshold, MaxChildren, Notifications, "
-     "WorkerMemory, WorkerPSS"},
+     "WorkerMemory, WorkerPSS, Opcache, OpcacheScript, Master"},
+    {"Opcache", V_STR, "sometimes", 0,
+     "phpfpm plugin: pool \"www\": Opcache: expected true or false; got "
+     "\"sometimes\""},
+    {"OpcacheScript", V_STR, "opcache.php", 0,
+     "phpfpm plugin: pool \"www\": OpcacheScript: expected the absolute "
+     "path of fpmstat's opcache.php as the pool sees it (inside its chroot, "
+     "if it has one); got \"opcache.php\""},
+    {"Master", V_STR, "", 0,
+     "phpfpm plugin: pool \"www\": Master: expected a name of 1 to 63 bytes "
+     "for the php-fpm master of the pool, e.g. \"php8.2-fpm\"; got \"\""},
 };
 
 static void test_bad_values(void **state) {

@@ -668,6 +668,61 @@ static void test_defaults_reach_pools(void **state) {
   assert_int_equal(notifs_of("a"), 0);
 }
 
+/* Opcache, OpcacheScript and Master in <DiscoverDefaults> reach every
+ * discovered pool; without Master the pools of one configuration share
+ * the master "default" (not under /etc/php/<version>/), and a <Pool>
+ * block without Master belongs to "default" too. */
+static void test_opcache_defaults_reach_pools(void **state) {
+  (void)state;
+  write_main();
+  write_file("pool.d/a.conf", "[a]\nlisten = /run/a.sock\n"
+                              "pm.status_path = /s\n"
+                              "[b]\nlisten = /run/b.sock\n"
+                              "pm.status_path = /s\n");
+  oconfig_item_t *root = mock_ci_new("Plugin");
+  oconfig_item_t *df = mock_ci_block(root, "DiscoverDefaults", NULL);
+  mock_ci_bool(df, "Opcache", 1);
+  mock_ci_str(df, "OpcacheScript", "/srv/opcache.php");
+  oconfig_item_t *m = mock_ci_block(root, "Pool", "m");
+  mock_ci_str(m, "Socket", "/tmp/m.sock");
+  mock_ci_bool(m, "Opcache", 1);
+  oconfig_item_t *n = mock_ci_block(root, "Pool", "n");
+  mock_ci_str(n, "Socket", "/tmp/n.sock");
+  mock_ci_str(n, "Master", "php7.4-fpm");
+  discover_block(root);
+  assert_int_equal(run_config(root), 0);
+  assert_null(mock_read_find("phpfpm-config"));
+  const char *names[] = {"phpfpm/a", "phpfpm/b"};
+  for (size_t i = 0; i < 2; i++) {
+    const struct phpfpm_pool *p = pool_of(names[i]);
+    assert_int_equal(p->conf.opcache, 1);
+    assert_string_equal(p->conf.opcache_script, "/srv/opcache.php");
+    assert_string_equal(p->conf.master, "default");
+    assert_non_null(p->oc);
+  }
+  const struct phpfpm_pool *pm = pool_of("phpfpm/m");
+  assert_int_equal(pm->conf.opcache, 1);
+  assert_null(pm->conf.opcache_script); /* the installed script */
+  assert_null(pm->conf.master);         /* PHPFPM_DEFAULT_MASTER */
+  assert_non_null(pm->oc);
+  const struct phpfpm_pool *pn = pool_of("phpfpm/n");
+  assert_int_equal(pn->conf.opcache, 0); /* Master alone reads nothing */
+  assert_null(pn->oc);
+  assert_int_equal(mock_count_logs(LOG_INFO, "OPcache of master \"default\""),
+                   3);
+
+  struct phpfpm_defaults d;
+  phpfpm_defaults_init(&d, 10);
+  char out[64];
+  phpfpm_opcache_master_name("/etc/php/8.2/fpm/pool.d/www.conf", &d, out,
+                             sizeof out);
+  assert_string_equal(out, "php8.2-fpm");
+  snprintf(d.master, sizeof d.master, "edge");
+  phpfpm_opcache_master_name("/etc/php/8.2/fpm/pool.d/www.conf", &d, out,
+                             sizeof out);
+  assert_string_equal(out, "edge");
+}
+
 static void test_defaults_rejected(void **state) {
   (void)state;
   write_main();
@@ -781,6 +836,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_ignore, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ignore_bad, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_opcache_defaults_reach_pools, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_defaults_reach_pools, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_defaults_rejected, setup, teardown),

@@ -86,6 +86,10 @@ struct fpm_result {
   int fell_back_to_text;    /* JSON beyond repair, text parsed instead */
   double duration_s;        /* wall time of the fetch */
   int retried;              /* a transient 5xx was retried once */
+  unsigned requests;        /* FastCGI requests this fetch sent to the pool
+                               that got past connecting (the first, a
+                               retry, the text fallback): each one is an
+                               accepted connection in the pool's counter */
 };
 void fpm_result_init(struct fpm_result *r);
 void fpm_result_clear(struct fpm_result *r);

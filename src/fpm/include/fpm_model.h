@@ -11,7 +11,9 @@
  *    counted as Idle (so an idle pool reports 0 active, not 1);
  *  - utilisation (active over total, and over pm.max_children when known);
  *  - bounded worker statistics whatever the worker count;
- *  - restart detection and per-interval deltas that never go negative.
+ *  - restart detection and per-interval deltas that never go negative;
+ *  - with a history, accepted conn without our own requests (scrapes,
+ *    retries, pings), so that an idle pool's request rate is 0.
  *
  * fpm_metrics_samples() flattens the result into a list of samples, each with
  * its metric definition (stable key, kind, unit, collectd type and type
@@ -56,8 +58,19 @@ struct fpm_history {
                               (and it was stored) */
   uint64_t restarts_total; /* restarts seen since monitoring began */
   uint64_t respawns_total; /* worker respawns seen since then */
+  uint64_t own_requests;   /* our requests the pool has counted since its
+                              (re)start, as far as this history knows: since
+                              monitoring began or the last restart */
+  uint64_t own_pending;    /* our requests since the last compute that were
+                              no status scrape (pings, failed fetches) */
+  uint64_t prev_external;  /* the previous external requests value */
 };
 void fpm_history_free(struct fpm_history *h);
+
+/* Note n requests sent to the pool outside a successful status scrape (a
+ * ping, a failed status fetch's requests: fpm_result.requests): the next
+ * fpm_model_compute counts them as ours. NULL h is a no-op. */
+void fpm_history_add_requests(struct fpm_history *h, uint64_t n);
 
 struct fpm_model_opts {
   const char *self_marker; /* text in our own request's uri; NULL or
@@ -69,6 +82,9 @@ struct fpm_model_opts {
                               monitoring scrapes and are left out of
                               the last-request statistics. NULL or
                               "": only self_marker is left out */
+  uint64_t own_requests;   /* requests this scrape sent to the pool
+                              (fpm_result.requests); with a history they
+                              are subtracted from accepted conn */
   size_t stats_sort_cap;   /* most values sorted in a scratch array for
                               percentiles; above it (or when that array
                               cannot be allocated) the ranks are found by
@@ -113,6 +129,13 @@ struct fpm_metrics {
    * FPM_PROCMEM_LOCAL: the memory_* metrics are absent. fpm_model_compute
    * sets it NULL: the caller sets it afterwards. */
   const struct fpm_procmem *procmem;
+  /* requests not made by this monitor (valid when have_external: a history
+   * was given and the snapshot has accepted conn) */
+  int have_external;
+  uint64_t own_requests; /* ours since the pool's (re)start (see history) */
+  uint64_t external;     /* accepted conn minus own_requests; never goes
+                            down between two scrapes without a restart */
+  uint64_t d_external;   /* change since the previous scrape (have_prev) */
 };
 
 /*
@@ -136,6 +159,15 @@ struct fpm_metrics {
  *  - restart: start time changed; or, when start time is not in both
  *    snapshots, start since went down; or a counter (accepted conn, slow
  *    requests, max children reached) went down.
+ *  - own requests (history only): every scrape adds o->own_requests (none
+ *    when a worker list lacks our request: another pool served it, as with
+ *    pm.status_listen) and the pending ones (fpm_history_add_requests) to
+ *    h->own_requests; a restart
+ *    starts it again from this scrape's requests. external = accepted conn
+ *    minus that, held from going down between two scrapes of one pool
+ *    instance (our count is then lowered: we counted a request the pool
+ *    never saw). Without a history there is no external figure: a one-shot
+ *    cannot know the earlier scrapes' requests.
  */
 void fpm_model_compute(const struct fpm_status *st,
                        const struct fpm_model_opts *o, struct fpm_history *h,
@@ -176,9 +208,10 @@ enum fpm_metric_id {
   FPM_M_MEM_PSS_TOTAL,        /* memory-pss_total             bytes */
   FPM_M_RESTARTS,             /* total_events-restarts        counter */
   FPM_M_RESPAWNS,             /* total_events-respawns        counter */
-  FPM_M_PARSE_REPAIRED,       /* count-parse_repaired */
-  FPM_M_PARSE_DROPPED,        /* count-parse_dropped */
-  FPM_M_PARSE_PHANTOM,        /* count-parse_phantom          not workers */
+  FPM_M_EXTERNAL,             /* total_requests-external      counter */
+  FPM_M_PARSE_REPAIRED,       /* objects-parse_repaired */
+  FPM_M_PARSE_DROPPED,        /* objects-parse_dropped */
+  FPM_M_PARSE_PHANTOM,        /* objects-parse_phantom          not workers */
   FPM_M_EXTRA,                /* gauge-<sanitised FPM key>    unknown fields */
   FPM_M_SLOT_STATE,           /* ps_state-slot<N>             state code */
   FPM_M_SLOT_REQUESTS,        /* total_requests-slot<N>       counter */
