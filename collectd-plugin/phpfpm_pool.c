@@ -175,12 +175,12 @@ static void ping_hint(struct phpfpm_pool *p, const struct fpm_result *r,
 /* The typed codes, for searching logs: "[cannot connect, FCGI_ENOENT]". */
 static void error_codes(const struct fpm_result *r, char *buf, size_t len) {
   if (r->fcgi != FCGI_OK)
-    snprintf(buf, len, " [%s, %s]", fpm_strerror(r->err),
+    snprintf(buf, len, " [%s, %s]", fpm_err_str(r->err),
              fcgi_err_name(r->fcgi));
   else if (r->http_status != 0 && r->http_status != 200)
-    snprintf(buf, len, " [%s, HTTP %d]", fpm_strerror(r->err), r->http_status);
+    snprintf(buf, len, " [%s, HTTP %d]", fpm_err_str(r->err), r->http_status);
   else
-    snprintf(buf, len, " [%s]", fpm_strerror(r->err));
+    snprintf(buf, len, " [%s]", fpm_err_str(r->err));
 }
 
 static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
@@ -190,14 +190,14 @@ static void read_failed(struct phpfpm_pool *p, const struct fpm_result *r,
   ping_hint(p, r, deadline, hint, sizeof hint);
   error_codes(r, codes, sizeof codes);
   c_complain(LOG_ERR, &p->complaint, P "pool \"%s\": %s%s%s", p->conf.name,
-             r->message[0] != '\0' ? r->message : fpm_strerror(r->err), hint,
+             r->message[0] != '\0' ? r->message : fpm_err_str(r->err), hint,
              codes);
   if (!p->down) {
     p->down = 1;
     if (p->link != NULL && p->conf.notifications)
       atomic_store(&p->link->down, 1);
     notify(p, NOTIF_FAILURE, "php-fpm pool unreachable: %s",
-           r->message[0] != '\0' ? r->message : fpm_strerror(r->err));
+           r->message[0] != '\0' ? r->message : fpm_err_str(r->err));
   }
   dispatch_samples(p, NULL);
 }

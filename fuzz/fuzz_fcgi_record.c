@@ -53,7 +53,9 @@ static int feed(struct fcgi_decoder *d, const uint8_t *p, size_t n,
     FZ_CHECK(used <= n - off, "used %zu of %zu", used, n - off);
     off += used;
     if (rc < 0) {
-      FZ_CHECK(d->err == FCGI_EPROTO && d->errmsg[0], "error without detail");
+      FZ_CHECK((d->err == FCGI_EPROTO || d->err == FCGI_ENOTFCGI) &&
+                   d->errmsg[0],
+               "error without detail");
       return -1;
     }
     if (rc == 1)

@@ -87,20 +87,20 @@ static void test_parse_long_path(void **state) {
 static void test_error_strings(void **state) {
   (void)state;
   for (int e = 0; e < FCGI_ERR_LAST; e++) {
-    const char *s = fcgi_strerror((fcgi_err)e);
+    const char *s = fcgi_err_str((fcgi_err)e);
     const char *n = fcgi_err_name((fcgi_err)e);
     assert_true(strlen(s) > 5);
     assert_true(strncmp(n, "FCGI_", 5) == 0);
     for (int o = 0; o < e; o++) {
-      assert_string_not_equal(s, fcgi_strerror((fcgi_err)o));
+      assert_string_not_equal(s, fcgi_err_str((fcgi_err)o));
       assert_string_not_equal(n, fcgi_err_name((fcgi_err)o));
     }
   }
   assert_string_equal(fcgi_err_name(FCGI_ETIMEDOUT), "FCGI_ETIMEDOUT");
   assert_string_equal(fcgi_err_name(FCGI_ETOOBIG), "FCGI_ETOOBIG");
-  assert_non_null(strstr(fcgi_strerror(FCGI_ECONNREFUSED), "refused"));
-  assert_non_null(fcgi_strerror(FCGI_ERR_LAST));
-  assert_non_null(fcgi_strerror((fcgi_err)-1));
+  assert_non_null(strstr(fcgi_err_str(FCGI_ECONNREFUSED), "refused"));
+  assert_non_null(fcgi_err_str(FCGI_ERR_LAST));
+  assert_non_null(fcgi_err_str((fcgi_err)-1));
   assert_string_equal(fcgi_err_name((fcgi_err)99), "FCGI_E?");
   assert_string_equal(fcgi_phase_name(FCGI_PHASE_CONNECT), "connect");
   assert_string_equal(fcgi_phase_name(FCGI_PHASE_SEND), "send");

@@ -222,7 +222,10 @@ static void test_malformed_is_eproto(void **state) {
     struct fcgi_response r;
     int64_t t0 = fcgi_now_ms();
     run(cases[i].scenario, i % 2, NULL, NULL, &r);
-    if (r.err != FCGI_EPROTO || !strstr(r.errmsg, cases[i].frag))
+    /* an answer that starts like HTTP has a code of its own */
+    fcgi_err want =
+        strcmp(cases[i].scenario, "garbage") == 0 ? FCGI_ENOTFCGI : FCGI_EPROTO;
+    if (r.err != want || !strstr(r.errmsg, cases[i].frag))
       fail_msg("%s: %s: %s", cases[i].scenario, fcgi_err_name(r.err), r.errmsg);
     assert_true(fcgi_now_ms() - t0 < fcgit_tolerance_ms(2000)); /* no hang */
     assert_non_null(strstr(r.errmsg, i % 2 ? "tcp://127.0.0.1:" : "unix:/"));
@@ -295,6 +298,52 @@ static void test_hang_ends_at_deadline(void **state) {
   (void)state;
   check_deadline("hang", 0);
   check_deadline("hang", 1);
+}
+
+/* A zero-initialised fcgi_call_opts is bounded: deadline 0 means
+ * FCGI_DEFAULT_TIMEOUT_MS from the add; only FCGI_NO_DEADLINE means none. A
+ * deadline already past ends the request at once. Read from the engine's
+ * timer, so the test does not wait for the default to pass. */
+static void test_default_deadline(void **state) {
+  (void)state;
+  struct hostile_fcgi h;
+  assert_int_equal(hostile_fcgi_start(&h, "hang", 0), 0);
+  fcgi_endpoint *ep;
+  assert_int_equal(fcgi_endpoint_parse(h.spec, &ep, NULL, 0), FCGI_OK);
+  fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
+  struct fcgi_response r;
+  struct fcgi_call_opts zero = {0};
+  struct fcgi_call_opts none = {.deadline_ms = FCGI_NO_DEADLINE};
+  struct fcgi_call_opts past = {.deadline_ms = -1};
+
+  fcgi_multi *m = fcgi_multi_new();
+  fcgi_response_init(&r);
+  assert_int_equal(fcgi_multi_add(m, ep, rq, &zero, &r, NULL), FCGI_OK);
+  int t = fcgi_multi_timeout_ms(m);
+  print_message("default deadline: timer %d ms\n", t);
+  assert_true(t <= FCGI_DEFAULT_TIMEOUT_MS);
+  assert_true(t > FCGI_DEFAULT_TIMEOUT_MS - fcgit_tolerance_ms(2000));
+  fcgi_multi_free(m);
+  expect(&r, FCGI_ECANCELED, "engine freed");
+  fcgi_response_clear(&r);
+
+  m = fcgi_multi_new();
+  fcgi_response_init(&r);
+  assert_int_equal(fcgi_multi_add(m, ep, rq, &none, &r, NULL), FCGI_OK);
+  t = fcgi_multi_timeout_ms(m); /* no deadline: only the 60 s poll cap */
+  assert_true(t < 0 || t > FCGI_DEFAULT_TIMEOUT_MS);
+  fcgi_multi_free(m);
+  fcgi_response_clear(&r);
+
+  fcgi_response_init(&r);
+  int64_t t0 = fcgi_now_ms();
+  assert_int_equal(fcgi_do(ep, rq, &past, &r), FCGI_ETIMEDOUT);
+  assert_true(fcgi_now_ms() - t0 < fcgit_tolerance_ms(1000));
+  fcgi_response_clear(&r);
+
+  fcgi_request_free(rq);
+  fcgi_endpoint_free(ep);
+  hostile_fcgi_stop(&h);
 }
 
 static void test_trickle_ends_at_deadline(void **state) {
@@ -795,6 +844,7 @@ int main(void) {
       cmocka_unit_test(test_protocol_status),
       cmocka_unit_test(test_closed_early),
       cmocka_unit_test(test_hang_ends_at_deadline),
+      cmocka_unit_test(test_default_deadline),
       cmocka_unit_test(test_trickle_ends_at_deadline),
       cmocka_unit_test(test_cancel_wakes_at_once),
       cmocka_unit_test(test_eintr_keeps_deadline),

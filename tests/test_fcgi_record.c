@@ -457,6 +457,7 @@ static void test_decode_errors(void **state) {
   /* version 0 and an HTTP answer */
   fcgi_decoder_init(d);
   assert_int_equal(feed_all(d, (const uint8_t *)"HTTP/1.1 400", 12, &out), -1);
+  assert_int_equal(d->err, FCGI_ENOTFCGI);
   assert_non_null(strstr(d->errmsg, "HTTP"));
   /* truncated header: not an error, but not idle */
   fcgi_decoder_init(d);

@@ -472,7 +472,7 @@ static void test_bad_targets(void **state) {
   t.status_path = NULL;
   t.endpoint = "";
   assert_int_equal(fpm_fetcher_create(&t, &f, err, sizeof err), FPM_EUSAGE);
-  assert_string_equal(fpm_strerror(FPM_ETIMEOUT), "timeout");
+  assert_string_equal(fpm_err_str(FPM_ETIMEOUT), "timeout");
 }
 
 int main(void) {

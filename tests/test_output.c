@@ -741,7 +741,7 @@ static void test_json_exact(void **state) {
                  "{\"target\":\"unix:/x\",\"ok\":false,\"error\":{\"code\":3,"
                  "\"class\":\"%s\",\"message\":\"t\\u0001\x7f/\xef\xbf\xbd\","
                  "\"fcgi\":\"%s\",\"http_status\":null,\"stderr\":null}}\n",
-                 fpm_strerror(FPM_ETIMEOUT), fcgi_err_name(FCGI_ETIMEDOUT));
+                 fpm_err_str(FPM_ETIMEOUT), fcgi_err_name(FCGI_ETIMEDOUT));
   assert_string_equal(b.data, want.data);
   fpm_buf_free(&b);
   fpm_buf_free(&want);

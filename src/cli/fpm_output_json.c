@@ -352,7 +352,7 @@ static void j_error(struct jw *j, const struct fpm_result *r) {
   JKEY(j, "code");
   ju64(j, (uint64_t)r->err);
   JKEY(j, "class");
-  jstr(j, fpm_strerror(r->err));
+  jstr(j, fpm_err_str(r->err));
   JKEY(j, "message");
   jstr(j, r->message);
   JKEY(j, "fcgi");

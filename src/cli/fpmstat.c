@@ -518,7 +518,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
   if (fs == NULL || res == NULL || items == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     free(fs), free(res), free(items);
-    return FPM_EPROTOCOL;
+    return FPM_ENOMEM;
   }
   size_t k = 0; /* the targets that parsed are fetched all at once */
   for (size_t i = 0; i < n; i++)
@@ -537,7 +537,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     ocr = calloc(k, sizeof *ocr);
     if (ocr == NULL) {
       dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-      worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+      worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
     } else {
       fpm_opcache_fetch_many(fs, k, c->opcache_script, deadline, NULL, ocr);
     }
@@ -575,7 +575,7 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
       (c->advise ? render_advice(c, items, NULL, NULL, n, &out)
                  : fpm_output_render(&c->out, items, n, &out)) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
-    worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   if (write_stdout(&out) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: cannot write the output: %s\n",
@@ -602,7 +602,7 @@ int main(int argc, char **argv) {
   if (tg == NULL || fs == NULL || names == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     free(tg), free(fs), free(names);
-    return FPM_EPROTOCOL;
+    return FPM_ENOMEM;
   }
   int worst = FPM_OK;
   for (size_t i = 0; i < n; i++) {
@@ -826,7 +826,7 @@ static int discover_opcache(const struct cli *c, struct disc_read *dr,
   char(*done)[96] = calloc(dr->n + 1, sizeof *done); /* masters read */
   if (done == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-    return worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    return worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   size_t n_done = 0;
   for (size_t i = 0; i < dr->n; i++) {
@@ -878,7 +878,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
   if (fs == NULL || res == NULL || items == NULL) {
     free(fs), free(res), free(items);
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-    return FPM_EPROTOCOL;
+    return FPM_ENOMEM;
   }
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
@@ -918,7 +918,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
   if ((c->advise ? discover_advice(c, dr, items, out)
                  : fpm_output_render(&c->out, items, n, out)) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
-    worst = worst > FPM_EPROTOCOL ? worst : FPM_EPROTOCOL;
+    worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   free(fs), free(res), free(items), free(ocr);
   return worst;
@@ -949,7 +949,7 @@ static int discover_main(struct cli *c) {
                          calloc(conf.n_pools, sizeof *dr.pool), 0};
   if (dr.tg == NULL || dr.max_children == NULL || dr.pool == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
-    worst = FPM_EPROTOCOL;
+    worst = FPM_ENOMEM;
   } else {
     worst = discover_targets(c, &conf, &dr, worst);
     worst = discover_fetch(c, &dr, &out, worst);

@@ -1,6 +1,7 @@
 /*
  * fcgi_client.h (private): the client object's per-endpoint state as the
- * engine (fcgi_multi.c) uses it: capabilities learnt from
+ * engine and its layers (fcgi_front.c, fcgi_mux.c, fcgi_probe.c,
+ * fcgi_reuse.c) use it: capabilities learnt from
  * GET_VALUES_RESULT, the idle kept connections, counters. Every function
  * takes the client's mutex; none blocks.
  */

@@ -38,8 +38,14 @@ static fcgi_phase state_phase(enum fcgi_conn_state s) {
  * and body views, the Status. */
 static void finalize(struct fcgi_conn *c) {
   struct fcgi_response *r = c->resp;
-  if (!r->out && r->err == FCGI_OK)
+  if (!r->out && r->err == FCGI_OK) {
     r->out = calloc(1, 1);
+    if (!r->out) {
+      r->err = FCGI_ENOMEM;
+      snprintf(r->errmsg, sizeof r->errmsg,
+               "%s: out of memory for the response", c->ep->text);
+    }
+  }
   if (r->out)
     r->out[r->out_len] = '\0';
   if (r->err_text)
@@ -377,7 +383,7 @@ fcgi_err fcgi_conn_setup(struct fcgi_conn *c, const fcgi_endpoint *ep,
     return FCGI_EINVAL;
   c->opts = opts ? *opts : none;
   if (!c->opts.deadline_ms)
-    c->opts.deadline_ms = FCGI_NO_DEADLINE;
+    c->opts.deadline_ms = now + FCGI_DEFAULT_TIMEOUT_MS;
   if (!c->opts.max_stdout)
     c->opts.max_stdout = DEFAULT_MAX_STDOUT;
   if (!c->opts.max_stderr)

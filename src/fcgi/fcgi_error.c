@@ -4,7 +4,7 @@
  */
 #include "fcgi.h"
 
-const char *fcgi_strerror(fcgi_err err) {
+const char *fcgi_err_str(fcgi_err err) {
   switch (err) {
   case FCGI_OK:
     return "success";
@@ -48,6 +48,8 @@ const char *fcgi_strerror(fcgi_err err) {
            "UNKNOWN_ROLE)";
   case FCGI_ETOOBIG:
     return "the response is larger than its configured cap";
+  case FCGI_ENOTFCGI:
+    return "the peer does not speak FastCGI (its answer looks like HTTP)";
   default:
     return "unknown FastCGI client error code";
   }
@@ -55,11 +57,13 @@ const char *fcgi_strerror(fcgi_err err) {
 
 const char *fcgi_err_name(fcgi_err err) {
   static const char *const names[] = {
-      "FCGI_OK",        "FCGI_AGAIN",        "FCGI_ENOMEM", "FCGI_EINVAL",
-      "FCGI_ERESOLVE",  "FCGI_ENOENT",       "FCGI_EACCES", "FCGI_ECONNREFUSED",
-      "FCGI_EBACKLOG",  "FCGI_ECONNECT",     "FCGI_EIO",    "FCGI_ETIMEDOUT",
-      "FCGI_ECANCELED", "FCGI_ECLOSED",      "FCGI_EPROTO", "FCGI_EOVERLOADED",
-      "FCGI_ECANTMPX",  "FCGI_EUNKNOWNROLE", "FCGI_ETOOBIG"};
+      "FCGI_OK",          "FCGI_AGAIN",        "FCGI_ENOMEM",
+      "FCGI_EINVAL",      "FCGI_ERESOLVE",     "FCGI_ENOENT",
+      "FCGI_EACCES",      "FCGI_ECONNREFUSED", "FCGI_EBACKLOG",
+      "FCGI_ECONNECT",    "FCGI_EIO",          "FCGI_ETIMEDOUT",
+      "FCGI_ECANCELED",   "FCGI_ECLOSED",      "FCGI_EPROTO",
+      "FCGI_EOVERLOADED", "FCGI_ECANTMPX",     "FCGI_EUNKNOWNROLE",
+      "FCGI_ETOOBIG",     "FCGI_ENOTFCGI"};
   _Static_assert(sizeof names / sizeof names[0] == FCGI_ERR_LAST,
                  "one name per fcgi_err");
   if ((int)err < 0 || err >= FCGI_ERR_LAST)

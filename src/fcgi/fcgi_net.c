@@ -495,6 +495,10 @@ fcgi_err fcgi_net_explain_connect(const fcgi_endpoint *ep, size_t i, int rc,
       return FCGI_EBACKLOG;
     }
     break;
+  case ENOMEM:
+  case ENOBUFS:
+    snprintf(msg, len, "%s: connect: out of memory (%s)", where, etext);
+    return FCGI_ENOMEM;
   default:
     break;
   }

@@ -134,10 +134,6 @@ static int fail_as(struct fcgi_decoder *d, fcgi_err err, const char *what) {
   return -1;
 }
 
-static int fail(struct fcgi_decoder *d, const char *what) {
-  return fail_as(d, FCGI_EPROTO, what);
-}
-
 /* Room for the whole content of the current record in d->content. */
 static int reserve_content(struct fcgi_decoder *d) {
   if (d->content_cap >= d->content_len)
@@ -162,7 +158,7 @@ static int header_done(struct fcgi_decoder *d) {
              "records)%s",
              h[0], (unsigned long long)d->records,
              http ? "; the peer looks like an HTTP server, not FastCGI" : "");
-    return fail(d, msg);
+    return fail_as(d, http ? FCGI_ENOTFCGI : FCGI_EPROTO, msg);
   }
   d->content_len = ((size_t)h[4] << 8) | h[5];
   d->padding_len = h[6];

@@ -121,7 +121,8 @@ struct fcgi_decoder {
   size_t have;
   size_t content_len, padding_len;
   uint8_t header[FCGI_HEADER_LEN];
-  fcgi_err err; /* sticky: FCGI_OK, FCGI_EPROTO or FCGI_ENOMEM */
+  fcgi_err err; /* sticky: FCGI_OK, FCGI_EPROTO, FCGI_ENOTFCGI (the stream
+                   starts like HTTP) or FCGI_ENOMEM */
   char errmsg[160];
   uint64_t records;           /* complete records decoded */
   const uint8_t *rec_content; /* private: the record being delivered */

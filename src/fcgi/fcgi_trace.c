@@ -4,8 +4,12 @@
  * neither id all zeros. The request is a client span: it keeps the
  * caller's trace id, records the caller's span as its parent and sends
  * its own fresh span id to the application.
+ *
+ * Also the engine's tracing hooks: the context is made when a request is
+ * added, and the finished request is reported to fcgi_call_opts.on_trace.
  */
 #include "fcgi_trace.h"
+#include "fcgi_multi_int.h"
 #include "fcgi_net.h"
 
 #include <stdint.h>
@@ -61,4 +65,37 @@ int fcgi_trace_context(const char *in, struct fcgi_trace *t) {
   snprintf(t->traceparent, sizeof t->traceparent, "00-%s-%s-%s", t->trace_id,
            t->span_id, flags);
   return 0;
+}
+
+int fcgi_trace_req_start(struct mreq *q) {
+  if (!q->opts.traceparent)
+    return 0;
+  return fcgi_trace_context(q->opts.traceparent_in, &q->tr);
+}
+
+void fcgi_trace_req_end(struct mreq *q) {
+  if (!q->opts.on_trace)
+    return;
+  struct fcgi_response *r = q->conn.resp;
+  struct fcgi_trace *t = &q->tr;
+  int64_t shift = q->conn.t_start - q->t_add; /* a retry restarts the conn */
+  t->endpoint = fcgi_endpoint_str(q->ep);
+  t->user = q->user;
+  t->request_id = q->conn.opts.request_id;
+  t->conn_id = q->conn_id;
+  t->reused = q->reused;
+  t->multiplexed = q->muxed;
+  t->attempts = q->attempts;
+  t->start_unix_ns = q->real_add;
+  t->t_connect_ms = r->t_connect_ms < 0 ? -1 : r->t_connect_ms + shift;
+  t->t_first_byte_ms = r->t_first_byte_ms < 0 ? -1 : r->t_first_byte_ms + shift;
+  t->t_end_ms = r->t_end_ms < 0 ? -1 : r->t_end_ms + shift;
+  t->end_unix_ns = q->real_add + (t->t_end_ms < 0 ? 0 : t->t_end_ms) * 1000000;
+  t->bytes_in = r->bytes_in;
+  t->bytes_out = r->bytes_out;
+  t->err = r->err;
+  t->protocol_status = r->protocol_status;
+  t->status = r->status;
+  t->errmsg = r->errmsg;
+  q->opts.on_trace(q->opts.on_trace_ud, t);
 }

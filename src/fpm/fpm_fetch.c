@@ -38,7 +38,7 @@ struct fpm_fetcher {
 
 /* ------------------------------------------------------------- classes */
 
-const char *fpm_strerror(fpm_err e) {
+const char *fpm_err_str(fpm_err e) {
   switch (e) {
   case FPM_OK:
     return "ok";
@@ -54,6 +54,8 @@ const char *fpm_strerror(fpm_err e) {
     return "status page error";
   case FPM_EPARSE:
     return "not a status page";
+  case FPM_ENOMEM:
+    return "out of memory";
   case FPM_ERR_LAST:
     break;
   }
@@ -74,6 +76,8 @@ static fpm_err class_of(fcgi_err e) {
   case FCGI_ETIMEDOUT:
   case FCGI_ECANCELED:
     return FPM_ETIMEOUT;
+  case FCGI_ENOMEM:
+    return FPM_ENOMEM;
   default:
     return FPM_EPROTOCOL;
   }
@@ -236,9 +240,9 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
       t->endpoint, t->netns || t->root || t->tag ? &eo : NULL, &f->ep, eb,
       sizeof eb);
   if (e != FCGI_OK) {
-    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_strerror(e));
+    snprintf(errbuf, errlen, "%s", eb[0] ? eb : fcgi_err_str(e));
     free(f);
-    return e == FCGI_ENOMEM   ? FPM_EPROTOCOL
+    return e == FCGI_ENOMEM   ? FPM_ENOMEM
            : e == FCGI_EINVAL ? FPM_EUSAGE
                               : FPM_ECONNECT;
   }
@@ -246,7 +250,7 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
   return FPM_OK;
 oom:
   snprintf(errbuf, errlen, "%s: out of memory", t->endpoint);
-  return FPM_EPROTOCOL;
+  return FPM_ENOMEM;
 }
 
 fpm_fetcher *fpm_fetcher_new(const struct fpm_target *t, char *errbuf,
@@ -441,7 +445,7 @@ fpm_err fpm_fetch_transport_message(const char *endpoint, fcgi_err e,
     if (detail[0] != '\0')
       hint = NULL;
     else
-      detail = fcgi_strerror(e);
+      detail = fcgi_err_str(e);
   } else if (e == FCGI_ETIMEDOUT && detail[0] != '\0') {
     snprintf(cause, sizeof cause, "timeout"); /* fcgi's detail says where */
   } else if (e == FCGI_ETIMEDOUT) {
@@ -450,10 +454,10 @@ fpm_err fpm_fetch_transport_message(const char *endpoint, fcgi_err e,
              : phase == FCGI_PHASE_SEND  ? "server to read the request"
                                          : "answer");
   } else {
-    snprintf(cause, sizeof cause, "%s", fcgi_strerror(e));
+    snprintf(cause, sizeof cause, "%s", fcgi_err_str(e));
   }
-  if (e == FCGI_EPROTO && strstr(detail, "HTTP") != NULL)
-    hint = NULL; /* fcgi already says it looks like HTTP */
+  if (e == FCGI_ENOTFCGI)
+    hint = NULL; /* fcgi's detail already says it looks like HTTP */
   out[0] = '\0';
   appendf(out, cap, "%s: %s", endpoint, cause);
   if (detail[0] != '\0')
@@ -527,6 +531,11 @@ static void fail_parse(struct job *j, const struct fpm_parse_error *pe,
           pe->excerpt);
   if (extra != NULL)
     appendf(detail, sizeof detail, "; %s", extra);
+  if (pe->code == FPM_P_ENOMEM) {
+    set_msg(j, FPM_ENOMEM, "out of memory parsing the status page", detail,
+            NULL);
+    return;
+  }
   set_msg(j, FPM_EPARSE, "the answer is not a status page", detail,
           "does the status path reach pm.status_path, and not a script?");
 }
@@ -641,7 +650,7 @@ static int job_start(struct job *j, fcgi_multi *m) {
   }
   struct fcgi_call_opts o;
   memset(&o, 0, sizeof o);
-  o.deadline_ms = j->deadline_ms;
+  o.deadline_ms = j->deadline_ms == 0 ? FCGI_NO_DEADLINE : j->deadline_ms;
   o.cancel = j->cancel;
   if (j->stage != STAGE_PING) {
     enum fpm_format fmt =
@@ -685,7 +694,7 @@ fpm_err fpm_fetch_many(fpm_fetcher *const *fs, size_t n,
   for (size_t i = 0; i < n; i++) {
     fpm_result_clear(&results[i]);
     if (m == NULL) {
-      results[i].err = FPM_EPROTOCOL;
+      results[i].err = FPM_ENOMEM;
       results[i].fcgi = FCGI_ENOMEM;
       snprintf(results[i].message, sizeof results[i].message,
                "%s: out of memory", fpm_fetcher_endpoint(fs[i]));

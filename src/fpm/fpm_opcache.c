@@ -475,7 +475,7 @@ fpm_err fpm_opcache_fetch_many(fpm_fetcher *const *fs, size_t n,
   for (size_t i = 0; i < n; i++) {
     struct fpm_opcache_result *r = &results[i];
     if (m == NULL) {
-      r->err = FPM_EPROTOCOL;
+      r->err = FPM_ENOMEM;
       r->fcgi = FCGI_ENOMEM;
       snprintf(r->message, sizeof r->message, "%s: out of memory",
                fpm_fetcher_endpoint(fs[i]));

@@ -26,7 +26,7 @@ int main(void) {
 
   check(strcmp(fcgi_err_name(FCGI_ETIMEDOUT), "FCGI_ETIMEDOUT") == 0,
         "fcgi_err_name(FCGI_ETIMEDOUT)");
-  check(fcgi_strerror(FCGI_ECONNREFUSED)[0] != '\0', "fcgi_strerror");
+  check(fcgi_err_str(FCGI_ECONNREFUSED)[0] != '\0', "fcgi_err_str");
   check(fcgi_now_ms() > 0, "fcgi_now_ms");
 
   check(fcgi_endpoint_parse("unix:/run/php/x.sock", &ep, err, sizeof err) ==

@@ -56,7 +56,7 @@ static fpm_err fake_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind,
   if (s->err != FPM_OK) {
     snprintf(r->message, sizeof r->message,
              "unix:/tmp/none.sock: %s (scripted failure %d)",
-             fpm_strerror(s->err), (int)s->err);
+             fpm_err_str(s->err), (int)s->err);
     return s->err;
   }
   r->http_status = 200;

@@ -18,20 +18,38 @@
  *    endpoint and the cause. The library never prints or logs.
  *  - Memory per request is bounded by the caps in fcgi_call_opts.
  *  - No idle connection is kept by default: FCGI_KEEP_CONN pins one PHP-FPM
- *    worker per idle connection (see README, "Why no keep-alive by default").
- *    Reuse and multiplexing are opt-in per call (keep_conn, multiplex) on
- *    an engine bound to an fcgi_client; without them nothing changes: one
- *    connection per request, request id 1, closed after END_REQUEST.
+ *    worker per idle connection (see docs/client-library.md, "Why no keep-alive
+ * by default"). Reuse and multiplexing are opt-in per call (keep_conn,
+ * multiplex) on an engine bound to an fcgi_client; without them nothing
+ * changes: one connection per request, request id 1, closed after END_REQUEST.
  *
  * Time is int64_t milliseconds of CLOCK_MONOTONIC (fcgi_now_ms()); deadlines
- * are absolute and FCGI_NO_DEADLINE means none.
+ * are absolute. A deadline of 0 (a zero-initialised fcgi_call_opts) means
+ * the default, FCGI_DEFAULT_TIMEOUT_MS after the request starts; only
+ * FCGI_NO_DEADLINE means none.
+ *
+ * Ownership and lifetimes, in one place (each section repeats its part):
+ *  - Objects made by a *_new / *_parse function belong to the caller, who
+ *    frees them with the matching *_free (NULL is always a no-op).
+ *  - What a call borrows (endpoint, request, cancel handle, response,
+ *    client) must stay valid until the call returns, or for fcgi_multi_add
+ *    until the request is returned by fcgi_multi_next_done (or the engine is
+ *    freed). Options structs are copied; the pointers inside them are
+ *    borrowed the same way.
+ *  - Strings the library returns are static (fcgi_err_str, fcgi_err_name,
+ *    fcgi_phase_name) or live as long as the object they came from
+ *    (fcgi_endpoint_str, the fields of fcgi_response).
  *
  * Thread-safety: an fcgi_endpoint is immutable after parsing and may be shared
  * by any number of threads. An fcgi_request is read-only while requests run,
- * so one request object may be sent by several threads at once. An fcgi_multi
- * (and its requests' fcgi_response) belongs to one thread at a time. An
- * fcgi_client is thread-safe and may be shared by engines on many threads.
- * fcgi_cancel_trigger() may be called from any thread or signal handler.
+ * so one request object may be sent by several threads at once; building it
+ * (add_param, set_stdin) is not safe while it is in use or from two threads.
+ * An fcgi_multi (and its requests' fcgi_response) belongs to one thread at a
+ * time. An fcgi_client is thread-safe and may be shared by engines on many
+ * threads. fcgi_cancel_trigger() may be called from any thread or signal
+ * handler. fcgi_do, fcgi_client_do and fcgi_client_probe may run on many
+ * threads at once. Every function without an object (fcgi_now_ms, the
+ * string functions) is thread-safe. The library has no global state.
  */
 #ifndef FPM_FCGI_H
 #define FPM_FCGI_H
@@ -48,13 +66,16 @@ extern "C" {
 
 /*
  * Error codes. Numbering is append-only: a retired code keeps its slot.
- * fcgi_strerror() gives one sentence per code; the detail (endpoint, errno
+ * fcgi_err_str() gives one sentence per code; the detail (endpoint, errno
  * text, socket owner and mode, what was malformed) is in fcgi_response.errmsg.
+ * The string functions of the project's error enums are all named after
+ * their type: fcgi_err_str (here), fpm_err_str, fpm_perr_str.
  */
 typedef enum fcgi_err {
   FCGI_OK = 0,
   FCGI_AGAIN = 1,    /* internal: more I/O needed; never returned to users */
-  FCGI_ENOMEM = 2,   /* out of memory */
+  FCGI_ENOMEM = 2,   /* out of memory: an allocation failed, or the kernel
+                        said ENOMEM / ENOBUFS for a socket */
   FCGI_EINVAL = 3,   /* bad argument: endpoint syntax, param too large */
   FCGI_ERESOLVE = 4, /* host name did not resolve */
   FCGI_ENOENT = 5,   /* no such socket (path missing) */
@@ -71,12 +92,15 @@ typedef enum fcgi_err {
   FCGI_ECANTMPX = 16,     /* END_REQUEST protocolStatus FCGI_CANT_MPX_CONN */
   FCGI_EUNKNOWNROLE = 17, /* END_REQUEST protocolStatus FCGI_UNKNOWN_ROLE */
   FCGI_ETOOBIG = 18,      /* stdout, stderr or the CGI headers over their cap */
+  FCGI_ENOTFCGI = 19,     /* the peer does not speak FastCGI: its answer
+                             starts like HTTP or HTML (a web server port) */
   FCGI_ERR_LAST           /* never use */
 } fcgi_err;
 
-/* One static sentence for a code ("connection refused"). Never NULL. */
-const char *fcgi_strerror(fcgi_err err);
-/* The code's symbolic name ("FCGI_ETIMEDOUT"). Never NULL. */
+/* One static sentence for a code ("connection refused"). Never NULL; an
+ * unknown code gets a sentence too. */
+const char *fcgi_err_str(fcgi_err err);
+/* The code's symbolic name ("FCGI_ETIMEDOUT"), static. Never NULL. */
 const char *fcgi_err_name(fcgi_err err);
 
 /* Where a request was when it failed (meaningful for FCGI_ETIMEDOUT,
@@ -88,18 +112,27 @@ typedef enum fcgi_phase {
   FCGI_PHASE_RECV     /* waiting for / reading the response */
 } fcgi_phase;
 
-/* "connect", "send", "response" or "none". */
+/* "connect", "send", "response" or "none" (static). */
 const char *fcgi_phase_name(fcgi_phase phase);
 
 /* ------------------------------------------------------------------ time */
 
+/* fcgi_call_opts.deadline_ms: no deadline at all (the request can then
+ * wait forever on a peer that never answers; prefer a real deadline). */
 #define FCGI_NO_DEADLINE INT64_MAX
+/* What deadline_ms 0 means: this many ms after the request starts
+ * (fcgi_multi_add, fcgi_do). */
+#define FCGI_DEFAULT_TIMEOUT_MS 10000
 
-/* Milliseconds of CLOCK_MONOTONIC. */
+/* Milliseconds of CLOCK_MONOTONIC. Thread-safe. */
 int64_t fcgi_now_ms(void);
 
 /* ------------------------------------------------------------- endpoints */
 
+/* A parsed, resolved endpoint. Immutable once made: any number of threads
+ * and requests may use it at once. It must outlive every request that uses
+ * it (fcgi_multi_add borrows it); a client keeps no pointer to it (it keys
+ * its state by the endpoint's text). */
 typedef struct fcgi_endpoint fcgi_endpoint;
 
 /*
@@ -152,15 +185,21 @@ int fcgi_endpoint_is_unix(const fcgi_endpoint *ep);
 typedef struct fcgi_cancel fcgi_cancel;
 
 /* A cancellation handle (an atomic flag plus an eventfd that poll() sees).
+ * Owned by the caller; requests borrow it (fcgi_call_opts.cancel), so it
+ * must outlive them. One handle may serve many requests on many threads.
  * NULL on out of memory or no file descriptors. */
 fcgi_cancel *fcgi_cancel_new(void);
 /* Wake every request using this handle; they end with FCGI_ECANCELED.
  * Async-signal-safe and callable from any thread. Stays triggered until
  * fcgi_cancel_reset(). */
 void fcgi_cancel_trigger(fcgi_cancel *c);
+/* Clear the trigger. Any thread; not async-signal-safe. A request that
+ * already ended with FCGI_ECANCELED stays ended. */
 void fcgi_cancel_reset(fcgi_cancel *c);
+/* 1 once triggered (and not reset). Any thread. */
 int fcgi_cancel_is_triggered(const fcgi_cancel *c);
-void fcgi_cancel_free(fcgi_cancel *c); /* NULL is a no-op */
+/* Only when no request uses it any more. NULL is a no-op. */
+void fcgi_cancel_free(fcgi_cancel *c);
 
 /* -------------------------------------------------------------- requests */
 
@@ -171,7 +210,11 @@ void fcgi_cancel_free(fcgi_cancel *c); /* NULL is a no-op */
 typedef struct fcgi_request fcgi_request;
 
 /* A request description: role, ordered params, optional stdin body.
- * NULL on out of memory. */
+ * Owned by the caller; a request borrows it (fcgi_multi_add: until it is
+ * returned done; fcgi_do: during the call), so free it only after. Build it
+ * first (add_param, set_stdin: one thread, not while it is in use); once
+ * built it is only read, so any number of threads and requests may send it
+ * at once. NULL on out of memory. */
 fcgi_request *fcgi_request_new(int role);
 void fcgi_request_free(fcgi_request *rq); /* NULL is a no-op */
 /* Append a param (copied; any bytes, any length up to 2^31-1). A pair is
@@ -191,9 +234,16 @@ fcgi_err fcgi_request_set_stdin(fcgi_request *rq, const void *body, size_t len);
 
 struct fcgi_trace; /* defined below (tracing) */
 
-/* Per-call options. Zero-initialise, then set what you need. */
+/* Per-call options. Zero-initialise, then set what you need: all zeros is
+ * a bounded call with default caps. The struct is copied by the call; the
+ * pointers in it are borrowed as the call's other arguments are. */
 struct fcgi_call_opts {
-  int64_t deadline_ms; /* absolute; 0 is taken as FCGI_NO_DEADLINE */
+  /* Absolute (fcgi_now_ms clock), covering connect to END_REQUEST.
+   * 0: FCGI_DEFAULT_TIMEOUT_MS after the request starts. FCGI_NO_DEADLINE:
+   * none. A time already past (or negative) ends the request with
+   * FCGI_ETIMEDOUT without waiting. A retry or fallback keeps the request's
+   * deadline. */
+  int64_t deadline_ms;
   fcgi_cancel *cancel; /* optional, borrowed */
   size_t max_stdout;   /* 0 = 16 MiB. Over it: FCGI_ETOOBIG */
   size_t max_stderr;   /* 0 = 64 KiB. Over it: FCGI_ETOOBIG */
@@ -204,15 +254,16 @@ struct fcgi_call_opts {
    * connection then goes back to the client's idle list after END_REQUEST.
    * Without a client it only sets the flag and the connection is closed
    * after the request, as before. 0 = off (see "Why no keep-alive by
-   * default" in the README: each idle kept connection pins a php-fpm
-   * worker). */
+   * default" in docs/client-library.md: each idle kept connection pins a
+   * php-fpm worker). */
   int keep_conn;
   /* Optional body sink. When set, the body (stdout after the CGI header
    * block) is handed over chunk by chunk and NOT stored in the response; the
    * header block is still parsed and stored. Return 0 to go on, non-zero to
    * abort the request (it then ends with FCGI_ECANCELED and errmsg says the
-   * sink stopped it). Called on the thread driving the request. max_stdout
-   * still bounds the total. */
+   * sink stopped it). Called on the thread driving the request; buf is
+   * valid only during the call; the sink must not drive or free the engine
+   * running the request. max_stdout still bounds the total. */
   int (*on_body)(void *ud, const char *buf, size_t len);
   void *on_body_ud;
 
@@ -222,7 +273,7 @@ struct fcgi_call_opts {
   int multiplex;
   /* Called once when the request ends (before fcgi_multi_next_done can
    * return it), on the thread driving the engine. t and its strings are
-   * valid only during the call. */
+   * valid only during the call; it must not drive or free that engine. */
   void (*on_trace)(void *ud, const struct fcgi_trace *t);
   void *on_trace_ud;
   /* 1: send a W3C traceparent to the application as the HTTP_TRACEPARENT
@@ -247,9 +298,13 @@ struct fcgi_call_opts {
 #define FCGI_MUX_FORCE 2
 
 /*
- * The outcome of one request. Zero-initialise (or fcgi_response_init) before
- * use and fcgi_response_clear() after; clear also makes it reusable.
- * All pointers are owned by the response and valid until it is cleared.
+ * The outcome of one request. The struct is the caller's (stack or heap);
+ * zero-initialise it (or fcgi_response_init) before use and call
+ * fcgi_response_clear() after; clear frees what the library allocated and
+ * makes it reusable. All pointers are owned by the response and valid until
+ * it is cleared or reused. While a request runs (fcgi_multi_add until
+ * fcgi_multi_next_done returns it) the engine writes it: do not read, clear
+ * or free it then. Not thread-safe; one thread at a time.
  */
 struct fcgi_response {
   fcgi_err err;     /* FCGI_OK when END_REQUEST(REQUEST_COMPLETE) came */
@@ -292,18 +347,26 @@ const char *fcgi_response_header(const struct fcgi_response *r,
 /*
  * Send rq to ep and wait for END_REQUEST, the deadline or cancellation.
  * Returns resp->err. Safe to call from several threads at once (each call
- * uses its own connection). This is a thin loop over fcgi_multi.
+ * uses its own connection). ep, rq and opts are borrowed for the call only;
+ * opts may be NULL (all defaults). This is a thin loop over fcgi_multi.
  */
 fcgi_err fcgi_do(const fcgi_endpoint *ep, const fcgi_request *rq,
                  const struct fcgi_call_opts *opts, struct fcgi_response *resp);
 
 /* ---------------------------------------------------- many at once (engine) */
 
+/* An engine: any number of requests driven by one poll(). Owned by the
+ * caller; not thread-safe: one thread at a time drives it (every fcgi_multi_*
+ * call), though different engines run on different threads at once. Never
+ * call it from an on_body or on_trace callback of its own requests. */
 typedef struct fcgi_multi fcgi_multi;
 
+/* An engine of its own (no client: one connection per request). NULL on
+ * out of memory. */
 fcgi_multi *fcgi_multi_new(void);
-/* Ends every request still running (they are reported as FCGI_ECANCELED to
- * nobody) and frees the engine. NULL is a no-op. */
+/* Ends every request still running (their responses get FCGI_ECANCELED and
+ * are not reported) and frees the engine; borrowed objects are released
+ * after it returns. NULL is a no-op. */
 void fcgi_multi_free(fcgi_multi *m);
 
 /*
@@ -325,7 +388,9 @@ fcgi_err fcgi_multi_add(fcgi_multi *m, const fcgi_endpoint *ep,
 int fcgi_multi_poll(fcgi_multi *m, int max_wait_ms);
 
 /* Pop one finished request: returns 1 and sets *resp / *user, or 0 when none
- * is waiting. The response's err says how it ended. */
+ * is waiting. The response's err says how it ended. From here on the
+ * engine holds nothing of that request: its endpoint, request and response
+ * are the caller's again. */
 int fcgi_multi_next_done(fcgi_multi *m, struct fcgi_response **resp,
                          void **user);
 
@@ -355,8 +420,10 @@ int fcgi_multi_perform(fcgi_multi *m, const struct pollfd *fds, size_t n,
 
 /* ------------------------------------------------------------- tracing */
 
-/* One finished request, handed to fcgi_call_opts.on_trace. Times are ms
- * since the request was added (-1 = did not happen). */
+/* One finished request, handed to fcgi_call_opts.on_trace. Owned by the
+ * engine and valid, with its strings, only during the callback: copy what
+ * you keep. Times are ms since the request was added (-1 = did not
+ * happen). */
 struct fcgi_trace {
   const char *endpoint; /* canonical endpoint text */
   void *user;           /* the user pointer of fcgi_multi_add */
@@ -384,9 +451,12 @@ struct fcgi_trace {
  * A client owns per-endpoint state shared by every engine bound to it:
  * the capabilities learnt with FCGI_GET_VALUES and the idle kept
  * connections. It is thread-safe (one mutex): several threads may each
- * run their own fcgi_multi bound to the same client. A connection with
- * requests in flight belongs to the engine driving it; only idle ones are
- * shared. Endpoints are matched by their canonical text.
+ * run their own fcgi_multi bound to the same client, and every fcgi_client_*
+ * function may be called from any thread. A connection with requests in
+ * flight belongs to the engine driving it; only idle ones are shared.
+ * Endpoints are matched by their canonical text (the client copies it, so
+ * an endpoint may be freed while the client lives). Owned by the caller; it
+ * must outlive every engine bound to it.
  */
 typedef struct fcgi_client fcgi_client;
 
@@ -401,7 +471,7 @@ struct fcgi_client_opts {
                                the server's FCGI_MAX_REQS, at most 256 */
 };
 
-/* opts may be NULL (defaults, copied). NULL on out of memory. */
+/* opts may be NULL (defaults); it is copied. NULL on out of memory. */
 fcgi_client *fcgi_client_new(const struct fcgi_client_opts *opts);
 /* Closes every idle connection. Engines bound to it must be freed first.
  * NULL is a no-op. */
@@ -420,19 +490,21 @@ struct fcgi_caps {
   long max_reqs;  /* FCGI_MAX_REQS, -1 when not given */
   int cant_mpx;   /* 1 once a request got END_REQUEST(CANT_MPX_CONN) */
 };
-/* Copy the cached capabilities of ep (state UNPROBED when none). */
+/* Copy the cached capabilities of ep into *out (the caller's; state
+ * UNPROBED when none). */
 void fcgi_client_caps(fcgi_client *cl, const fcgi_endpoint *ep,
                       struct fcgi_caps *out);
 /* Probe now (blocking, on a connection of its own that is then closed):
  * send FCGI_GET_VALUES and wait for the answer until the client's probe
- * timeout or deadline, whichever is first; the result is cached. Returns
+ * timeout or deadline_ms, whichever is first (0 or FCGI_NO_DEADLINE: the
+ * probe timeout alone); the result is cached. out may be NULL. Returns
  * FCGI_OK when an answer came, FCGI_ETIMEDOUT when none did (cached as
  * NO_ANSWER), or the connect error. errbuf (may be NULL) gets the detail. */
 fcgi_err fcgi_client_probe(fcgi_client *cl, const fcgi_endpoint *ep,
                            int64_t deadline_ms, struct fcgi_caps *out,
                            char *errbuf, size_t errlen);
 
-/* Counters per endpoint, for tests and monitoring. */
+/* Counters per endpoint, for tests and monitoring (a copy, the caller's). */
 struct fcgi_client_stats {
   uint64_t opened;    /* connections opened for requests (probes excluded) */
   uint64_t reused;    /* requests sent on an idle kept connection */
@@ -447,9 +519,12 @@ void fcgi_client_stats(fcgi_client *cl, const fcgi_endpoint *ep,
 /* Close every idle connection now (all endpoints). */
 void fcgi_client_close_idle(fcgi_client *cl);
 
-/* An engine bound to a client: keep_conn and multiplex take effect. */
+/* An engine bound to a client: keep_conn and multiplex take effect. The
+ * engine borrows cl (free the engine first). cl NULL is fcgi_multi_new().
+ * NULL on out of memory. */
 fcgi_multi *fcgi_multi_new_client(fcgi_client *cl);
-/* fcgi_do through a client (one request on a temporary bound engine). */
+/* fcgi_do through a client (one request on a temporary bound engine);
+ * thread-safe like fcgi_do. */
 fcgi_err fcgi_client_do(fcgi_client *cl, const fcgi_endpoint *ep,
                         const fcgi_request *rq,
                         const struct fcgi_call_opts *opts,

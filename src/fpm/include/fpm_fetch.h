@@ -38,11 +38,12 @@ typedef enum fpm_err {
                         200 (404: wrong path or status not enabled, 403,
                         5xx), or ping did not answer pong */
   FPM_EPARSE = 6,    /* 200, but the body is not a status page */
+  FPM_ENOMEM = 7,    /* out of memory */
   FPM_ERR_LAST
 } fpm_err;
 
 /* "cannot connect", "timeout", ... Never NULL. */
-const char *fpm_strerror(fpm_err e);
+const char *fpm_err_str(fpm_err e);
 
 struct fpm_target {
   const char *endpoint;      /* as fcgi_endpoint_parse accepts it */
