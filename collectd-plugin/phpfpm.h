@@ -20,6 +20,7 @@
 #include "fpm_discover.h"
 #include "fpm_fetch.h"
 #include "fpm_model.h"
+#include "fpm_procmem.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -57,6 +58,8 @@ struct phpfpm_conf {
   double slow_threshold_s;
   uint64_t max_children; /* 0 = unknown */
   int notifications;
+  int worker_memory;    /* WorkerMemory: read the workers from /proc */
+  int worker_pss;       /* WorkerPSS: their PSS too (smaps_rollup) */
   int opcache;          /* Opcache: read the master's OPcache too */
   char *opcache_script; /* OpcacheScript; NULL: the installed script */
   char *master;         /* Master; NULL: PHPFPM_DEFAULT_MASTER */
@@ -85,6 +88,8 @@ struct phpfpm_defaults {
   size_t max_slots;
   double slow_threshold_s;
   int notifications;
+  int worker_memory;
+  int worker_pss;
   int opcache;              /* Opcache */
   char opcache_script[256]; /* OpcacheScript; "": the installed script */
   char master[64];          /* Master; "": derived (phpfpm_opcache.c) */
@@ -174,9 +179,17 @@ struct phpfpm_pool {
   struct phpfpm_slow slow;
   struct fpm_sample *samples;
   size_t samples_cap;
-  struct phpfpm_link *link; /* discovered pools only, else NULL */
-  struct phpfpm_oc *oc;     /* Opcache: its state (phpfpm_opcache.c) */
+  struct phpfpm_link *link;          /* discovered pools only, else NULL */
+  struct fpm_procmem mem;            /* WorkerMemory: the last read */
+  enum fpm_procmem_state mem_logged; /* the state last logged */
+  struct phpfpm_oc *oc;              /* Opcache: its state (phpfpm_opcache.c) */
 };
+
+/* WorkerMemory: read the workers st lists from /proc into p->mem and hand
+ * the figures to m (m->procmem). Logs once per change of state: why a pool
+ * is not local (NOTICE), and when it is read again (INFO). */
+void phpfpm_memory_read(struct phpfpm_pool *p, const struct fpm_status *st,
+                        struct fpm_metrics *m);
 
 /* Resolve p's endpoint, set its run-time fields and register its read
  * callback "phpfpm/<name>". On failure the cause is logged, p is freed and

@@ -192,6 +192,8 @@ enum key_id {
   K_SLOW_THRESHOLD,
   K_MAX_CHILDREN,
   K_NOTIFICATIONS,
+  K_WORKER_MEMORY,
+  K_WORKER_PSS,
   K_OPCACHE,
   K_OPCACHE_SCRIPT,
   K_MASTER,
@@ -212,6 +214,8 @@ static const struct {
     [K_SLOW_THRESHOLD] = {"SlowThreshold", NULL},
     [K_MAX_CHILDREN] = {"MaxChildren", "pm.max_children"},
     [K_NOTIFICATIONS] = {"Notifications", NULL},
+    [K_WORKER_MEMORY] = {"WorkerMemory", NULL},
+    [K_WORKER_PSS] = {"WorkerPSS", NULL},
     [K_OPCACHE] = {"Opcache", NULL},
     [K_OPCACHE_SCRIPT] = {"OpcacheScript", NULL},
     [K_MASTER] = {"Master", NULL},
@@ -286,6 +290,10 @@ static int set_option(const char *who, const oconfig_item_t *o,
     return get_count(who, o, 1e9, &c->max_children);
   case K_NOTIFICATIONS:
     return get_bool(who, o, &c->notifications);
+  case K_WORKER_MEMORY:
+    return get_bool(who, o, &c->worker_memory);
+  case K_WORKER_PSS:
+    return get_bool(who, o, &c->worker_pss);
   case K_OPCACHE:
     return get_bool(who, o, &c->opcache);
   case K_OPCACHE_SCRIPT:
@@ -420,6 +428,8 @@ void phpfpm_defaults_init(struct phpfpm_defaults *d,
   d->max_slots = (size_t)r.max_slots;
   d->slow_threshold_s = c.slow_threshold_s;
   d->notifications = c.notifications;
+  d->worker_memory = c.worker_memory;
+  d->worker_pss = c.worker_pss;
 }
 
 int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
@@ -444,6 +454,8 @@ int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
     out->max_slots = (size_t)r.max_slots;
     out->slow_threshold_s = c.slow_threshold_s;
     out->notifications = c.notifications;
+    out->worker_memory = c.worker_memory;
+    out->worker_pss = c.worker_pss;
     out->opcache = c.opcache;
     snprintf(out->opcache_script, sizeof out->opcache_script, "%s",
              c.opcache_script != NULL ? c.opcache_script : "");

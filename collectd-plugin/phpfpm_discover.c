@@ -217,6 +217,8 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->slow_threshold_s = df->slow_threshold_s;
   c->max_children = cp->max_children > 0 ? (uint64_t)cp->max_children : 0;
   c->notifications = df->notifications;
+  c->worker_memory = df->worker_memory;
+  c->worker_pss = df->worker_pss;
   c->opcache = df->opcache;
   if (c->opcache) {
     char master[64], named[128];

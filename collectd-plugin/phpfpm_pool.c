@@ -221,6 +221,8 @@ static void read_ok(struct phpfpm_pool *p, const struct fpm_result *r) {
                              .own_requests = r->requests};
   struct fpm_metrics m;
   fpm_model_compute(&r->status, &o, &p->hist, &m);
+  if (p->conf.worker_memory)
+    phpfpm_memory_read(p, &r->status, &m);
   dispatch_samples(p, &m);
   notify_changes(p, &m, r);
 }
@@ -266,9 +268,12 @@ static int pool_register(struct phpfpm_pool *p) {
   snprintf(name, sizeof name, "%s", p->conf.name);
   snprintf(cb_name, sizeof cb_name, PHPFPM_PLUGIN_NAME "/%s", name);
   snprintf(info, sizeof info,
-           P "pool \"%s\": reading %s every %g s, timeout %g s, workers %s",
+           P "pool \"%s\": reading %s every %g s, timeout %g s, workers %s%s",
            p->conf.name, p->conf.endpoint, p->conf.interval_s,
-           p->conf.timeout_s, phpfpm_workers_name(p->conf.workers));
+           p->conf.timeout_s, phpfpm_workers_name(p->conf.workers),
+           !p->conf.worker_memory ? ""
+           : p->conf.worker_pss   ? ", worker memory (RSS, PSS) from /proc"
+                                  : ", worker memory (RSS) from /proc");
   cdtime_t interval =
       p->conf.interval_set ? DOUBLE_TO_CDTIME_T(p->conf.interval_s) : 0;
   user_data_t ud = {.data = p, .free_func = phpfpm_pool_free};

@@ -6,7 +6,8 @@
 # under the default names with the right values, that the DERIVE counter
 # is a plain non-negative rate in Graphite and the raw counter in InfluxDB
 # (the same numbers csv has), and that influxd dropped nothing for an
-# unknown type.
+# unknown type. WorkerMemory and WorkerPSS true: the workers' memory (stock types memory
+# and vs_processes) reaches both sinks, RSS within 10 % of /proc's.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/harness/fpm.sh"
@@ -66,6 +67,8 @@ CONF
     Timeout 0.5
     Interval 1
     Workers "summary"
+    WorkerMemory true
+    WorkerPSS true
   </Pool>
   <Pool "oca">
     Socket "$OC_A_SOCK"
@@ -97,6 +100,23 @@ check "carbon has $g.vs_processes-active" carbon_wait_metric "$g.vs_processes-ac
 active_is_0() { [ "$(last_value "$g.vs_processes-active")" = 0.000000 ]; }
 check "graphite vs_processes-active is 0 on an idle pool (last: $(last_value "$g.vs_processes-active"))" \
   wait_until 5 active_is_0
+
+# worker memory (WorkerMemory true): 4 workers; RSS summed near /proc's
+www_rss() { # the www workers' RSS summed, bytes, read here from /proc
+  local p
+  for p in $(pgrep -P "$FPMT_PHP_FPM_PID" -f '^php-fpm: pool www'); do
+    cat "/proc/$p/smaps_rollup"
+  done | awk '/^Rss:/ { r += $2 * 1024 } END { printf "%.0f\n", r }'
+}
+check "carbon has $g.vs_processes-memory_measured" carbon_wait_metric "$g.vs_processes-memory_measured" 20
+v=$(last_value "$g.vs_processes-memory_measured")
+check "graphite vs_processes-memory_measured is 4 (got '$v')" test "$v" = 4.000000
+for ti in rss_total rss_p50 rss_max pss_total; do
+  check "carbon has $g.memory-$ti" carbon_wait_metric "$g.memory-$ti" 10
+done
+v=$(last_value "$g.memory-rss_total") k=$(www_rss)
+check "graphite memory-rss_total $v within 10 % of /proc's $k" \
+  awk -v a="$v" -v b="$k" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 10) }'
 
 # DERIVE with StoreRates true: a rate; the first sample is NaN (carbon drops
 # it), then one scrape per second is at least ~1/s on the pool's own socket
@@ -134,6 +154,10 @@ check "influx vs_processes total is 4 (got '$v')" test "$v" = 4
 check "influx has bool up" wait_until 10 influx_has bool up
 v=$(q_last bool up)
 check "influx bool up is 1 (got '$v')" test "$v" = 1
+check "influx has memory pss_total" wait_until 10 influx_has memory pss_total
+check "influx has memory rss_total" wait_until 10 influx_has memory rss_total
+v=$(q_last vs_processes memory_measured)
+check "influx vs_processes memory_measured is 4 (got '$v')" test "$v" = 4
 
 oc_last() { # TYPE TYPE_INSTANCE
   influx_query collectd "SELECT last(value) FROM phpfpm_opcache_value WHERE host='testhost' AND instance='m1' AND type='$1' AND type_instance='$2'" |

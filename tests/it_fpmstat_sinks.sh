@@ -7,6 +7,9 @@
 #   graphite   -> carbon-cache, read back from whisper
 #   putval     -> collectd's exec plugin running fpmstat as nobody, read back
 #                 with collectdctl getval and from the csv files
+# Worker memory (memory_* series: RSS by default for local pools, PSS with
+# --pss) is in every format and reaches every sink; as nobody (collectd
+# exec) smaps_rollup is not readable, so RSS arrives and PSS does not.
 # Servers come from tests/harness/fpm.sh and sinks.sh, are waited for by
 # readiness checks and stopped by PID.
 set -u
@@ -82,7 +85,7 @@ OCF=(--opcache --opcache-script "$OC_SCRIPT")
 
 # ----------------------------------------------------------- prometheus
 for full in "" --full; do
-  "$B" --format prometheus $full "${TARGETS[@]}" >"$dir/prom.txt" 2>"$dir/err"
+  "$B" --format prometheus --pss $full "${TARGETS[@]}" >"$dir/prom.txt" 2>"$dir/err"
   rc=$?
   out=$(promtool check metrics <"$dir/prom.txt" 2>&1)
   prc=$?
@@ -107,11 +110,15 @@ grep -q '^phpfpm_active_processes{pool="www",scrape_uri="unix:[^"]*"} 1$' "$dir/
   [ "$(grep -c '^phpfpm_process_state{pool="www",' "$dir/prom.txt")" = 24 ] &&
   ok "prometheus values: www active 1 (the hostile request), 4x6 state series" ||
   bad "prometheus values: $(grep -E '^phpfpm_(active|up)' "$dir/prom.txt")"
+grep -q '^phpfpm_memory_measured_processes{pool="www",scrape_uri="unix:[^"]*"} 4$' "$dir/prom.txt" &&
+  [ "$(grep -c '^phpfpm_memory_\(rss_sum\|rss_p50\|rss_max\|pss_sum\)_bytes{pool="www",' "$dir/prom.txt")" = 4 ] &&
+  ok "prometheus: www worker memory, 4 workers measured, RSS and PSS series" ||
+  bad "prometheus memory: $(grep '^phpfpm_memory_' "$dir/prom.txt")"
 
 # ------------------------------------------------------------- influxdb
 if influx_start "$dir/influx"; then
   influx_query "" "CREATE DATABASE fpm" >/dev/null
-  "$B" --format influx --full "${TARGETS[@]}" >"$dir/lines.txt"
+  "$B" --format influx --full --pss "${TARGETS[@]}" >"$dir/lines.txt"
   code=$(curl -sS --max-time 10 -o "$dir/influx.err" -w '%{http_code}' -XPOST \
     "http://127.0.0.1:$INFLUX_HTTP_PORT/write?db=fpm" --data-binary @"$dir/lines.txt")
   [ "$code" = 204 ] && ok "InfluxDB accepted $(wc -l <"$dir/lines.txt") lines (HTTP 204)" ||
@@ -122,6 +129,10 @@ if influx_start "$dir/influx"; then
   r=$(influx_query fpm "SELECT total_processes FROM phpfpm WHERE pool = 'we ird,pool=x'")
   [ "$(jq -c '.results[0].series[0].values[0][1]' <<<"$r")" = 2 ] &&
     ok "InfluxDB: the pool tag 'we ird,pool=x' round-trips" || bad "InfluxDB weird pool: $r"
+  r=$(influx_query fpm "SELECT memory_workers, memory_rss_total, memory_pss_total FROM phpfpm_fpmstat WHERE pool = 'www'")
+  jq -e '.results[0].series[0].values[0] | .[1] == 4 and .[2] > 0 and .[3] > 0' <<<"$r" >/dev/null &&
+    ok "InfluxDB: www memory_workers 4, memory_rss_total and memory_pss_total > 0" ||
+    bad "InfluxDB memory: $r"
   r=$(influx_query fpm "SELECT count(pid) FROM phpfpm_process WHERE pool = 'www'")
   [ "$(jq -c '.results[0].series[0].values[0][1]' <<<"$r")" = 4 ] &&
     ok "InfluxDB: 4 phpfpm_process points for www" || bad "InfluxDB process count: $r"
@@ -144,13 +155,21 @@ fi
 
 # ---------------------------------------------------------------- carbon
 if carbon_start "$dir/carbon"; then
-  "$B" --format graphite --full --graphite-prefix fpmt. --host test.host "${TARGETS[@]}" >"$dir/graphite.txt"
+  "$B" --format graphite --full --pss --graphite-prefix fpmt. --host test.host "${TARGETS[@]}" >"$dir/graphite.txt"
   socat -u -T 5 - "TCP:127.0.0.1:$CARBON_PORT" <"$dir/graphite.txt"
   if carbon_wait_metric fpmt.test_host.phpfpm-www.vs_processes-total 20; then
     v=$(carbon_fetch fpmt.test_host.phpfpm-www.vs_processes-total 3600 | tail -n 1 | cut -f2)
     [ "${v%.*}" = 4 ] && ok "carbon: www total 4 read back from whisper" || bad "carbon value: $v"
   else
     bad "carbon: www total never arrived"
+  fi
+  if carbon_wait_metric fpmt.test_host.phpfpm-www.vs_processes-memory_measured 20 &&
+    carbon_wait_metric fpmt.test_host.phpfpm-www.memory-pss_total 20; then
+    v=$(carbon_fetch fpmt.test_host.phpfpm-www.vs_processes-memory_measured 3600 | tail -n 1 | cut -f2)
+    [ "${v%.*}" = 4 ] && ok "carbon: www memory measured 4, memory-pss_total arrived" ||
+      bad "carbon memory value: $v"
+  else
+    bad "carbon: www memory series never arrived"
   fi
   carbon_wait_metric "fpmt.test_host.phpfpm-we_ird_pool=x.vs_processes-active" 20 &&
     ok "carbon: the weird pool's path, escaped as write_graphite does" ||
@@ -190,7 +209,7 @@ mkdir -p "$dir/cd"
   cat <<CONF
 LoadPlugin exec
 <Plugin exec>
-  Exec "nobody:nogroup" "$dir/bin/fpmstat" "--format" "putval" "--full" "$PUB"
+  Exec "nobody:nogroup" "$dir/bin/fpmstat" "--format" "putval" "--full" "--pss" "$PUB"
   Exec "nobody:nogroup" "$dir/bin/fpmstat" "--format" "putval" "--opcache" "--opcache-script" "$OC_SCRIPT" "$OCPUB"
 </Plugin>
 CONF
@@ -209,6 +228,18 @@ if collectd_start "$dir/cd" "$dir/cd/collectd.conf"; then
   wait_until 10 csv_last "$dir/cd/csv" testhost/phpfpm-pub/total_requests-accepted >/dev/null &&
     ok "collectd csv: $(csv_last "$dir/cd/csv" testhost/phpfpm-pub/total_requests-accepted) (raw counter)" ||
     bad "collectd csv: no accepted counter"
+  rss_there() { collectd_getval testhost/phpfpm-pub/memory-rss_total >/dev/null 2>&1; }
+  if wait_until 10 rss_there; then
+    v=$(collectd_getval testhost/phpfpm-pub/memory-rss_total 2>/dev/null)
+    if awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }' &&
+      ! collectd_listval | grep -q 'testhost/phpfpm-pub/memory-pss_total'; then
+      ok "collectd exec as nobody with --pss: memory-rss_total $v, no pss_total (smaps_rollup not readable)"
+    else
+      bad "collectd exec memory: rss $v, $(collectd_listval | grep 'phpfpm-pub/memory-')"
+    fi
+  else
+    bad "collectd exec: no memory-rss_total for pub"
+  fi
   oc_enabled() { [ "$(collectd_getval testhost/phpfpm_opcache-ocpub/bool-enabled 2>/dev/null)" = 1.000000e+00 ]; }
   wait_until 20 oc_enabled &&
     ok "collectd exec --opcache: getval testhost/phpfpm_opcache-ocpub/bool-enabled = 1" ||

@@ -5,6 +5,7 @@
  * counts, slot caps, name hygiene and the sizing call.
  */
 #include "fpm_model.h"
+#include "fpm_procmem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -57,6 +58,11 @@ static const struct {
     {FPM_M_RUNNING_SLOW, "vs_processes-running_slow", FPM_KIND_GAUGE},
     {FPM_M_CPU, "percent-last_request_cpu_<x>", FPM_KIND_GAUGE},
     {FPM_M_MEMORY, "memory-last_request_<x>", FPM_KIND_GAUGE},
+    {FPM_M_MEM_WORKERS, "vs_processes-memory_measured", FPM_KIND_GAUGE},
+    {FPM_M_MEM_RSS_TOTAL, "memory-rss_total", FPM_KIND_GAUGE},
+    {FPM_M_MEM_RSS_P50, "memory-rss_p50", FPM_KIND_GAUGE},
+    {FPM_M_MEM_RSS_MAX, "memory-rss_max", FPM_KIND_GAUGE},
+    {FPM_M_MEM_PSS_TOTAL, "memory-pss_total", FPM_KIND_GAUGE},
     {FPM_M_RESTARTS, "total_events-restarts", FPM_KIND_COUNTER},
     {FPM_M_RESPAWNS, "total_events-respawns", FPM_KIND_COUNTER},
     {FPM_M_EXTERNAL, "total_requests-external", FPM_KIND_COUNTER},
@@ -315,8 +321,15 @@ static void test_full_set_idents_order_unique(void **state) {
   f->st.n_extra = 1;
   compute(f, 16, 1);
   compute(f, 16, 1); /* second scrape: have_prev */
+  struct fpm_procmem pm = {.state = FPM_PROCMEM_LOCAL, .pss_known = 1};
+  pm.rss = (struct fpm_mem_summary){3, 300, 100, 110, 110};
+  pm.pss = (struct fpm_mem_summary){3, 90, 30, 35, 35};
+  f->m.procmem = &pm;
   size_t n = samples(f, FPM_WORKERS_SLOTS, 100, s);
   check_sample_idents(s, n);
+  assert_true(find(s, n, FPM_M_MEM_RSS_TOTAL, "")->value == 300);
+  assert_true(find(s, n, FPM_M_MEM_PSS_TOTAL, "")->value == 90);
+  assert_true(find(s, n, FPM_M_MEM_WORKERS, "")->value == 3);
   assert_int_equal(s[0].def->id, FPM_M_UP);
   assert_true(s[0].value == 1.0);
   /* ids in enum order; slots by index, each slot's series in enum order */

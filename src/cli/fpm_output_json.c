@@ -10,6 +10,7 @@
  */
 #include "fpm_metrics_int.h"
 #include "fpm_output.h"
+#include "fpm_output_memory.h"
 #include "fpm_output_opcache.h"
 
 #include <inttypes.h>
@@ -429,6 +430,9 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
   j_metrics(j, it->m);
   j_states(j, it->m);
   j_stats(j, it->m);
+  JKEY(j, "memory"); /* worker memory from /proc, or why not */
+  fpm_output_json_memory(j->b, it->m->procmem);
+  j->sep = 1;
   if (j_extra(j, it->m) != 0)
     return -1;
   j_source(j, it);

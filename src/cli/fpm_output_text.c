@@ -5,6 +5,7 @@
  * model's; strings from FPM are printed with C escapes.
  */
 #include "fpm_output.h"
+#include "fpm_output_memory.h"
 #include "fpm_output_opcache.h"
 
 #include <inttypes.h>
@@ -282,6 +283,7 @@ int fpm_output_text(const struct fpm_output_opts *o,
   text_stats(out, "request duration (s):", &it->m->duration_s, 0);
   text_stats(out, "last request cpu (%):", &it->m->cpu_pct, 0);
   text_stats(out, "last request memory:", &it->m->memory_bytes, 1);
+  fpm_output_text_memory(out, it->m);
   text_slowest(out, o, it);
   const struct fpm_status *st = &it->res->status;
   if (st->repaired || st->dropped || st->phantom ||

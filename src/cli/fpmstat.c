@@ -15,7 +15,9 @@
 #include "fpm_num.h"
 #include "fpm_opcache.h"
 #include "fpm_output.h"
+#include "fpm_output_memory.h"
 #include "fpm_proc.h"
+#include "fpm_procmem.h"
 #include "fpm_watch.h"
 
 #include <errno.h>
@@ -49,6 +51,10 @@ struct cli {
   const char *discover_path; /* its PATH; NULL: Debian's defaults */
   const char *ignore[FPMSTAT_MAX_IGNORE]; /* --discover-ignore, into argv */
   size_t n_ignore;
+  int no_memory;              /* --no-memory: do not read workers from /proc */
+  int pss;                    /* --pss: their PSS too (smaps_rollup) */
+  int advise;                 /* --advise: the sizing report instead */
+  double headroom_pct;        /* --headroom; -1: the default */
   int opcache;                /* --opcache */
   const char *opcache_script; /* --opcache-script; NULL: the default */
 };
@@ -98,6 +104,14 @@ static const char usage_text[] =
     "                           with --discover: leave out the pools whose\n"
     "                           name matches GLOB (fnmatch, e.g. 'www@*';\n"
     "                           repeatable): listed as ignored, not read\n"
+    "      --no-memory          do not read the workers' memory from /proc\n"
+    "                           (RSS, read by default for pools on this "
+    "host)\n"
+    "      --pss                also their PSS (smaps_rollup: costs more than\n"
+    "                           the fetch; needs root or the workers' user)\n"
+    "      --advise             pm.max_children sizing advice per pool (text\n"
+    "                           or json): worker PSS, MemAvailable, evidence\n"
+    "      --headroom PCT       memory --advise keeps free (default 20)\n"
     "      --opcache            also run fpmstat's OPcache script through\n"
     "                           each TARGET (with --discover: one pool per\n"
     "                           master) and report its OPcache figures\n"
@@ -159,6 +173,10 @@ enum {
   OPT_INTERVAL,
   OPT_PREFIX,
   OPT_DISCOVER_IGNORE,
+  OPT_NO_MEMORY,
+  OPT_PSS,
+  OPT_ADVISE,
+  OPT_HEADROOM,
   OPT_OPCACHE,
   OPT_OPCACHE_SCRIPT
 };
@@ -181,6 +199,10 @@ static const struct option long_opts[] = {
     {"watch", required_argument, NULL, 'w'},
     {"discover", optional_argument, NULL, 'd'},
     {"discover-ignore", required_argument, NULL, OPT_DISCOVER_IGNORE},
+    {"no-memory", no_argument, NULL, OPT_NO_MEMORY},
+    {"pss", no_argument, NULL, OPT_PSS},
+    {"advise", no_argument, NULL, OPT_ADVISE},
+    {"headroom", required_argument, NULL, OPT_HEADROOM},
     {"opcache", no_argument, NULL, OPT_OPCACHE},
     {"opcache-script", required_argument, NULL, OPT_OPCACHE_SCRIPT},
     {"help", no_argument, NULL, 'h'},
@@ -198,6 +220,41 @@ static int add_ignore(struct cli *c, const char *glob) {
     return usage_error("at most %d --discover-ignore patterns",
                        FPMSTAT_MAX_IGNORE);
   c->ignore[c->n_ignore++] = glob;
+  return -1;
+}
+
+/* --headroom PCT: 0 <= PCT < 100 (a trailing '%' is accepted). */
+static int parse_headroom(struct cli *c, const char *arg) {
+  char *end = NULL;
+  errno = 0;
+  double v = strtod(arg, &end);
+  if (end != NULL && *end == '%')
+    end++;
+  if (errno != 0 || end == arg || *end != '\0' || !(v >= 0 && v < 100))
+    return usage_error("--headroom wants a percentage from 0 to below 100, "
+                       "not '%s'",
+                       arg);
+  c->headroom_pct = v;
+  return -1;
+}
+
+/* --advise: what it needs, checked with the other options. Returns -1 to
+ * go on, else an exit status. */
+static int check_advise(const struct cli *c) {
+  if (c->pss && c->no_memory)
+    return usage_error("%s", "--pss reads worker memory, which --no-memory "
+                             "turns off");
+  if (!c->advise)
+    return c->headroom_pct >= 0
+               ? usage_error("%s", "--headroom goes with --advise")
+               : -1;
+  if (c->out.format != FPM_OUT_TEXT && c->out.format != FPM_OUT_JSON)
+    return usage_error("--advise prints text or json, not %s",
+                       fpm_outfmt_name(c->out.format));
+  if (c->no_memory || c->t.no_full || c->ping || c->watch_s > 0)
+    return usage_error("%s", "--advise reads the workers' memory from the "
+                             "worker list: no --no-memory, --no-full, --ping "
+                             "or --watch with it");
   return -1;
 }
 
@@ -273,6 +330,17 @@ static int parse_opt(struct cli *c, int opt, const char *arg) {
     return -1;
   case OPT_DISCOVER_IGNORE:
     return add_ignore(c, arg);
+  case OPT_NO_MEMORY:
+    c->no_memory = 1;
+    return -1;
+  case OPT_PSS:
+    c->pss = 1;
+    return -1;
+  case OPT_ADVISE:
+    c->advise = 1;
+    return -1;
+  case OPT_HEADROOM:
+    return parse_headroom(c, arg);
   case 'h':
     printf("%s",
            usage_text); /* printf: no stdout reference, no copy relocation */
@@ -326,7 +394,11 @@ static int discover_main(struct cli *c);
 static int parse_args(struct cli *c, int argc, char **argv) {
   int nops;
   c->timeout_s = 2.0;
+  c->headroom_pct = -1;
   int rc = parse_words(c, argc, argv, &nops);
+  if (rc >= 0)
+    return rc;
+  rc = check_advise(c);
   if (rc >= 0)
     return rc;
   char **ops = argv + optind;
@@ -395,6 +467,7 @@ struct tgt {
   const char *name; /* canonical endpoint, else the argument */
   struct fpm_result res;
   struct fpm_metrics m;
+  struct fpm_procmem mem; /* its workers' memory, when read */
 };
 
 static void compute(const struct cli *c, struct tgt *t,
@@ -406,7 +479,38 @@ static void compute(const struct cli *c, struct tgt *t,
   mo.slow_threshold_s = c->slow_threshold_s;
   mo.max_children = c->max_children;
   fpm_model_compute(&t->res.status, &mo, NULL, &t->m);
+  if (!c->no_memory) {
+    struct fpm_procmem_opts po = {.pss = c->pss || c->advise};
+    fpm_procmem_read(&t->res.status, &po, &t->mem);
+    t->m.procmem = &t->mem;
+  }
   it->m = &t->m;
+}
+
+/* The --advise report instead of the format's output; from[i] says where
+ * item i's pm.max_children comes from (NULL: --max-children or unknown). */
+static int render_advice(const struct cli *c, const struct fpm_output_item *it,
+                         const uint64_t *max_children, const char *const *from,
+                         size_t n, struct fpm_buf *out) {
+  struct fpm_advise_item *ai = calloc(n ? n : 1, sizeof *ai);
+  if (ai == NULL)
+    return -1;
+  struct fpm_advise_opts ao = {
+      c->out.format,
+      c->headroom_pct >= 0 ? c->headroom_pct : FPM_ADVISE_DEFAULT_HEADROOM, 0,
+      0};
+  ao.have_mem_available = fpm_meminfo_available(NULL, &ao.mem_available) == 0;
+  for (size_t i = 0; i < n; i++) {
+    ai[i].it = &it[i];
+    ai[i].max_children =
+        max_children != NULL ? max_children[i] : c->max_children;
+    ai[i].max_children_from = from != NULL && from[i] != NULL ? from[i]
+                              : ai[i].max_children > 0        ? "--max-children"
+                                                              : NULL;
+  }
+  int rc = fpm_output_advise(&ao, ai, n, out);
+  free(ai);
+  return rc;
 }
 
 /* Fetch every target once, print, and return the exit status. */
@@ -471,7 +575,9 @@ static int one_shot(struct cli *c, struct tgt *tg, size_t n, int worst) {
     else if (tg[i].res.err == FPM_OK)
       compute(c, &tg[i], &items[i]);
   }
-  if (!c->ping && fpm_output_render(&c->out, items, n, &out) != 0) {
+  if (!c->ping &&
+      (c->advise ? render_advice(c, items, NULL, NULL, n, &out)
+                 : fpm_output_render(&c->out, items, n, &out)) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
     worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
@@ -678,6 +784,31 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
   return worst;
 }
 
+/* --advise with --discover: each pool's pm.max_children and the file and
+ * line of its section. */
+static int discover_advice(const struct cli *c, const struct disc_read *dr,
+                           const struct fpm_output_item *items,
+                           struct fpm_buf *out) {
+  size_t n = dr->n;
+  char(*where)[600] = calloc(n ? n : 1, sizeof *where);
+  const char **from = calloc(n ? n : 1, sizeof *from);
+  int rc = -1;
+  if (where != NULL && from != NULL) {
+    for (size_t i = 0; i < n; i++) {
+      const struct fpm_conf_pool *p = dr->pool[i];
+      if (p->max_children <= 0)
+        continue; /* from --max-children, if given */
+      snprintf(where[i], sizeof where[i], "pool %s in %s:%d", p->name, p->file,
+               p->line);
+      from[i] = where[i];
+    }
+    rc = render_advice(c, items, dr->max_children, from, n, out);
+  }
+  free(where);
+  free(from);
+  return rc;
+}
+
 /* Read every target (in turns the descriptor limit allows, each with its
  * own timeout), model each against its
  * pm.max_children, render in the chosen format. */
@@ -791,7 +922,8 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
       c->opcache ? calloc(n + 1, sizeof *ocr) : NULL;
   if (ocr != NULL)
     worst = discover_opcache(c, dr, items, ocr, worst);
-  if (fpm_output_render(&c->out, items, n, out) != 0) {
+  if ((c->advise ? discover_advice(c, dr, items, out)
+                 : fpm_output_render(&c->out, items, n, out)) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory while formatting\n");
     worst = worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }

@@ -7,6 +7,7 @@
  */
 #include "fpm_metrics_int.h"
 #include "fpm_model.h"
+#include "fpm_procmem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +78,19 @@ static const struct fpm_metric_def defs[FPM_M__COUNT] = {
            "memory", "last_request_", "",
            "last request memory peak over Idle workers (min avg max p50 p95 "
            "p99)"),
+    PLAIN(FPM_M_MEM_WORKERS, "memory_workers", FPM_KIND_GAUGE, "processes",
+          "vs_processes", "memory_measured",
+          "workers whose memory was read from /proc (local pools only)"),
+    PLAIN(FPM_M_MEM_RSS_TOTAL, "memory_rss_total", FPM_KIND_GAUGE, "bytes",
+          "memory", "rss_total",
+          "resident set of the workers, summed (shared pages counted in each)"),
+    PLAIN(FPM_M_MEM_RSS_P50, "memory_rss_p50", FPM_KIND_GAUGE, "bytes",
+          "memory", "rss_p50", "median resident set of one worker"),
+    PLAIN(FPM_M_MEM_RSS_MAX, "memory_rss_max", FPM_KIND_GAUGE, "bytes",
+          "memory", "rss_max", "largest resident set of one worker"),
+    PLAIN(FPM_M_MEM_PSS_TOTAL, "memory_pss_total", FPM_KIND_GAUGE, "bytes",
+          "memory", "pss_total",
+          "proportional set of the workers, summed: what they cost the host"),
     PLAIN(FPM_M_RESTARTS, "restarts", FPM_KIND_COUNTER, "events",
           "total_events", "restarts",
           "pool restarts or reloads seen since monitoring began"),
@@ -172,6 +186,28 @@ static int when(int present, double value, double *v) {
   return present;
 }
 
+/* The /proc figures, when the pool's workers were read. */
+static int procmem(const struct fpm_metrics *m, enum fpm_metric_id id,
+                   double *v) {
+  const struct fpm_procmem *p = m->procmem;
+  if (p == NULL || p->state != FPM_PROCMEM_LOCAL)
+    return 0;
+  switch (id) {
+  case FPM_M_MEM_WORKERS:
+    return when(1, (double)p->rss.n, v);
+  case FPM_M_MEM_RSS_TOTAL:
+    return when(1, (double)p->rss.total, v);
+  case FPM_M_MEM_RSS_P50:
+    return when(1, (double)p->rss.p50, v);
+  case FPM_M_MEM_RSS_MAX:
+    return when(1, (double)p->rss.max, v);
+  case FPM_M_MEM_PSS_TOTAL:
+    return when(p->pss_known, (double)p->pss.total, v);
+  default:
+    return 0;
+  }
+}
+
 int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
                       enum fpm_worker_detail detail, double *v) {
   const struct fpm_status *st = m->st;
@@ -215,6 +251,12 @@ int fpm_metrics_plain(const struct fpm_metrics *m, enum fpm_metric_id id,
     return when(summary, m->oldest_running_s, v);
   case FPM_M_RUNNING_SLOW:
     return when(summary, (double)m->running_over_threshold, v);
+  case FPM_M_MEM_WORKERS:
+  case FPM_M_MEM_RSS_TOTAL:
+  case FPM_M_MEM_RSS_P50:
+  case FPM_M_MEM_RSS_MAX:
+  case FPM_M_MEM_PSS_TOTAL:
+    return procmem(m, id, v);
   case FPM_M_RESTARTS:
     return when(m->have_history, (double)m->restarts_total, v);
   case FPM_M_RESPAWNS:

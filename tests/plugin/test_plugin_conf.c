@@ -77,6 +77,8 @@ static void test_every_key(void **state) {
   mock_ci_num(p, "SlowThreshold", 2.5);
   mock_ci_num(p, "MaxChildren", 8);
   mock_ci_bool(p, "Notifications", 0);
+  mock_ci_bool(p, "WorkerMemory", 1);
+  mock_ci_bool(p, "WorkerPSS", 1);
   assert_int_equal(run_config(root), 0);
   assert_int_equal(mock_n_reads(), 1);
   const struct phpfpm_pool *pool = pool_of("phpfpm/www");
@@ -93,6 +95,8 @@ static void test_every_key(void **state) {
   assert_true(c->slow_threshold_s == 2.5);
   assert_int_equal(c->max_children, 8);
   assert_int_equal(c->notifications, 0);
+  assert_int_equal(c->worker_memory, 1);
+  assert_int_equal(c->worker_pss, 1);
   assert_string_equal(pool->instance, "www");
   /* registered with the pool's own interval */
   assert_true(mock_read_find("phpfpm/www")->interval ==
@@ -118,6 +122,8 @@ static void test_defaults(void **state) {
   assert_true(c->slow_threshold_s == 1.0);
   assert_int_equal(c->max_children, 0);
   assert_int_equal(c->notifications, 1);
+  assert_int_equal(c->worker_memory, 0); /* opt-in: docs/memory.md */
+  assert_int_equal(c->worker_pss, 0);
   /* no Interval: collectd's own (0 = the plugin's interval) */
   assert_true(mock_read_find("phpfpm/www")->interval == 0);
 }
@@ -198,7 +204,7 @@ static const struct bad_case bad_cases[] = {
      "phpfpm plugin: pool \"www\": unknown option \"Frobnicate\"; expected "
      "one of Socket, Address, StatusPath, PingPath, Timeout, Interval, "
      "Workers, MaxSlots, SlowThreshold, MaxChildren, Notifications, "
-     "Opcache, OpcacheScript, Master"},
+     "WorkerMemory, WorkerPSS, Opcache, OpcacheScript, Master"},
     {"Opcache", V_STR, "sometimes", 0,
      "phpfpm plugin: pool \"www\": Opcache: expected true or false; got "
      "\"sometimes\""},

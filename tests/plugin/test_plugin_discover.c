@@ -617,6 +617,8 @@ static void test_defaults_reach_pools(void **state) {
   mock_ci_num(df, "Interval", 30);
   mock_ci_num(df, "SlowThreshold", 2.5);
   mock_ci_bool(df, "Notifications", 0);
+  mock_ci_bool(df, "WorkerMemory", 1);
+  mock_ci_bool(df, "WorkerPSS", 1);
   mock_ci_num(df, "MaxSlots", 8);
   /* a <Pool> with the built-in settings, for comparison */
   mock_ci_str(mock_ci_block(root, "Pool", "m"), "Socket", "/tmp/m.sock");
@@ -630,6 +632,9 @@ static void test_defaults_reach_pools(void **state) {
   assert_true(mock_read_find("phpfpm/a")->interval == DOUBLE_TO_CDTIME_T(30.0));
   assert_true(a->conf.slow_threshold_s == 2.5);
   assert_int_equal(a->conf.notifications, 0);
+  assert_int_equal(a->conf.worker_memory, 1);
+  assert_int_equal(a->conf.worker_pss, 1);
+  assert_int_equal(pool_of("phpfpm/m")->conf.worker_memory, 0);
   assert_int_equal(a->conf.max_slots, 8);
   /* still derived from php-fpm's configuration */
   assert_int_equal(a->conf.max_children, 6);

@@ -457,6 +457,35 @@ static void test_notifications_off(void **state) {
   free(j);
 }
 
+/* WorkerMemory true on a status page whose PIDs are not this host's
+ * php-fpm workers (the fixture's pids 40..45 are kernel threads or
+ * nothing here): no memory value is dispatched, the other values are, and
+ * the reason is logged once, not at every read. */
+static void test_worker_memory_not_local(void **state) {
+  (void)state;
+  char *w = four_workers(7);
+  char *j = status_json(1000, 10, 0, w);
+  struct step s[] = {{FPM_OK, j, FPM_OK}, {FPM_OK, j, FPM_OK}};
+  struct phpfpm_pool *p = configure("WorkerMemory", 0, "true");
+  assert_int_equal(p->conf.worker_memory, 1);
+  script(s, 2);
+  assert_int_equal(read_once(), 0);
+  assert_int_equal(read_once(), 0);
+  assert_non_null(mock_value_find("www", "vs_processes", "total"));
+  for (size_t i = 0; i < mock_n_values(); i++) {
+    const struct mock_value *v = mock_value_at(i);
+    assert_null(strstr(v->type_instance, "rss_"));
+    assert_null(strstr(v->type_instance, "pss_"));
+    assert_null(strstr(v->type_instance, "memory_measured"));
+  }
+  assert_int_equal(
+      mock_count_logs(LOG_NOTICE, "pool \"www\": WorkerMemory: not local: "),
+      1);
+  assert_int_equal(p->mem.state, FPM_PROCMEM_NOT_LOCAL);
+  free(w);
+  free(j);
+}
+
 static void test_deadline_is_start_plus_timeout(void **state) {
   (void)state;
   char *j = status_json(1000, 10, 0, NULL);
@@ -519,6 +548,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_slow_requests, teardown),
       cmocka_unit_test_teardown(test_slow_message_fits, teardown),
       cmocka_unit_test_teardown(test_notifications_off, teardown),
+      cmocka_unit_test_teardown(test_worker_memory_not_local, teardown),
       cmocka_unit_test_teardown(test_deadline_is_start_plus_timeout, teardown),
       cmocka_unit_test_teardown(test_types_are_stock, teardown),
       cmocka_unit_test_teardown(test_text_helpers, teardown),

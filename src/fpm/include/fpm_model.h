@@ -35,6 +35,8 @@
 extern "C" {
 #endif
 
+struct fpm_procmem;
+
 /* min/avg/max and nearest-rank percentiles (pXX = the ceil(XX/100 * n)-th
  * smallest value; exact, no interpolation). */
 struct fpm_stats {
@@ -123,6 +125,10 @@ struct fpm_metrics {
                                       after a restart, the new value */
   uint64_t restarts_total, respawns_total;
 
+  /* worker memory read from /proc (fpm_procmem.h), borrowed; NULL or not
+   * FPM_PROCMEM_LOCAL: the memory_* metrics are absent. fpm_model_compute
+   * sets it NULL: the caller sets it afterwards. */
+  const struct fpm_procmem *procmem;
   /* requests not made by this monitor (valid when have_external: a history
    * was given and the snapshot has accepted conn) */
   int have_external;
@@ -195,6 +201,11 @@ enum fpm_metric_id {
   FPM_M_RUNNING_SLOW,         /* vs_processes-running_slow */
   FPM_M_CPU,                  /* percent-last_request_cpu_<stat> */
   FPM_M_MEMORY,               /* memory-last_request_<stat>   bytes */
+  FPM_M_MEM_WORKERS,          /* vs_processes-memory_measured from /proc */
+  FPM_M_MEM_RSS_TOTAL,        /* memory-rss_total             bytes */
+  FPM_M_MEM_RSS_P50,          /* memory-rss_p50               bytes */
+  FPM_M_MEM_RSS_MAX,          /* memory-rss_max               bytes */
+  FPM_M_MEM_PSS_TOTAL,        /* memory-pss_total             bytes */
   FPM_M_RESTARTS,             /* total_events-restarts        counter */
   FPM_M_RESPAWNS,             /* total_events-respawns        counter */
   FPM_M_EXTERNAL,             /* total_requests-external      counter */

@@ -1,0 +1,430 @@
+/*
+ * fpm_procmem.c: worker memory from /proc (fpm_procmem.h has the contract).
+ * Owns the parentage checks that decide whether a listed PID is the pool's
+ * worker on this host, the reading of smaps_rollup / status, the summary of
+ * the figures and MemAvailable.
+ *
+ * Every file is read with one open and a few reads into a stack buffer:
+ * the files are small (smaps_rollup about 1 KiB) and this runs per worker
+ * per scrape.
+ */
+#include "fpm_procmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROC_DEFAULT "/proc"
+#define MASTER_PREFIX "php-fpm: master process"
+#define WORKER_PREFIX "php-fpm: pool "
+#define DEFAULT_TOLERANCE_S 3
+
+/* ------------------------------------------------------------- summary */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The ceil(p/100 * n)-th smallest of n sorted values (1-based rank). */
+static uint64_t rank_value(const uint64_t *sorted, size_t n, unsigned p) {
+  size_t k = (size_t)(((uint64_t)n * p + 99) / 100);
+  if (k < 1)
+    k = 1;
+  return sorted[k - 1];
+}
+
+void fpm_mem_summarise(uint64_t *values, size_t n,
+                       struct fpm_mem_summary *out) {
+  memset(out, 0, sizeof *out);
+  if (n == 0)
+    return;
+  qsort(values, n, sizeof *values, cmp_u64);
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total = values[i] > UINT64_MAX - total ? UINT64_MAX : total + values[i];
+  out->n = n;
+  out->total = total;
+  out->p50 = rank_value(values, n, 50);
+  out->p95 = rank_value(values, n, 95);
+  out->max = values[n - 1];
+}
+
+/* ---------------------------------------------------------- /proc files */
+
+/* The file at root/pid/name (pid < 0: root/name) into buf (NUL-terminated,
+ * at most cap - 1 bytes): its length, or -1 with errno set. */
+static long read_proc(const char *root, int64_t pid, const char *name,
+                      char *buf, size_t cap) {
+  char path[512];
+  int n = pid >= 0 ? snprintf(path, sizeof path, "%s/%" PRId64 "/%s", root, pid,
+                              name)
+                   : snprintf(path, sizeof path, "%s/%s", root, name);
+  if (n < 0 || (size_t)n >= sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  size_t len = 0;
+  while (len + 1 < cap) {
+    ssize_t r = read(fd, buf + len, cap - 1 - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    if (r == 0)
+      break;
+    len += (size_t)r;
+    /* a /proc file that fits is returned by one read (the kernel formats
+     * it whole): a short read is its end, which saves a read per file */
+    if (len + 1 < cap)
+      break;
+  }
+  close(fd);
+  buf[len] = '\0';
+  return (long)len;
+}
+
+/* The number after "key" at the start of a line of buf (e.g. "Pss:" in
+ * smaps_rollup, "MemAvailable:" in meminfo): 0 and *v set, or -1. */
+static int line_number(const char *buf, const char *key, uint64_t *v) {
+  size_t klen = strlen(key);
+  for (const char *p = buf; p != NULL && *p != '\0';) {
+    if (strncmp(p, key, klen) == 0) {
+      char *end = NULL;
+      errno = 0;
+      unsigned long long x = strtoull(p + klen, &end, 10);
+      if (errno != 0 || end == p + klen)
+        return -1;
+      *v = x;
+      return 0;
+    }
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
+  return -1;
+}
+
+/* A "Key:   N kB" line in bytes. */
+static int line_kb(const char *buf, const char *key, uint64_t *bytes) {
+  uint64_t kb;
+  if (line_number(buf, key, &kb) != 0 || kb > UINT64_MAX / 1024)
+    return -1;
+  *bytes = kb * 1024;
+  return 0;
+}
+
+/* ppid, starttime (clock ticks after boot) and rss (pages) from
+ * /proc/PID/stat: the fields after the last ')' (the command name may hold
+ * anything). */
+static int parse_stat(const char *buf, int64_t *ppid, uint64_t *start,
+                      uint64_t *rss_pages) {
+  const char *p = strrchr(buf, ')');
+  if (p == NULL)
+    return -1;
+  p++;
+  /* field 3 is the state; ppid is field 4, starttime 22, rss 24 */
+  for (int field = 3; field <= 24; field++) {
+    while (*p == ' ')
+      p++;
+    if (*p == '\0')
+      return -1;
+    if (field == 4 || field == 22 || field == 24) {
+      char *end = NULL;
+      errno = 0;
+      unsigned long long v = strtoull(p, &end, 10);
+      if (errno != 0 || end == p)
+        return -1;
+      if (field == 4)
+        *ppid = (int64_t)v;
+      else if (field == 22)
+        *start = v;
+      else
+        *rss_pages = v;
+      p = end;
+    } else {
+      while (*p != ' ' && *p != '\0')
+        p++;
+    }
+  }
+  return 0;
+}
+
+/* cmdline's first word (the process title php-fpm sets is one string) in
+ * printable form for a message. */
+static void title_of(const char *cmdline, char *out, size_t cap) {
+  size_t i = 0;
+  for (; cmdline[i] != '\0' && i + 1 < cap; i++) {
+    unsigned char c = (unsigned char)cmdline[i];
+    out[i] = (c < 0x20 || c == 0x7f || c == '"') ? '?' : (char)c;
+  }
+  out[i] = '\0';
+}
+
+/* ------------------------------------------------------------- checks */
+
+struct ctx {
+  const char *root;
+  long tck;
+  int64_t boot_s;
+  uint64_t tolerance_s;
+  uint64_t page_size;
+  int pss;           /* read smaps_rollup too */
+  int title_checked; /* one worker's title was checked */
+  const struct fpm_status *st;
+  struct fpm_procmem *out;
+};
+
+__attribute__((format(printf, 3, 4))) static enum fpm_procmem_state
+verdict(struct fpm_procmem *out, enum fpm_procmem_state s, const char *fmt,
+        ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out->reason, sizeof out->reason, fmt, ap);
+  va_end(ap);
+  out->state = s;
+  return s;
+}
+
+/* The parent every worker must share: a php-fpm master. */
+static int check_master(struct ctx *c, int64_t pid, int64_t ppid) {
+  char buf[512], title[96];
+  if (read_proc(c->root, ppid, "cmdline", buf, sizeof buf) < 0) {
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "pid %" PRId64 "'s parent %" PRId64
+            " cannot be read (%s): the pool is not on this host, or in a "
+            "PID namespace this process cannot see",
+            pid, ppid, strerror(errno));
+    return -1;
+  }
+  if (strncmp(buf, MASTER_PREFIX, strlen(MASTER_PREFIX)) != 0) {
+    title_of(buf, title, sizeof title);
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "pid %" PRId64 "'s parent %" PRId64
+            " is \"%s\", not a php-fpm master: the listed PIDs are not this "
+            "host's workers (another host, or another PID namespace)",
+            pid, ppid, title);
+    return -1;
+  }
+  c->out->master_pid = ppid;
+  return 0;
+}
+
+/* "php-fpm: pool NAME" for the status page's pool (a process title may be
+ * cut short, so a long name may match by its start). */
+static int check_title(struct ctx *c, int64_t pid) {
+  char buf[512], title[96];
+  if (read_proc(c->root, pid, "cmdline", buf, sizeof buf) < 0) {
+    if (errno == ENOENT || errno == ESRCH)
+      return 1; /* gone */
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "cannot read pid %" PRId64 "'s cmdline: %s", pid, strerror(errno));
+    return -1;
+  }
+  size_t pl = strlen(WORKER_PREFIX);
+  int ok = strncmp(buf, WORKER_PREFIX, pl) == 0;
+  if (ok && fpm_status_has(c->st, FPM_F_POOL)) {
+    const char *name = buf + pl, *want = c->st->pool;
+    size_t n = strlen(name), w = strlen(want);
+    ok = n == w
+             ? strcmp(name, want) == 0
+             : (n >= 15 && w >= 15 && strncmp(name, want, n < w ? n : w) == 0);
+  }
+  if (ok)
+    return 0;
+  title_of(buf, title, sizeof title);
+  verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+          "pid %" PRId64 " is \"%s\", not a worker of pool \"%.64s\": a "
+          "reused PID, or the pool is on another host or in another PID "
+          "namespace",
+          pid, title, c->st->pool);
+  return -1;
+}
+
+/* The kernel's start time of pid against the status page's. */
+static int check_start(struct ctx *c, const struct fpm_worker *w,
+                       uint64_t ticks) {
+  if (!((w->present >> FPM_W_START_TIME) & 1u) || c->boot_s <= 0)
+    return 0;
+  int64_t started = c->boot_s + (int64_t)(ticks / (uint64_t)c->tck);
+  int64_t listed = (int64_t)w->start_time;
+  int64_t diff = started > listed ? started - listed : listed - started;
+  if ((uint64_t)diff <= c->tolerance_s)
+    return 0;
+  verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+          "pid %" PRId64 " started at %" PRId64
+          ", the status page says %" PRId64 " (%" PRId64
+          " s apart): a reused PID, or another PID namespace's",
+          w->pid, started, listed, diff);
+  return -1;
+}
+
+/* PSS of a verified worker (smaps_rollup walks its page tables: the
+ * expensive read, hence optional). Unreadable (another user's worker
+ * without CAP_SYS_PTRACE, a kernel before 4.14, gone meanwhile): *have_pss
+ * stays 0. */
+static void read_pss(struct ctx *c, int64_t pid, uint64_t *pss, int *have_pss) {
+  char buf[4096];
+  *have_pss = read_proc(c->root, pid, "smaps_rollup", buf, sizeof buf) >= 0 &&
+              line_kb(buf, "Pss:", pss) == 0;
+}
+
+/* One listed worker: 0 read, 1 gone, -1 not local (reason set). */
+static int one_worker(struct ctx *c, const struct fpm_worker *w, uint64_t *rss,
+                      uint64_t *pss, int *have_pss) {
+  char buf[1024];
+  if (read_proc(c->root, w->pid, "stat", buf, sizeof buf) < 0) {
+    if (errno == ENOENT || errno == ESRCH)
+      return 1;
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "cannot read pid %" PRId64 "'s stat: %s", w->pid, strerror(errno));
+    return -1;
+  }
+  int64_t ppid = 0;
+  uint64_t ticks = 0, pages = 0;
+  if (parse_stat(buf, &ppid, &ticks, &pages) != 0) {
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "pid %" PRId64 "'s stat is not in the kernel's format", w->pid);
+    return -1;
+  }
+  if (c->out->master_pid == 0) {
+    if (check_master(c, w->pid, ppid) != 0)
+      return -1;
+  } else if (ppid != c->out->master_pid) {
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "pid %" PRId64 " has parent %" PRId64 ", the pool's other workers "
+            "%" PRId64 ": not the workers of one master (a reused PID?)",
+            w->pid, ppid, c->out->master_pid);
+    return -1;
+  }
+  /* the pool name, on one worker: its siblings share its parent, and a
+   * reused PID is caught by its start time */
+  if (!c->title_checked) {
+    int t = check_title(c, w->pid);
+    if (t != 0)
+      return t;
+    c->title_checked = 1;
+  }
+  if (check_start(c, w, ticks) != 0)
+    return -1;
+  if (pages == 0)
+    return 1; /* a zombie: it is exiting */
+  *rss = pages > UINT64_MAX / c->page_size ? UINT64_MAX : pages * c->page_size;
+  *have_pss = 0;
+  if (c->pss)
+    read_pss(c, w->pid, pss, have_pss);
+  return 0;
+}
+
+/* The boot time in wall-clock seconds, as the kernel computes /proc/stat's
+ * btime (now minus the time since boot), without reading /proc/stat (its
+ * interrupt lines run to many KiB on large hosts). */
+static int64_t boot_time(void) {
+  struct timespec real, boot;
+  if (clock_gettime(CLOCK_REALTIME, &real) != 0 ||
+      clock_gettime(CLOCK_BOOTTIME, &boot) != 0)
+    return 0;
+  int64_t ns = ((int64_t)real.tv_sec - (int64_t)boot.tv_sec) * 1000000000 +
+               ((int64_t)real.tv_nsec - (int64_t)boot.tv_nsec);
+  return (ns + 500000000) / 1000000000;
+}
+
+static void setup(struct ctx *c, const struct fpm_status *st,
+                  const struct fpm_procmem_opts *o, struct fpm_procmem *out) {
+  memset(c, 0, sizeof *c);
+  c->st = st;
+  c->out = out;
+  c->root = o != NULL && o->proc_root != NULL ? o->proc_root : PROC_DEFAULT;
+  c->tck = o != NULL && o->clk_tck > 0 ? o->clk_tck : sysconf(_SC_CLK_TCK);
+  if (c->tck <= 0)
+    c->tck = 100;
+  c->boot_s = o != NULL && o->boot_time_s > 0 ? o->boot_time_s : boot_time();
+  c->tolerance_s = o != NULL && o->start_tolerance_s > 0 ? o->start_tolerance_s
+                                                         : DEFAULT_TOLERANCE_S;
+  long ps = sysconf(_SC_PAGESIZE);
+  c->page_size = ps > 0 ? (uint64_t)ps : 4096;
+  c->pss = o != NULL && o->pss;
+  out->pss_read = c->pss;
+}
+
+/* Every listed worker: verified and read, or the first failed check. */
+static enum fpm_procmem_state read_all(struct ctx *c, uint64_t *rss,
+                                       uint64_t *pss) {
+  const struct fpm_status *st = c->st;
+  struct fpm_procmem *out = c->out;
+  size_t n = 0;
+  int all_pss = 1;
+  for (size_t i = 0; i < st->n_workers; i++) {
+    const struct fpm_worker *w = &st->workers[i];
+    if (!((w->present >> FPM_W_PID) & 1u) || w->pid <= 0)
+      continue;
+    out->listed++;
+    int have_pss = 0;
+    int r = one_worker(c, w, &rss[n], &pss[n], &have_pss);
+    if (r < 0)
+      return out->state;
+    if (r > 0) {
+      out->gone++;
+      continue;
+    }
+    all_pss &= have_pss;
+    if ((w->present >> FPM_W_REQUESTS) & 1u)
+      out->requests += w->requests;
+    n++;
+  }
+  if (out->listed == 0)
+    return verdict(out, FPM_PROCMEM_UNAVAILABLE,
+                   "the status page lists no worker");
+  if (n == 0)
+    return verdict(out, FPM_PROCMEM_NOT_LOCAL,
+                   "none of the %" PRIu64 " listed PIDs exists here: the pool "
+                   "is on another host or in another PID namespace",
+                   out->listed);
+  fpm_mem_summarise(rss, n, &out->rss);
+  out->pss_known = all_pss && c->pss;
+  if (all_pss)
+    fpm_mem_summarise(pss, n, &out->pss);
+  out->state = FPM_PROCMEM_LOCAL;
+  return out->state;
+}
+
+enum fpm_procmem_state fpm_procmem_read(const struct fpm_status *st,
+                                        const struct fpm_procmem_opts *o,
+                                        struct fpm_procmem *out) {
+  memset(out, 0, sizeof *out);
+  if (!st->has_workers)
+    return verdict(out, FPM_PROCMEM_UNAVAILABLE,
+                   "no worker list (the status page was read without "
+                   "\"full\"), so no PID to read");
+  struct ctx c;
+  setup(&c, st, o, out);
+  size_t n = st->n_workers > 0 ? st->n_workers : 1;
+  uint64_t *v = malloc(2 * n * sizeof *v);
+  if (v == NULL)
+    return verdict(out, FPM_PROCMEM_UNAVAILABLE,
+                   "out of memory for %zu workers' figures", n);
+  enum fpm_procmem_state s = read_all(&c, v, v + n);
+  free(v);
+  return s;
+}
+
+int fpm_meminfo_available(const char *proc_root, uint64_t *bytes) {
+  char buf[8192];
+  if (read_proc(proc_root != NULL ? proc_root : PROC_DEFAULT, -1, "meminfo",
+                buf, sizeof buf) < 0)
+    return -1;
+  return line_kb(buf, "MemAvailable:", bytes);
+}

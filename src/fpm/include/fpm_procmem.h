@@ -1,0 +1,104 @@
+/*
+ * fpm_procmem.h: what a pool's workers cost the machine, read from /proc.
+ *
+ * The status page's `last request memory` is PHP's allocator peak for one
+ * request; what a worker really holds is its resident set. For every worker
+ * the status page lists, this reads the kernel's figures: the resident set
+ * (RSS) from /proc/PID/stat, one small read per worker that also gives the
+ * parent and the start time; on request (opts->pss) the proportional set
+ * size from /proc/PID/smaps_rollup (PSS shares each shared page among the
+ * processes that map it, so it adds up to what the pool costs).
+ * smaps_rollup walks the worker's page tables: several times the cost of
+ * everything else together (docs/memory.md has the figures), and it needs
+ * root or the workers' user (CAP_SYS_PTRACE); unreadable, PSS is unknown.
+ *
+ * A listed PID is only read when it verifiably is that pool's worker on
+ * this host: every listed worker has the same parent, that parent is a
+ * php-fpm master (its cmdline starts "php-fpm: master process"), the first
+ * worker's cmdline is "php-fpm: pool <the status page's pool name>", and
+ * each worker's start time (from /proc/PID/stat) agrees with the status
+ * page's `start time`. Anything else (a pool on another host, a PID
+ * namespace we cannot see, a PID reused by another process) gives "not
+ * local" with the reason, never a guess. Workers that exited between the
+ * status fetch and the read are counted as gone and left out.
+ *
+ * Thread-safety: no global state; the functions only read files.
+ */
+#ifndef FPM_FPM_PROCMEM_H
+#define FPM_FPM_PROCMEM_H
+
+#include "fpm_status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A set of per-worker byte counts, summarised. Percentiles are nearest
+ * rank (the ceil(p/100 * n)-th smallest value, exact), as in fpm_model.h. */
+struct fpm_mem_summary {
+  uint64_t n; /* values; 0: nothing below is valid */
+  uint64_t total, p50, p95, max;
+};
+
+/* Summarise values[0..n): sorts values in place. n 0 gives n 0. Totals
+ * saturate at UINT64_MAX (never wrap). */
+void fpm_mem_summarise(uint64_t *values, size_t n, struct fpm_mem_summary *out);
+
+enum fpm_procmem_state {
+  FPM_PROCMEM_UNREAD = 0,  /* not attempted (zero-initialised) */
+  FPM_PROCMEM_LOCAL,       /* the workers were read: figures valid */
+  FPM_PROCMEM_NOT_LOCAL,   /* the listed PIDs are not this host's workers
+                              of this pool (reason says which check failed) */
+  FPM_PROCMEM_UNAVAILABLE, /* nothing to read: no worker list, no worker
+                              (reason says which) */
+};
+
+struct fpm_procmem {
+  enum fpm_procmem_state state;
+  char reason[256]; /* NOT_LOCAL, UNAVAILABLE: why, in words */
+  int64_t master_pid;
+  uint64_t listed; /* workers the status page listed */
+  uint64_t gone;   /* listed workers that exited before they were read */
+  struct fpm_mem_summary rss; /* bytes, over the workers read (n) */
+  int pss_read;               /* PSS was asked for (opts->pss) */
+  int pss_known;              /* PSS was read for every one of them */
+  struct fpm_mem_summary pss; /* bytes; valid when pss_known */
+  uint64_t requests;          /* requests served by the workers read */
+};
+
+/* Where to look; zero fields take the defaults. */
+struct fpm_procmem_opts {
+  const char *proc_root;      /* NULL: "/proc" (tests point elsewhere) */
+  long clk_tck;               /* 0: sysconf(_SC_CLK_TCK) */
+  int64_t boot_time_s;        /* 0: the clock's (realtime - boottime) */
+  uint64_t start_tolerance_s; /* 0: 3; a worker whose start time differs
+                                 from the status page's by more is not the
+                                 listed worker */
+  int pss;                    /* 1: read PSS too (smaps_rollup) */
+};
+
+/*
+ * Read the memory of the workers st lists (st must have a worker list:
+ * st->has_workers) into *out, which is overwritten. o may be NULL. Returns
+ * out->state. Never fails otherwise: a file that cannot be read is a
+ * reason (NOT_LOCAL, UNAVAILABLE) or an unknown PSS, and out of memory is
+ * reported as UNAVAILABLE. Cost: one /proc read per worker (stat), two for
+ * the master and the first worker (cmdline), and with opts->pss one
+ * smaps_rollup per worker.
+ */
+enum fpm_procmem_state fpm_procmem_read(const struct fpm_status *st,
+                                        const struct fpm_procmem_opts *o,
+                                        struct fpm_procmem *out);
+
+/* MemAvailable from <proc_root>/meminfo (NULL: /proc), in bytes: 0 and
+ * *bytes set, or -1 (file unreadable, or a kernel before 3.14 without the
+ * field). */
+int fpm_meminfo_available(const char *proc_root, uint64_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FPM_FPM_PROCMEM_H */

@@ -1,0 +1,379 @@
+/*
+ * test_fpm_procmem.c: worker memory from /proc (fpm_procmem.h) against a
+ * fake proc tree written in a temporary directory: the summary arithmetic,
+ * the parentage checks that keep a PID that is not the pool's worker out
+ * (wrong parent, parent not a php-fpm master, another pool's title, a start
+ * time that disagrees, PIDs that do not exist), the VmRSS fallback without
+ * PSS, and the memory_* samples the model emits from it.
+ */
+#include "fpm_metrics_int.h"
+#include "fpm_model.h"
+#include "fpm_procmem.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define BOOT 1700000000
+#define TCK 100
+#define MIB (UINT64_C(1) << 20)
+
+/* ------------------------------------------------------------ summary */
+
+static void test_summary_empty_and_one(void **state) {
+  (void)state;
+  struct fpm_mem_summary s;
+  fpm_mem_summarise(NULL, 0, &s);
+  assert_int_equal(s.n, 0);
+  assert_int_equal(s.total, 0);
+  uint64_t v[1] = {42};
+  fpm_mem_summarise(v, 1, &s);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.total, 42);
+  assert_int_equal(s.p50, 42);
+  assert_int_equal(s.p95, 42);
+  assert_int_equal(s.max, 42);
+}
+
+/* Nearest rank: p50 of 20 values is the 10th smallest, p95 the 19th. */
+static void test_summary_ranks(void **state) {
+  (void)state;
+  uint64_t v[20];
+  for (int i = 0; i < 20; i++)
+    v[i] = (uint64_t)(20 - i) * 10; /* 200, 190, ..., 10: unsorted */
+  struct fpm_mem_summary s;
+  fpm_mem_summarise(v, 20, &s);
+  assert_int_equal(s.n, 20);
+  assert_int_equal(s.total, 2100);
+  assert_int_equal(s.p50, 100);
+  assert_int_equal(s.p95, 190);
+  assert_int_equal(s.max, 200);
+  /* 3 values: p50 the 2nd, p95 the 3rd */
+  uint64_t w[3] = {5, 1, 3};
+  fpm_mem_summarise(w, 3, &s);
+  assert_int_equal(s.p50, 3);
+  assert_int_equal(s.p95, 5);
+  assert_int_equal(s.total, 9);
+}
+
+static void test_summary_saturates(void **state) {
+  (void)state;
+  uint64_t v[3] = {UINT64_MAX - 1, 5, 7};
+  struct fpm_mem_summary s;
+  fpm_mem_summarise(v, 3, &s);
+  assert_true(s.total == UINT64_MAX);
+  assert_true(s.max == UINT64_MAX - 1);
+}
+
+/* ----------------------------------------------------------- fake /proc */
+
+struct fake {
+  char root[64];
+  struct fpm_status st;
+  struct fpm_worker w[8];
+  int pss; /* read_fake asks for PSS */
+};
+
+static void put(const struct fake *f, const char *rel, const char *data,
+                size_t len) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", f->root, rel);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  assert_int_equal(fwrite(data, 1, len, fp), len);
+  fclose(fp);
+}
+
+static void mkproc(const struct fake *f, long pid) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%ld", f->root, pid);
+  assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static void put_master(const struct fake *f, long pid, const char *title) {
+  char rel[64], buf[256] = {0}; /* the padding NULs are written */
+  mkproc(f, pid);
+  snprintf(rel, sizeof rel, "%ld/cmdline", pid);
+  size_t n = (size_t)snprintf(buf, sizeof buf, "%s", title);
+  put(f, rel, buf, n + 3); /* php-fpm pads its title with NULs */
+}
+
+/* A worker process: parent, title, start (seconds after boot), RSS and PSS
+ * in kB (pss < 0: no smaps_rollup, VmRSS only). */
+static void put_worker(const struct fake *f, long pid, long ppid,
+                       const char *title, long start_s, long rss_kb,
+                       long pss_kb) {
+  char rel[64], buf[1024] = {0}; /* the padding NULs are written */
+  mkproc(f, pid);
+  snprintf(rel, sizeof rel, "%ld/stat", pid);
+  /* a command name with ") " in it: the fields start after the last ')' */
+  int n = snprintf(buf, sizeof buf,
+                   "%ld (php-fpm) x) S %ld %ld %ld 0 -1 4194624 100 0 0 0 "
+                   "1 2 0 0 20 0 1 0 %ld 123456 %ld 18446744073709551615\n",
+                   pid, ppid, ppid, ppid, start_s * TCK,
+                   rss_kb * 1024 / sysconf(_SC_PAGESIZE));
+  put(f, rel, buf, (size_t)n);
+  snprintf(rel, sizeof rel, "%ld/cmdline", pid);
+  n = snprintf(buf, sizeof buf, "%s", title);
+  put(f, rel, buf, (size_t)n + 5);
+  snprintf(rel, sizeof rel, "%ld/status", pid);
+  n = snprintf(buf, sizeof buf,
+               "Name:\tphp-fpm8.2\nPPid:\t%ld\nVmPeak:\t  999 kB\n"
+               "VmRSS:\t    %ld kB\nThreads:\t1\n",
+               ppid, rss_kb);
+  put(f, rel, buf, (size_t)n);
+  if (pss_kb >= 0) {
+    snprintf(rel, sizeof rel, "%ld/smaps_rollup", pid);
+    n = snprintf(buf, sizeof buf,
+                 "55dc0eabe000-7ffd59767000 ---p 00000000 00:00 0   "
+                 "[rollup]\nRss:    %ld kB\nPss:    %ld kB\nPss_Dirty:  1 kB\n"
+                 "Shared_Clean:  3 kB\n",
+                 rss_kb, pss_kb);
+    put(f, rel, buf, (size_t)n);
+  }
+}
+
+static void list_worker(struct fake *f, int64_t pid, long start_s,
+                        uint64_t requests) {
+  struct fpm_worker *w = &f->w[f->st.n_workers++];
+  memset(w, 0, sizeof *w);
+  w->present = 1u << FPM_W_PID | 1u << FPM_W_START_TIME | 1u << FPM_W_REQUESTS;
+  w->pid = pid;
+  w->start_time = (uint64_t)(BOOT + start_s);
+  w->requests = requests;
+}
+
+static int setup(void **state) {
+  struct fake *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  snprintf(f->root, sizeof f->root, "/tmp/fpmt-procmem.XXXXXX");
+  assert_non_null(mkdtemp(f->root));
+  fpm_status_init(&f->st);
+  f->st.present = 1u << FPM_F_POOL;
+  snprintf(f->st.pool, sizeof f->st.pool, "www");
+  f->st.has_workers = 1;
+  f->st.workers = f->w;
+  f->pss = 1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fake *f = *state;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+static enum fpm_procmem_state read_fake(struct fake *f, struct fpm_procmem *m) {
+  struct fpm_procmem_opts o = {
+      .proc_root = f->root, .clk_tck = TCK, .boot_time_s = BOOT, .pss = f->pss};
+  return fpm_procmem_read(&f->st, &o, m);
+}
+
+/* Three workers of master 100: figures in bytes, PSS known. */
+static void three_workers(struct fake *f) {
+  put_master(f, 100, "php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)");
+  put_worker(f, 101, 100, "php-fpm: pool www", 50, 10000, 4000);
+  put_worker(f, 102, 100, "php-fpm: pool www", 50, 30000, 6000);
+  put_worker(f, 103, 100, "php-fpm: pool www", 51, 20000, 5000);
+  list_worker(f, 101, 50, 10);
+  list_worker(f, 102, 50, 20);
+  list_worker(f, 103, 51, 30);
+}
+
+static void test_local_pool(void **state) {
+  struct fake *f = *state;
+  three_workers(f);
+  struct fpm_procmem m;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.master_pid, 100);
+  assert_int_equal(m.listed, 3);
+  assert_int_equal(m.gone, 0);
+  assert_int_equal(m.rss.n, 3);
+  assert_int_equal(m.rss.total, 60000 * 1024);
+  assert_int_equal(m.rss.p50, 20000 * 1024);
+  assert_int_equal(m.rss.max, 30000 * 1024);
+  assert_true(m.pss_known);
+  assert_int_equal(m.pss.total, 15000 * 1024);
+  assert_int_equal(m.pss.p95, 6000 * 1024);
+  assert_int_equal(m.requests, 60);
+}
+
+/* Without smaps_rollup (another user's worker): RSS, PSS unknown. */
+static void test_pss_unreadable(void **state) {
+  struct fake *f = *state;
+  put_master(f, 100, "php-fpm: master process (x)");
+  put_worker(f, 101, 100, "php-fpm: pool www", 50, 10000, 4000);
+  put_worker(f, 102, 100, "php-fpm: pool www", 50, 12000, -1);
+  list_worker(f, 101, 50, 1);
+  list_worker(f, 102, 50, 1);
+  struct fpm_procmem m;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss.total, 22000 * 1024);
+  assert_true(m.pss_read);
+  assert_false(m.pss_known);
+}
+
+/* PSS not asked for: RSS from stat alone, no smaps_rollup read. */
+static void test_rss_only(void **state) {
+  struct fake *f = *state;
+  three_workers(f);
+  f->pss = 0;
+  struct fpm_procmem m;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss.total, 60000 * 1024);
+  assert_false(m.pss_read);
+  assert_false(m.pss_known);
+}
+
+/* A worker that exited after the fetch is gone, not a failure. */
+static void test_gone_worker(void **state) {
+  struct fake *f = *state;
+  three_workers(f);
+  list_worker(f, 104, 50, 1); /* no /proc/104 */
+  struct fpm_procmem m;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.listed, 4);
+  assert_int_equal(m.gone, 1);
+  assert_int_equal(m.rss.n, 3);
+}
+
+static void expect_not_local(struct fake *f, const char *needle) {
+  struct fpm_procmem m;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_NOT_LOCAL);
+  if (strstr(m.reason, needle) == NULL)
+    fail_msg("reason \"%s\" lacks \"%s\"", m.reason, needle);
+}
+
+static void test_other_parent(void **state) {
+  struct fake *f = *state;
+  three_workers(f);
+  put_master(f, 200, "php-fpm: master process (y)");
+  put_worker(f, 201, 200, "php-fpm: pool www", 50, 1000, 100);
+  list_worker(f, 201, 50, 1);
+  expect_not_local(f, "pid 201 has parent 200");
+}
+
+static void test_parent_not_master(void **state) {
+  struct fake *f = *state;
+  put_master(f, 1, "/sbin/init");
+  put_worker(f, 2, 1, "php-fpm: pool www", 50, 1000, 100);
+  list_worker(f, 2, 50, 1);
+  expect_not_local(f, "not a php-fpm master");
+}
+
+static void test_other_pool_title(void **state) {
+  struct fake *f = *state;
+  put_master(f, 100, "php-fpm: master process (x)");
+  put_worker(f, 101, 100, "php-fpm: pool api", 50, 1000, 100);
+  list_worker(f, 101, 50, 1);
+  expect_not_local(f, "not a worker of pool \"www\"");
+}
+
+/* A reused PID: right parent and title, but it started much later. */
+static void test_start_time_mismatch(void **state) {
+  struct fake *f = *state;
+  put_master(f, 100, "php-fpm: master process (x)");
+  put_worker(f, 101, 100, "php-fpm: pool www", 500, 1000, 100);
+  list_worker(f, 101, 50, 1);
+  expect_not_local(f, "450 s apart");
+}
+
+/* Another PID namespace: none of the listed PIDs exists here. */
+static void test_no_pid_exists(void **state) {
+  struct fake *f = *state;
+  list_worker(f, 7, 50, 1);
+  list_worker(f, 8, 50, 1);
+  expect_not_local(f, "none of the 2 listed PIDs exists here");
+}
+
+static void test_no_list(void **state) {
+  struct fake *f = *state;
+  struct fpm_procmem m;
+  f->st.has_workers = 0;
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_UNAVAILABLE);
+  assert_non_null(strstr(m.reason, "no worker list"));
+  f->st.has_workers = 1; /* an empty list */
+  assert_int_equal(read_fake(f, &m), FPM_PROCMEM_UNAVAILABLE);
+  assert_non_null(strstr(m.reason, "lists no worker"));
+}
+
+static void test_meminfo(void **state) {
+  struct fake *f = *state;
+  static const char mi[] = "MemTotal:       32000000 kB\n"
+                           "MemFree:         1000000 kB\n"
+                           "MemAvailable:   20000000 kB\n"
+                           "Buffers:           1000 kB\n";
+  uint64_t v = 0;
+  assert_int_equal(fpm_meminfo_available(f->root, &v), -1); /* no file */
+  put(f, "meminfo", mi, sizeof mi - 1);
+  assert_int_equal(fpm_meminfo_available(f->root, &v), 0);
+  assert_true(v == UINT64_C(20000000) * 1024);
+  static const char old[] = "MemTotal: 1 kB\nMemFree: 1 kB\n";
+  put(f, "meminfo", old, sizeof old - 1);
+  assert_int_equal(fpm_meminfo_available(f->root, &v), -1);
+}
+
+/* The memory_* samples: present only for a local read, pss_total only when
+ * PSS is known. */
+static void test_samples(void **state) {
+  struct fake *f = *state;
+  three_workers(f);
+  struct fpm_procmem pm;
+  assert_int_equal(read_fake(f, &pm), FPM_PROCMEM_LOCAL);
+  struct fpm_metrics m;
+  fpm_model_compute(&f->st, NULL, NULL, &m);
+  double v = 0;
+  assert_false(fpm_metrics_plain(&m, FPM_M_MEM_RSS_TOTAL, 1, &v));
+  m.procmem = &pm;
+  assert_true(fpm_metrics_plain(&m, FPM_M_MEM_WORKERS, 0, &v));
+  assert_true(v == 3);
+  assert_true(fpm_metrics_plain(&m, FPM_M_MEM_RSS_TOTAL, 0, &v));
+  assert_true(v == 60000.0 * 1024);
+  assert_true(fpm_metrics_plain(&m, FPM_M_MEM_RSS_P50, 0, &v));
+  assert_true(v == 20000.0 * 1024);
+  assert_true(fpm_metrics_plain(&m, FPM_M_MEM_RSS_MAX, 0, &v));
+  assert_true(v == 30000.0 * 1024);
+  assert_true(fpm_metrics_plain(&m, FPM_M_MEM_PSS_TOTAL, 0, &v));
+  assert_true(v == 15000.0 * 1024);
+  pm.pss_known = 0;
+  assert_false(fpm_metrics_plain(&m, FPM_M_MEM_PSS_TOTAL, 0, &v));
+  assert_true(fpm_metrics_plain(&m, FPM_M_MEM_RSS_TOTAL, 0, &v));
+  pm.state = FPM_PROCMEM_NOT_LOCAL;
+  for (int id = FPM_M_MEM_WORKERS; id <= FPM_M_MEM_PSS_TOTAL; id++)
+    assert_false(fpm_metrics_plain(&m, (enum fpm_metric_id)id, 0, &v));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_summary_empty_and_one),
+      cmocka_unit_test(test_summary_ranks),
+      cmocka_unit_test(test_summary_saturates),
+      cmocka_unit_test_setup_teardown(test_local_pool, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pss_unreadable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rss_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gone_worker, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_other_parent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_parent_not_master, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_other_pool_title, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_time_mismatch, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_no_pid_exists, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_list, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_meminfo, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_samples, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
