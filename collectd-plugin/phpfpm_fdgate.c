@@ -46,7 +46,7 @@ static int wait_for_end(struct phpfpm_fd_gate *g, int64_t deadline_ms) {
 }
 
 static int lacked_fd(const struct fpm_result *r) {
-  return r->fcgi == FCGI_ECONNECT && fpm_fd_exhausted_msg(r->message);
+  return r->fcgi == FCGI_ENOFILES;
 }
 
 fpm_err phpfpm_fd_gate_fetch(struct phpfpm_fd_gate *g, phpfpm_fetch_fn fetch,

@@ -48,6 +48,8 @@ const char *fcgi_err_str(fcgi_err err) {
            "UNKNOWN_ROLE)";
   case FCGI_ETOOBIG:
     return "the response is larger than its configured cap";
+  case FCGI_ENOFILES:
+    return "too many open files for another socket";
   case FCGI_ENOTFCGI:
     return "the peer does not speak FastCGI (its answer looks like HTTP)";
   default:
@@ -63,7 +65,7 @@ const char *fcgi_err_name(fcgi_err err) {
       "FCGI_ECONNECT",    "FCGI_EIO",          "FCGI_ETIMEDOUT",
       "FCGI_ECANCELED",   "FCGI_ECLOSED",      "FCGI_EPROTO",
       "FCGI_EOVERLOADED", "FCGI_ECANTMPX",     "FCGI_EUNKNOWNROLE",
-      "FCGI_ETOOBIG",     "FCGI_ENOTFCGI"};
+      "FCGI_ETOOBIG",     "FCGI_ENOTFCGI",     "FCGI_ENOFILES"};
   _Static_assert(sizeof names / sizeof names[0] == FCGI_ERR_LAST,
                  "one name per fcgi_err");
   if ((int)err < 0 || err >= FCGI_ERR_LAST)

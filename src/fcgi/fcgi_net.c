@@ -467,6 +467,10 @@ fcgi_err fcgi_net_explain_connect(const fcgi_endpoint *ep, size_t i, int rc,
   else
     snprintf(where, sizeof where, "%s (%s)", ep->text, ep->addr[i].text);
   const char *etext = strerror_r(rc, ebuf, sizeof ebuf);
+  if (rc == EMFILE || rc == ENFILE) { /* the same in a container */
+    snprintf(msg, len, "%s: socket: %s", where, etext);
+    return FCGI_ENOFILES;
+  }
   if (ep->netns != NULL || ep->root != NULL) /* no host-side hints */
     return fcgi_ns_explain(ep, rc, msg, len);
   switch (rc) {

@@ -71,10 +71,3 @@ size_t fpm_fd_budget(size_t want) {
   return fpm_fd_window(fpm_fd_soft_limit(), fpm_fd_open_count(), FPM_FD_RESERVE,
                        want);
 }
-
-int fpm_fd_exhausted_msg(const char *msg) {
-  if (msg == NULL)
-    return 0;
-  return strstr(msg, strerror(EMFILE)) != NULL ||
-         strstr(msg, strerror(ENFILE)) != NULL;
-}

@@ -73,6 +73,7 @@ static fpm_err class_of(fcgi_err e) {
   case FCGI_EBACKLOG:
   case FCGI_ERESOLVE:
   case FCGI_ECONNECT:
+  case FCGI_ENOFILES:
     return FPM_ECONNECT;
   case FCGI_ETIMEDOUT:
   case FCGI_ECANCELED:
@@ -89,6 +90,8 @@ static const char *transport_hint(fcgi_err e, fcgi_phase phase) {
   switch (e) {
   case FCGI_ENOENT:
     return "is php-fpm running, and is this the pool's `listen` path?";
+  case FCGI_ENOFILES:
+    return "raise the open-files limit (ulimit -n, systemd LimitNOFILE)";
   case FCGI_EACCES:
     return "run as the socket's owner or group, or set listen.owner, "
            "listen.group and listen.mode (or listen.acl_users) in the pool";
@@ -444,7 +447,7 @@ fpm_err fpm_fetch_transport_message(const char *endpoint, fcgi_err e,
     /* fcgi explains connect failures (socket owner and mode, is php-fpm
      * running, backlog): its detail is the better hint */
     snprintf(cause, sizeof cause, "cannot connect");
-    if (detail[0] != '\0')
+    if (detail[0] != '\0' && e != FCGI_ENOFILES)
       hint = NULL;
     else
       detail = fcgi_err_str(e);
@@ -701,9 +704,7 @@ static void job_first_start(struct job *j, fcgi_multi *m, int64_t deadline_ms,
  * one of them ends, instead of failing for want of a descriptor another
  * turn would have had. */
 static int lacked_fd(const struct job *j, size_t in_flight) {
-  return in_flight > 1 && j->resp.err == FCGI_ECONNECT &&
-         j->resp.phase == FCGI_PHASE_CONNECT &&
-         fpm_fd_exhausted_msg(j->resp.errmsg);
+  return in_flight > 1 && j->resp.err == FCGI_ENOFILES;
 }
 
 /* Run the jobs with at most `window` in flight; the next starts when one

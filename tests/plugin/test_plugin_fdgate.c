@@ -44,7 +44,7 @@ static fpm_err fake_fetch(fpm_fetcher *f, enum fpm_fetch_kind kind,
   fpm_result_clear(r);
   if (emfile_above < 0 || (emfile_above > 0 && now > emfile_above)) {
     r->err = FPM_ECONNECT;
-    r->fcgi = FCGI_ECONNECT;
+    r->fcgi = FCGI_ENOFILES;
     snprintf(r->message, sizeof r->message,
              "unix:/run/p.sock: cannot connect (connect: %s)",
              strerror(EMFILE));

@@ -94,6 +94,8 @@ typedef enum fcgi_err {
   FCGI_ETOOBIG = 18,      /* stdout, stderr or the CGI headers over their cap */
   FCGI_ENOTFCGI = 19,     /* the peer does not speak FastCGI: its answer
                              starts like HTTP or HTML (a web server port) */
+  FCGI_ENOFILES = 20,     /* no descriptor for the socket: the process
+                             (EMFILE) or the system (ENFILE) is at its limit */
   FCGI_ERR_LAST           /* never use */
 } fcgi_err;
 

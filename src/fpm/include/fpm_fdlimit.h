@@ -48,11 +48,6 @@ size_t fpm_fd_window(size_t limit, size_t open, size_t reserve, size_t want);
 /* fpm_fd_window for this process now, with FPM_FD_RESERVE. */
 size_t fpm_fd_budget(size_t want);
 
-/* Whether a transport error message says the process (EMFILE) or the
- * system (ENFILE) ran out of descriptors: the read would succeed once
- * another read in flight has ended. */
-int fpm_fd_exhausted_msg(const char *msg);
-
 #ifdef __cplusplus
 }
 #endif
