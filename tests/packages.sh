@@ -148,6 +148,16 @@ else
   bad "installed fpmstat: exit $rc, total_processes '$n': $(head -c 400 <<<"$out") $(cat "$work/fpmstat.err")"
 fi
 check "fpmstat's man page is installed" grep -qx /usr/share/man/man1/fpmstat.1.gz "$work/fpmstat.files"
+check "the OPcache script is installed read-only, owned by root" \
+  test "$(stat -c '%U %a' /usr/share/fpmstat/opcache.php 2>&1)" = "root 444"
+out=$(/usr/bin/fpmstat -F json --opcache "$FPMT_WWW_SOCK" 2>"$work/opcache.err")
+rc=$?
+e=$(jq -r '.opcache.enabled' <<<"$out" 2>/dev/null)
+if [ $rc = 0 ] && { [ "$e" = true ] || [ "$e" = false ] || [ "$e" = 1 ] || [ "$e" = 0 ]; }; then
+  ok "installed fpmstat --opcache runs the packaged script through the pool (enabled $e)"
+else
+  bad "installed fpmstat --opcache: exit $rc, enabled '$e': $(head -c 300 <<<"$out") $(cat "$work/opcache.err")"
+fi
 
 # fpmstat-collectd: collectd -T with the shipped snippet, uncommented
 cd_dir=$work/collectd
