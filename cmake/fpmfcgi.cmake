@@ -24,6 +24,13 @@ if(NOT FPMFCGI_SOURCES OR NOT EXISTS ${FPMFCGI_HEADER})
   message(STATUS "libfpmfcgi: skipped (no client sources or no fcgi.h)")
   return()
 endif()
+# A fuzzing build instruments every object for libFuzzer and clang's ASan,
+# whose runtime only executables link: nothing there uses the shared
+# library, and --no-undefined would refuse it.
+if(BUILD_FUZZERS)
+  message(STATUS "libfpmfcgi: skipped in the fuzzing build")
+  return()
+endif()
 
 # The header as users include it (<fpmfcgi/fcgi.h>), staged in the build tree
 # so that in-tree users see the installed layout.
