@@ -30,6 +30,16 @@ static void json_str(struct fpm_buf *b, const char *s) {
     fpm_out_json_str(b, s, strlen(s));
 }
 
+/* sep"key":v, or sep"key":null when v is not known. */
+static void json_opt_u64(struct fpm_buf *b, const char *sep, const char *key,
+                         int have, uint64_t v) {
+  fpm_buf_printf(b, "%s\"%s\":", sep, key);
+  if (have)
+    fpm_buf_printf(b, "%" PRIu64, v);
+  else
+    fpm_buf_puts(b, "null");
+}
+
 /* ---------------------------------------------------------- memory */
 
 void fpm_output_text_memory(struct fpm_buf *b, const struct fpm_metrics *m) {
@@ -275,31 +285,14 @@ static void advise_text(const struct fpm_advise_opts *o,
 }
 
 static void json_evidence(struct fpm_buf *b, const struct fpm_advice *a) {
-  fpm_buf_puts(b, ",\"evidence\":{\"listen_queue\":");
-  if (a->have_listen_queue)
-    fpm_buf_printf(b, "%" PRIu64, a->listen_queue);
-  else
-    fpm_buf_puts(b, "null");
-  fpm_buf_puts(b, ",\"max_listen_queue\":");
-  if (a->have_max_listen_queue)
-    fpm_buf_printf(b, "%" PRIu64, a->max_listen_queue);
-  else
-    fpm_buf_puts(b, "null");
-  fpm_buf_puts(b, ",\"max_children_reached\":");
-  if (a->have_reached)
-    fpm_buf_printf(b, "%" PRIu64, a->max_children_reached);
-  else
-    fpm_buf_puts(b, "null");
-  fpm_buf_puts(b, ",\"active\":");
-  if (a->have_active)
-    fpm_buf_printf(b, "%" PRIu64, a->active);
-  else
-    fpm_buf_puts(b, "null");
-  fpm_buf_puts(b, ",\"max_active\":");
-  if (a->have_max_active)
-    fpm_buf_printf(b, "%" PRIu64, a->max_active);
-  else
-    fpm_buf_puts(b, "null");
+  json_opt_u64(b, ",\"evidence\":{", "listen_queue", a->have_listen_queue,
+               a->listen_queue);
+  json_opt_u64(b, ",", "max_listen_queue", a->have_max_listen_queue,
+               a->max_listen_queue);
+  json_opt_u64(b, ",", "max_children_reached", a->have_reached,
+               a->max_children_reached);
+  json_opt_u64(b, ",", "active", a->have_active, a->active);
+  json_opt_u64(b, ",", "max_active", a->have_max_active, a->max_active);
   fpm_buf_printf(b,
                  ",\"active_at_max_children\":%s,"
                  "\"max_active_at_max_children\":%s,\"needs_more\":%s}",
@@ -333,11 +326,7 @@ static void advise_json(const struct fpm_advise_opts *o,
   fpm_buf_printf(
       b, ",\"advice\":{\"status\":\"%s\",\"why\":", status_key(a.status));
   json_str(b, a.status == FPM_ADVICE_OK ? NULL : a.why);
-  fpm_buf_puts(b, ",\"max_children\":");
-  if (ai->max_children > 0)
-    fpm_buf_printf(b, "%" PRIu64, ai->max_children);
-  else
-    fpm_buf_puts(b, "null");
+  json_opt_u64(b, ",", "max_children", ai->max_children > 0, ai->max_children);
   fpm_buf_puts(b, ",\"max_children_from\":");
   json_str(b, ai->max_children > 0 ? ai->max_children_from : NULL);
   if (a.status == FPM_ADVICE_OK)

@@ -30,7 +30,7 @@ int openat_root(int root_fd, const char *path, int flags) {
 struct walk {
   int dirs[MAX_DEPTH + 1]; /* dirs[0] is the root (not ours to close) */
   int depth;
-  char todo[PATH_CAP]; /* what is left of the path */
+  char rest_of_path[PATH_CAP]; /* what is left of the path */
 };
 
 static void pop_to(struct walk *w, int depth) {
@@ -44,13 +44,14 @@ static int fail(struct walk *w, int e) {
   return -1;
 }
 
-/* Replace todo with target + "/" + rest (rest points into todo). */
+/* Replace rest_of_path with target + "/" + rest (rest points into
+ * rest_of_path). */
 static int expand_link(struct walk *w, const char *target, const char *rest) {
   char next[PATH_CAP];
   int n = snprintf(next, sizeof next, "%s/%s", target, rest);
   if (n < 0 || (size_t)n >= sizeof next)
     return -1;
-  memcpy(w->todo, next, (size_t)n + 1);
+  memcpy(w->rest_of_path, next, (size_t)n + 1);
   return 0;
 }
 
@@ -58,13 +59,13 @@ int openat_root_walk(int root_fd, const char *path, int flags) {
   struct walk w;
   w.dirs[0] = root_fd;
   w.depth = 0;
-  if (strlen(path) >= sizeof w.todo) {
+  if (strlen(path) >= sizeof w.rest_of_path) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  snprintf(w.todo, sizeof w.todo, "%s", path);
+  snprintf(w.rest_of_path, sizeof w.rest_of_path, "%s", path);
   int links = 0;
-  const char *s = w.todo;
+  const char *s = w.rest_of_path;
   for (;;) {
     while (*s == '/')
       s++;
@@ -121,7 +122,7 @@ int openat_root_walk(int root_fd, const char *path, int flags) {
         pop_to(&w, 0); /* absolute: from the root again */
       if (expand_link(&w, target, rest) != 0)
         return fail(&w, ENAMETOOLONG);
-      s = w.todo;
+      s = w.rest_of_path;
       continue;
     }
     if (last) {
