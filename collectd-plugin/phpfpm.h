@@ -31,6 +31,10 @@
 #define PHPFPM_DEFAULT_PING_PATH "/ping"
 #define PHPFPM_DEFAULT_MAX_SLOTS 64
 #define PHPFPM_DEFAULT_SLOW_THRESHOLD 1.0
+/* WorkerMemoryRefresh, WorkerPSSRefresh: each worker's RSS is read again at
+ * least every 5th read, its PSS every 50th (docs/memory.md, "Cost") */
+#define PHPFPM_DEFAULT_RSS_EVERY FPM_MEMCACHE_RSS_EVERY
+#define PHPFPM_DEFAULT_PSS_EVERY FPM_MEMCACHE_PSS_EVERY
 #define PHPFPM_TIMEOUT_SHARE 0.9 /* default Timeout: 90% of the interval */
 #define PHPFPM_MAX_POOL_NAME 127 /* fits collectd's plugin_instance */
 #define PHPFPM_MAX_SLOTS_LIMIT 65535
@@ -60,6 +64,8 @@ struct phpfpm_conf {
   int notifications;
   int worker_memory;    /* WorkerMemory: read the workers from /proc */
   int worker_pss;       /* WorkerPSS: their PSS too (smaps_rollup) */
+  unsigned rss_every;   /* WorkerMemoryRefresh: re-read RSS every N reads */
+  unsigned pss_every;   /* WorkerPSSRefresh: re-read PSS every N reads */
   int opcache;          /* Opcache: read the master's OPcache too */
   char *opcache_script; /* OpcacheScript; NULL: the installed script */
   char *master;         /* Master; NULL: PHPFPM_DEFAULT_MASTER */
@@ -90,6 +96,7 @@ struct phpfpm_defaults {
   int notifications;
   int worker_memory;
   int worker_pss;
+  unsigned rss_every, pss_every;
   int opcache;              /* Opcache */
   char opcache_script[256]; /* OpcacheScript; "": the installed script */
   char master[64];          /* Master; "": derived (phpfpm_opcache.c) */
@@ -181,6 +188,7 @@ struct phpfpm_pool {
   size_t samples_cap;
   struct phpfpm_link *link;          /* discovered pools only, else NULL */
   struct fpm_procmem mem;            /* WorkerMemory: the last read */
+  fpm_memcache *memcache;            /* its workers' figures, kept */
   enum fpm_procmem_state mem_logged; /* the state last logged */
   struct phpfpm_oc *oc;              /* Opcache: its state (phpfpm_opcache.c) */
 };

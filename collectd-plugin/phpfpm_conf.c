@@ -86,6 +86,15 @@ static int get_count(const char *who, const oconfig_item_t *ci, double max,
   return 0;
 }
 
+/* WorkerMemoryRefresh, WorkerPSSRefresh: a number of reads. */
+static int get_reads(const char *who, const oconfig_item_t *ci, unsigned *dst) {
+  uint64_t n = 0;
+  if (get_count(who, ci, 100000, &n) != 0)
+    return -1;
+  *dst = (unsigned)n;
+  return 0;
+}
+
 static int get_bool(const char *who, const oconfig_item_t *ci, int *dst) {
   static const char *const yes[] = {"true", "yes", "on"};
   static const char *const no[] = {"false", "no", "off"};
@@ -194,6 +203,8 @@ enum key_id {
   K_NOTIFICATIONS,
   K_WORKER_MEMORY,
   K_WORKER_PSS,
+  K_WORKER_MEMORY_REFRESH,
+  K_WORKER_PSS_REFRESH,
   K_OPCACHE,
   K_OPCACHE_SCRIPT,
   K_MASTER,
@@ -216,6 +227,8 @@ static const struct {
     [K_NOTIFICATIONS] = {"Notifications", NULL},
     [K_WORKER_MEMORY] = {"WorkerMemory", NULL},
     [K_WORKER_PSS] = {"WorkerPSS", NULL},
+    [K_WORKER_MEMORY_REFRESH] = {"WorkerMemoryRefresh", NULL},
+    [K_WORKER_PSS_REFRESH] = {"WorkerPSSRefresh", NULL},
     [K_OPCACHE] = {"Opcache", NULL},
     [K_OPCACHE_SCRIPT] = {"OpcacheScript", NULL},
     [K_MASTER] = {"Master", NULL},
@@ -294,6 +307,10 @@ static int set_option(const char *who, const oconfig_item_t *o,
     return get_bool(who, o, &c->worker_memory);
   case K_WORKER_PSS:
     return get_bool(who, o, &c->worker_pss);
+  case K_WORKER_MEMORY_REFRESH:
+    return get_reads(who, o, &c->rss_every);
+  case K_WORKER_PSS_REFRESH:
+    return get_reads(who, o, &c->pss_every);
   case K_OPCACHE:
     return get_bool(who, o, &c->opcache);
   case K_OPCACHE_SCRIPT:
@@ -380,6 +397,8 @@ static void block_defaults(struct phpfpm_conf *c, struct raw_pool *r) {
   c->workers = FPM_WORKERS_SUMMARY;
   c->slow_threshold_s = PHPFPM_DEFAULT_SLOW_THRESHOLD;
   c->notifications = 1;
+  c->rss_every = PHPFPM_DEFAULT_RSS_EVERY;
+  c->pss_every = PHPFPM_DEFAULT_PSS_EVERY;
   memset(r, 0, sizeof *r);
   r->max_slots = PHPFPM_DEFAULT_MAX_SLOTS;
 }
@@ -430,6 +449,8 @@ void phpfpm_defaults_init(struct phpfpm_defaults *d,
   d->notifications = c.notifications;
   d->worker_memory = c.worker_memory;
   d->worker_pss = c.worker_pss;
+  d->rss_every = c.rss_every;
+  d->pss_every = c.pss_every;
 }
 
 int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
@@ -456,6 +477,8 @@ int phpfpm_defaults_parse(const oconfig_item_t *ci, double default_interval_s,
     out->notifications = c.notifications;
     out->worker_memory = c.worker_memory;
     out->worker_pss = c.worker_pss;
+    out->rss_every = c.rss_every;
+    out->pss_every = c.pss_every;
     out->opcache = c.opcache;
     snprintf(out->opcache_script, sizeof out->opcache_script, "%s",
              c.opcache_script != NULL ? c.opcache_script : "");

@@ -219,6 +219,8 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->notifications = df->notifications;
   c->worker_memory = df->worker_memory;
   c->worker_pss = df->worker_pss;
+  c->rss_every = df->rss_every;
+  c->pss_every = df->pss_every;
   c->opcache = df->opcache;
   if (c->opcache) {
     char master[64], named[128];

@@ -7,6 +7,9 @@
  * read says why in the log, once per change, and dispatches no memory
  * values (absent, never zero). PSS (WorkerPSS) costs a page-table walk
  * per worker, several times the fetch itself: it is a separate choice.
+ * The pool's fpm_memcache keeps each worker's figures between reads, so a
+ * read re-reads only the workers read longest ago (WorkerMemoryRefresh,
+ * WorkerPSSRefresh) and every new one.
  */
 #include "phpfpm.h"
 
@@ -14,7 +17,12 @@
 
 void phpfpm_memory_read(struct phpfpm_pool *p, const struct fpm_status *st,
                         struct fpm_metrics *m) {
-  struct fpm_procmem_opts o = {.pss = p->conf.worker_pss};
+  if (p->memcache == NULL)
+    p->memcache = fpm_memcache_new(); /* NULL: every worker, every read */
+  struct fpm_procmem_opts o = {.pss = p->conf.worker_pss,
+                               .cache = p->memcache,
+                               .rss_every = p->conf.rss_every,
+                               .pss_every = p->conf.pss_every};
   enum fpm_procmem_state s = fpm_procmem_read(st, &o, &p->mem);
   m->procmem = &p->mem;
   if (s == p->mem_logged)

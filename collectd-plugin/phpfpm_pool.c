@@ -252,6 +252,7 @@ void phpfpm_pool_free(void *data) {
   fpm_fetcher_free(p->fetcher);
   fpm_history_free(&p->hist);
   phpfpm_slow_free(&p->slow);
+  fpm_memcache_free(p->memcache);
   free(p->samples);
   phpfpm_link_put(p->link);
   phpfpm_opcache_pool_free(p);
@@ -267,13 +268,21 @@ static int pool_register(struct phpfpm_pool *p) {
   char info[1024];
   snprintf(name, sizeof name, "%s", p->conf.name);
   snprintf(cb_name, sizeof cb_name, PHPFPM_PLUGIN_NAME "/%s", name);
+  char mem[128] = "";
+  if (p->conf.worker_memory && p->conf.worker_pss)
+    snprintf(mem, sizeof mem,
+             ", worker memory from /proc (each worker's RSS at least every "
+             "%u reads, PSS every %u)",
+             p->conf.rss_every, p->conf.pss_every);
+  else if (p->conf.worker_memory)
+    snprintf(mem, sizeof mem,
+             ", worker memory from /proc (each worker's RSS at least every "
+             "%u reads)",
+             p->conf.rss_every);
   snprintf(info, sizeof info,
            P "pool \"%s\": reading %s every %g s, timeout %g s, workers %s%s",
            p->conf.name, p->conf.endpoint, p->conf.interval_s,
-           p->conf.timeout_s, phpfpm_workers_name(p->conf.workers),
-           !p->conf.worker_memory ? ""
-           : p->conf.worker_pss   ? ", worker memory (RSS, PSS) from /proc"
-                                  : ", worker memory (RSS) from /proc");
+           p->conf.timeout_s, phpfpm_workers_name(p->conf.workers), mem);
   cdtime_t interval =
       p->conf.interval_set ? DOUBLE_TO_CDTIME_T(p->conf.interval_s) : 0;
   user_data_t ud = {.data = p, .free_func = phpfpm_pool_free};

@@ -4,7 +4,8 @@
  * the parentage checks that keep a PID that is not the pool's worker out
  * (wrong parent, parent not a php-fpm master, another pool's title, a start
  * time that disagrees, PIDs that do not exist), the VmRSS fallback without
- * PSS, and the memory_* samples the model emits from it.
+ * PSS, the memory_* samples the model emits from it, and the cache that
+ * lets a polling reader re-read only some workers each time.
  */
 #include "fpm_metrics_int.h"
 #include "fpm_model.h"
@@ -93,10 +94,11 @@ static void put(const struct fake *f, const char *rel, const char *data,
   fclose(fp);
 }
 
+/* /proc/PID (already there: its files are rewritten by the caller). */
 static void mkproc(const struct fake *f, long pid) {
   char path[256];
   snprintf(path, sizeof path, "%s/%ld", f->root, pid);
-  assert_int_equal(mkdir(path, 0755), 0);
+  assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
 }
 
 static void put_master(const struct fake *f, long pid, const char *title) {
@@ -356,6 +358,130 @@ static void test_samples(void **state) {
     assert_false(fpm_metrics_plain(&m, (enum fpm_metric_id)id, 0, &v));
 }
 
+/* ---------------------------------------------------------------- cache */
+
+/* Six workers of master 100, RSS 10000 + 1000 i kB, PSS 100 + i kB, plus
+ * delta (kB) on both; listed once (list 0: only the files change). */
+static void six_workers(struct fake *f, long delta, int list) {
+  put_master(f, 100, "php-fpm: master process (x)");
+  for (long i = 0; i < 6; i++) {
+    put_worker(f, 101 + i, 100, "php-fpm: pool www", 50,
+               10000 + 1000 * i + delta, 100 + i + delta);
+    if (list)
+      list_worker(f, 101 + i, 50, 1);
+  }
+}
+
+static enum fpm_procmem_state read_cached(struct fake *f, fpm_memcache *c,
+                                          unsigned rss_every,
+                                          unsigned pss_every,
+                                          struct fpm_procmem *m) {
+  struct fpm_procmem_opts o = {.proc_root = f->root,
+                               .clk_tck = TCK,
+                               .boot_time_s = BOOT,
+                               .pss = f->pss,
+                               .cache = c,
+                               .rss_every = rss_every,
+                               .pss_every = pss_every};
+  return fpm_procmem_read(&f->st, &o, m);
+}
+
+#define RSS0 ((uint64_t)(6 * 10000 + 15000) * 1024) /* six_workers, delta 0 */
+#define PSS0 ((uint64_t)(6 * 100 + 15) * 1024)
+
+/* The first read reads everyone; then each read re-reads the
+ * ceil(6 / every) workers read longest ago, so that after `every` reads
+ * every worker's figure is new again (PSS: exactly one more a read). */
+static void test_cache_refreshes_oldest(void **state) {
+  struct fake *f = *state;
+  fpm_memcache *c = fpm_memcache_new();
+  assert_non_null(c);
+  struct fpm_procmem m;
+  six_workers(f, 0, 1);
+  assert_int_equal(read_cached(f, c, 3, 6, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss_reads, 6);
+  assert_int_equal(m.pss_reads, 6);
+  assert_true(m.rss.total == RSS0);
+  assert_true(m.pss.total == PSS0);
+  six_workers(f, 1000, 0); /* every worker grows by 1000 kB */
+  for (int r = 1; r <= 6; r++) {
+    assert_int_equal(read_cached(f, c, 3, 6, &m), FPM_PROCMEM_LOCAL);
+    /* the 2 (ceil 6/3) RSS read longest ago, the 1 PSS read longest ago
+     * (its stat too): 2 or 3 stat reads, 1 smaps_rollup */
+    assert_in_range(m.rss_reads, 2, 3);
+    assert_int_equal(m.pss_reads, 1);
+    uint64_t fresh = (m.rss.total - RSS0) / (1000 * 1024);
+    assert_true(m.rss.total == RSS0 + fresh * 1000 * 1024);
+    assert_in_range(fresh, (uint64_t)(2 * r < 6 ? 2 * r : 6), 6);
+    assert_true(m.pss.total == PSS0 + (uint64_t)r * 1000 * 1024);
+    assert_true(m.pss_known);
+    assert_int_equal(m.rss.n, 6);
+  }
+  fpm_memcache_free(c);
+}
+
+/* A new worker, and a PID that now belongs to a later process (its start
+ * time changed), are read at once; a worker no longer listed is
+ * forgotten. */
+static void test_cache_new_workers_read_at_once(void **state) {
+  struct fake *f = *state;
+  fpm_memcache *c = fpm_memcache_new();
+  struct fpm_procmem m;
+  six_workers(f, 0, 1);
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  put_worker(f, 107, 100, "php-fpm: pool www", 60, 50000, 7000);
+  list_worker(f, 107, 60, 1);
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss_reads, 2); /* the new one, and one known one */
+  assert_int_equal(m.pss_reads, 2);
+  assert_true(m.rss.max == 50000 * 1024);
+  assert_true(m.pss.total == PSS0 + 7000 * 1024);
+  /* pid 101 exits and is reused by a worker started at 70 s */
+  put_worker(f, 101, 100, "php-fpm: pool www", 70, 80000, 9000);
+  f->w[0].start_time = BOOT + 70;
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss_reads, 2);
+  assert_true(m.rss.max == 80000 * 1024);
+  /* 107 leaves the list; listed again later, it is new again */
+  f->st.n_workers = 6;
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss.n, 6);
+  assert_int_equal(m.rss_reads, 1);
+  f->st.n_workers = 7;
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss_reads, 2);
+  fpm_memcache_free(c);
+}
+
+/* A failed check empties the cache: the next read verifies and reads every
+ * worker again. A master that restarted (no listed worker known) is
+ * verified anew, not taken for a foreign parent. */
+static void test_cache_starts_over(void **state) {
+  struct fake *f = *state;
+  fpm_memcache *c = fpm_memcache_new();
+  struct fpm_procmem m;
+  six_workers(f, 0, 1);
+  assert_int_equal(read_cached(f, c, 6, 6, &m), FPM_PROCMEM_LOCAL);
+  put_master(f, 200, "php-fpm: master process (y)");
+  put_worker(f, 201, 200, "php-fpm: pool www", 50, 1000, 100);
+  list_worker(f, 201, 50, 1);
+  assert_int_equal(read_cached(f, c, 6, 6, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(strstr(m.reason, "pid 201 has parent 200"));
+  f->st.n_workers = 6;
+  assert_int_equal(read_cached(f, c, 6, 6, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss_reads, 6);
+  /* the master restarts: its workers are all new, under another parent */
+  f->st.n_workers = 0;
+  for (long i = 0; i < 3; i++) {
+    put_worker(f, 301 + i, 200, "php-fpm: pool www", 80, 2000, 200);
+    list_worker(f, 301 + i, 80, 1);
+  }
+  assert_int_equal(read_cached(f, c, 6, 6, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.master_pid, 200);
+  assert_int_equal(m.rss_reads, 3);
+  fpm_memcache_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_summary_empty_and_one),
@@ -374,6 +500,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_no_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meminfo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_samples, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cache_refreshes_oldest, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_cache_new_workers_read_at_once,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cache_starts_over, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,9 +282,10 @@ static void read_pss(struct ctx *c, int64_t pid, uint64_t *pss, int *have_pss) {
               line_kb(buf, "Pss:", pss) == 0;
 }
 
-/* One listed worker: 0 read, 1 gone, -1 not local (reason set). */
-static int one_worker(struct ctx *c, const struct fpm_worker *w, uint64_t *rss,
-                      uint64_t *pss, int *have_pss) {
+/* One listed worker (and its PSS when want_pss): 0 read, 1 gone, -1 not
+ * local (reason set). */
+static int one_worker(struct ctx *c, const struct fpm_worker *w, int want_pss,
+                      uint64_t *rss, uint64_t *pss, int *have_pss) {
   char buf[1024];
   if (read_proc(c->root, w->pid, "stat", buf, sizeof buf) < 0) {
     if (errno == ENOENT || errno == ESRCH)
@@ -324,7 +325,7 @@ static int one_worker(struct ctx *c, const struct fpm_worker *w, uint64_t *rss,
     return 1; /* a zombie: it is exiting */
   *rss = pages > UINT64_MAX / c->page_size ? UINT64_MAX : pages * c->page_size;
   *have_pss = 0;
-  if (c->pss)
+  if (want_pss)
     read_pss(c, w->pid, pss, have_pss);
   return 0;
 }
@@ -360,44 +361,240 @@ static void setup(struct ctx *c, const struct fpm_status *st,
   out->pss_read = c->pss;
 }
 
-/* Every listed worker: verified and read, or the first failed check. */
-static enum fpm_procmem_state read_all(struct ctx *c, uint64_t *rss,
-                                       uint64_t *pss) {
+/* ---------------------------------------------------------------- cache */
+
+struct mc_entry {
+  int64_t pid;
+  uint64_t start_time; /* the status page's, 0 when it printed none */
+  uint64_t rss, pss;
+  int has_pss;
+  uint64_t rss_seq, pss_seq; /* the read (fpm_memcache.seq) that read them */
+};
+
+struct fpm_memcache {
+  struct mc_entry *e; /* sorted by pid */
+  size_t n;
+  uint64_t seq;       /* reads so far */
+  int64_t master_pid; /* the entries' verified master */
+  int title_checked;  /* the pool name was checked on one of them */
+};
+
+fpm_memcache *fpm_memcache_new(void) {
+  return calloc(1, sizeof(fpm_memcache));
+}
+
+void fpm_memcache_free(fpm_memcache *c) {
+  if (c == NULL)
+    return;
+  free(c->e);
+  free(c);
+}
+
+static void cache_clear(fpm_memcache *c) {
+  free(c->e);
+  c->e = NULL;
+  c->n = 0;
+  c->master_pid = 0;
+  c->title_checked = 0;
+}
+
+static uint64_t listed_start(const struct fpm_worker *w) {
+  return (w->present >> FPM_W_START_TIME) & 1u ? w->start_time : 0;
+}
+
+/* The cached entry of the listed worker w: same PID, same start time. */
+static const struct mc_entry *cache_find(const fpm_memcache *c,
+                                         const struct fpm_worker *w) {
+  size_t lo = 0, hi = c != NULL ? c->n : 0;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->e[mid].pid < w->pid)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < (c != NULL ? c->n : 0) && c->e[lo].pid == w->pid &&
+      c->e[lo].start_time == listed_start(w))
+    return &c->e[lo];
+  return NULL;
+}
+
+/* --------------------------------------------------------------- reading */
+
+/* A listed worker, its cached figures (NULL: new) and what to read now. */
+struct slot {
+  const struct fpm_worker *w;
+  const struct mc_entry *old;
+  int rss_due, pss_due;
+  int kept;            /* read, or taken from the cache (not gone) */
+  struct mc_entry now; /* the figures used this time */
+};
+
+/* Read longest ago first; equal ages by PID, so the choice is the same
+ * from run to run. */
+static int older(uint64_t seq_a, uint64_t seq_b, const struct slot *x,
+                 const struct slot *y) {
+  if (seq_a != seq_b)
+    return seq_a < seq_b ? -1 : 1;
+  return x->w->pid < y->w->pid ? -1 : x->w->pid > y->w->pid;
+}
+
+static int by_rss_seq(const void *a, const void *b) {
+  const struct slot *x = *(struct slot *const *)a,
+                    *y = *(struct slot *const *)b;
+  return older(x->old->rss_seq, y->old->rss_seq, x, y);
+}
+
+static int by_pss_seq(const void *a, const void *b) {
+  const struct slot *x = *(struct slot *const *)a,
+                    *y = *(struct slot *const *)b;
+  return older(x->old->pss_seq, y->old->pss_seq, x, y);
+}
+
+static int by_pid(const void *a, const void *b) {
+  const struct mc_entry *x = a, *y = b;
+  return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Mark the ceil(n / every) known slots read longest ago as due (every 0 or
+ * 1: all of them). known[] holds the n known slots; it is reordered. */
+static void mark_due(struct slot **known, size_t n, unsigned every, int pss) {
+  size_t k = every <= 1 ? n : (n + every - 1) / every;
+  if (k < n)
+    qsort(known, n, sizeof *known, pss ? by_pss_seq : by_rss_seq);
+  for (size_t i = 0; i < k && i < n; i++) {
+    if (pss)
+      known[i]->pss_due = 1;
+    else
+      known[i]->rss_due = 1;
+  }
+}
+
+/* Which listed workers are new, and which known ones are read again. */
+static void plan(struct ctx *c, struct slot *slots, size_t n, struct slot **tmp,
+                 unsigned rss_every, unsigned pss_every) {
+  size_t known = 0;
+  for (size_t i = 0; i < n; i++)
+    if (slots[i].old != NULL)
+      tmp[known++] = &slots[i];
+  mark_due(tmp, known, rss_every, 0);
+  if (c->pss)
+    mark_due(tmp, known, pss_every, 1);
+  for (size_t i = 0; i < n; i++) {
+    struct slot *s = &slots[i];
+    if (s->old == NULL)
+      s->rss_due = s->pss_due = 1;
+    s->pss_due &= c->pss;
+    /* a PSS read re-reads the stat too (the checks, and RSS of the same
+     * moment): at most ceil(known / rss_every) + ceil(known / pss_every)
+     * stat reads, and every age bound holds */
+    s->rss_due |= s->pss_due;
+  }
+}
+
+/* The figures of this read's kept slots become the cache (sorted by pid).
+ * Out of memory: the cache is emptied, and the next read reads them all. */
+static void cache_keep(fpm_memcache *cache, const struct slot *slots,
+                       size_t listed, size_t n, uint64_t seq,
+                       int64_t master_pid, int title_checked) {
+  struct mc_entry *e = malloc(n * sizeof *e);
+  if (e == NULL) {
+    cache_clear(cache);
+    return;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < listed; i++)
+    if (slots[i].kept)
+      e[k++] = slots[i].now;
+  qsort(e, n, sizeof *e, by_pid);
+  free(cache->e);
+  cache->e = e;
+  cache->n = n;
+  cache->seq = seq;
+  cache->master_pid = master_pid;
+  cache->title_checked = title_checked;
+}
+
+/* Every listed worker: verified and read (or taken from the cache), or the
+ * first failed check. */
+static enum fpm_procmem_state read_all(struct ctx *c, fpm_memcache *cache,
+                                       const struct fpm_procmem_opts *o,
+                                       struct slot *slots, struct slot **tmp,
+                                       uint64_t *values) {
   const struct fpm_status *st = c->st;
   struct fpm_procmem *out = c->out;
-  size_t n = 0;
-  int all_pss = 1;
+  size_t listed = 0, matched = 0;
   for (size_t i = 0; i < st->n_workers; i++) {
     const struct fpm_worker *w = &st->workers[i];
     if (!((w->present >> FPM_W_PID) & 1u) || w->pid <= 0)
       continue;
-    out->listed++;
-    int have_pss = 0;
-    int r = one_worker(c, w, &rss[n], &pss[n], &have_pss);
-    if (r < 0)
-      return out->state;
-    if (r > 0) {
-      out->gone++;
-      continue;
-    }
-    all_pss &= have_pss;
-    if ((w->present >> FPM_W_REQUESTS) & 1u)
-      out->requests += w->requests;
-    n++;
+    slots[listed] = (struct slot){.w = w, .old = cache_find(cache, w)};
+    matched += slots[listed].old != NULL;
+    listed++;
   }
-  if (out->listed == 0)
+  out->listed = listed;
+  if (listed == 0)
     return verdict(out, FPM_PROCMEM_UNAVAILABLE,
                    "the status page lists no worker");
+  if (matched > 0) {
+    /* known workers: their master and pool name were verified */
+    out->master_pid = cache->master_pid;
+    c->title_checked = cache->title_checked;
+  }
+  uint64_t seq = cache != NULL ? cache->seq + 1 : 1;
+  plan(c, slots, listed, tmp, o != NULL ? o->rss_every : 0,
+       o != NULL ? o->pss_every : 0);
+  size_t n = 0;
+  int all_pss = 1;
+  for (size_t i = 0; i < listed; i++) {
+    struct slot *s = &slots[i];
+    struct mc_entry *fig = &s->now;
+    if (s->old != NULL)
+      *fig = *s->old;
+    fig->pid = s->w->pid;
+    fig->start_time = listed_start(s->w);
+    if (s->rss_due) {
+      int have_pss = 0;
+      uint64_t pss = 0;
+      int r = one_worker(c, s->w, s->pss_due, &fig->rss, &pss, &have_pss);
+      if (r < 0)
+        return out->state;
+      if (r > 0) {
+        out->gone++;
+        continue;
+      }
+      out->rss_reads++;
+      fig->rss_seq = seq;
+      if (s->pss_due) {
+        out->pss_reads++;
+        fig->pss = pss;
+        fig->has_pss = have_pss;
+        fig->pss_seq = seq;
+      }
+    }
+    s->kept = 1;
+    all_pss &= fig->has_pss;
+    if ((s->w->present >> FPM_W_REQUESTS) & 1u)
+      out->requests += s->w->requests;
+    values[n++] = fig->rss;
+  }
   if (n == 0)
     return verdict(out, FPM_PROCMEM_NOT_LOCAL,
                    "none of the %" PRIu64 " listed PIDs exists here: the pool "
                    "is on another host or in another PID namespace",
                    out->listed);
-  fpm_mem_summarise(rss, n, &out->rss);
+  fpm_mem_summarise(values, n, &out->rss);
   out->pss_known = all_pss && c->pss;
-  if (all_pss)
-    fpm_mem_summarise(pss, n, &out->pss);
+  if (out->pss_known) {
+    size_t k = 0;
+    for (size_t i = 0; i < listed; i++)
+      if (slots[i].kept)
+        values[k++] = slots[i].now.pss;
+    fpm_mem_summarise(values, n, &out->pss);
+  }
   out->state = FPM_PROCMEM_LOCAL;
+  if (cache != NULL)
+    cache_keep(cache, slots, listed, n, seq, out->master_pid, c->title_checked);
   return out->state;
 }
 
@@ -405,19 +602,30 @@ enum fpm_procmem_state fpm_procmem_read(const struct fpm_status *st,
                                         const struct fpm_procmem_opts *o,
                                         struct fpm_procmem *out) {
   memset(out, 0, sizeof *out);
-  if (!st->has_workers)
-    return verdict(out, FPM_PROCMEM_UNAVAILABLE,
-                   "no worker list (the status page was read without "
-                   "\"full\"), so no PID to read");
-  struct ctx c;
-  setup(&c, st, o, out);
-  size_t n = st->n_workers > 0 ? st->n_workers : 1;
-  uint64_t *v = malloc(2 * n * sizeof *v);
-  if (v == NULL)
-    return verdict(out, FPM_PROCMEM_UNAVAILABLE,
-                   "out of memory for %zu workers' figures", n);
-  enum fpm_procmem_state s = read_all(&c, v, v + n);
-  free(v);
+  fpm_memcache *cache = o != NULL ? o->cache : NULL;
+  enum fpm_procmem_state s;
+  if (!st->has_workers) {
+    s = verdict(out, FPM_PROCMEM_UNAVAILABLE,
+                "no worker list (the status page was read without "
+                "\"full\"), so no PID to read");
+  } else {
+    struct ctx c;
+    setup(&c, st, o, out);
+    size_t n = st->n_workers > 0 ? st->n_workers : 1;
+    struct slot *slots = malloc(n * sizeof *slots);
+    struct slot **tmp = malloc(n * sizeof *tmp);
+    uint64_t *values = malloc(n * sizeof *values);
+    if (slots == NULL || tmp == NULL || values == NULL)
+      s = verdict(out, FPM_PROCMEM_UNAVAILABLE,
+                  "out of memory for %zu workers' figures", n);
+    else
+      s = read_all(&c, cache, o, slots, tmp, values);
+    free(slots);
+    free(tmp);
+    free(values);
+  }
+  if (s != FPM_PROCMEM_LOCAL && cache != NULL)
+    cache_clear(cache);
   return s;
 }
 

@@ -79,6 +79,8 @@ static void test_every_key(void **state) {
   mock_ci_bool(p, "Notifications", 0);
   mock_ci_bool(p, "WorkerMemory", 1);
   mock_ci_bool(p, "WorkerPSS", 1);
+  mock_ci_num(p, "WorkerMemoryRefresh", 1);
+  mock_ci_num(p, "WorkerPSSRefresh", 12);
   assert_int_equal(run_config(root), 0);
   assert_int_equal(mock_n_reads(), 1);
   const struct phpfpm_pool *pool = pool_of("phpfpm/www");
@@ -97,6 +99,8 @@ static void test_every_key(void **state) {
   assert_int_equal(c->notifications, 0);
   assert_int_equal(c->worker_memory, 1);
   assert_int_equal(c->worker_pss, 1);
+  assert_int_equal(c->rss_every, 1);
+  assert_int_equal(c->pss_every, 12);
   assert_string_equal(pool->instance, "www");
   /* registered with the pool's own interval */
   assert_true(mock_read_find("phpfpm/www")->interval ==
@@ -124,6 +128,8 @@ static void test_defaults(void **state) {
   assert_int_equal(c->notifications, 1);
   assert_int_equal(c->worker_memory, 0); /* opt-in: docs/memory.md */
   assert_int_equal(c->worker_pss, 0);
+  assert_int_equal(c->rss_every, 5); /* docs/memory.md, "Cost" */
+  assert_int_equal(c->pss_every, 50);
   /* no Interval: collectd's own (0 = the plugin's interval) */
   assert_true(mock_read_find("phpfpm/www")->interval == 0);
 }
@@ -204,7 +210,11 @@ static const struct bad_case bad_cases[] = {
      "phpfpm plugin: pool \"www\": unknown option \"Frobnicate\"; expected "
      "one of Socket, Address, StatusPath, PingPath, Timeout, Interval, "
      "Workers, MaxSlots, SlowThreshold, MaxChildren, Notifications, "
-     "WorkerMemory, WorkerPSS, Opcache, OpcacheScript, Master"},
+     "WorkerMemory, WorkerPSS, WorkerMemoryRefresh, WorkerPSSRefresh, Opcache, "
+     "OpcacheScript, Master"},
+    {"WorkerPSSRefresh", V_NUM, NULL, 0,
+     "phpfpm plugin: pool \"www\": WorkerPSSRefresh: expected a whole number "
+     "from 1 to 100000; got 0"},
     {"Opcache", V_STR, "sometimes", 0,
      "phpfpm plugin: pool \"www\": Opcache: expected true or false; got "
      "\"sometimes\""},

@@ -619,6 +619,7 @@ static void test_defaults_reach_pools(void **state) {
   mock_ci_bool(df, "Notifications", 0);
   mock_ci_bool(df, "WorkerMemory", 1);
   mock_ci_bool(df, "WorkerPSS", 1);
+  mock_ci_num(df, "WorkerMemoryRefresh", 3);
   mock_ci_num(df, "MaxSlots", 8);
   /* a <Pool> with the built-in settings, for comparison */
   mock_ci_str(mock_ci_block(root, "Pool", "m"), "Socket", "/tmp/m.sock");
@@ -634,6 +635,8 @@ static void test_defaults_reach_pools(void **state) {
   assert_int_equal(a->conf.notifications, 0);
   assert_int_equal(a->conf.worker_memory, 1);
   assert_int_equal(a->conf.worker_pss, 1);
+  assert_int_equal(a->conf.rss_every, 3);
+  assert_int_equal(a->conf.pss_every, 50); /* not set: the default */
   assert_int_equal(pool_of("phpfpm/m")->conf.worker_memory, 0);
   assert_int_equal(a->conf.max_slots, 8);
   /* still derived from php-fpm's configuration */

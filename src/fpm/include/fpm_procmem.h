@@ -22,7 +22,8 @@
  * local" with the reason, never a guess. Workers that exited between the
  * status fetch and the read are counted as gone and left out.
  *
- * Thread-safety: no global state; the functions only read files.
+ * Thread-safety: no global state; the functions only read files, and a
+ * cache (fpm_memcache) is used by one reader at a time.
  */
 #ifndef FPM_FPM_PROCMEM_H
 #define FPM_FPM_PROCMEM_H
@@ -64,10 +65,35 @@ struct fpm_procmem {
   uint64_t gone;   /* listed workers that exited before they were read */
   struct fpm_mem_summary rss; /* bytes, over the workers read (n) */
   int pss_read;               /* PSS was asked for (opts->pss) */
-  int pss_known;              /* PSS was read for every one of them */
+  int pss_known; /* PSS is known (read now or kept) for every one of them */
   struct fpm_mem_summary pss; /* bytes; valid when pss_known */
   uint64_t requests;          /* requests served by the workers read */
+  uint64_t rss_reads; /* workers whose /proc/PID/stat was read this time */
+  uint64_t pss_reads; /* workers whose smaps_rollup was read this time */
 };
+
+/*
+ * A pool's worker figures kept from one read to the next (the collectd
+ * plugin, a reader that polls): a worker that was verified and read, and is
+ * listed again with the same PID and the same start time, is the same
+ * process, so its figures may be kept for a few reads instead of reading
+ * /proc for every worker every time (see fpm_procmem_opts.rss_every).
+ * Workers no longer listed are forgotten, so the cache holds at most one
+ * entry per listed worker. Opaque; one per pool; not thread-safe (one
+ * reader at a time); owned by the caller.
+ */
+typedef struct fpm_memcache fpm_memcache;
+
+/* Refresh rates that keep a polling reader's cost per read well under the
+ * status fetch for a 50-worker pool (docs/memory.md, "Cost"): each
+ * worker's RSS at least every 5th read, its PSS every 50th. */
+#define FPM_MEMCACHE_RSS_EVERY 5
+#define FPM_MEMCACHE_PSS_EVERY 50
+
+/* A new, empty cache, or NULL when out of memory. */
+fpm_memcache *fpm_memcache_new(void);
+/* Frees c and everything it holds. NULL is a no-op. */
+void fpm_memcache_free(fpm_memcache *c);
 
 /* Where to look; zero fields take the defaults. */
 struct fpm_procmem_opts {
@@ -78,6 +104,16 @@ struct fpm_procmem_opts {
                                  from the status page's by more is not the
                                  listed worker */
   int pss;                    /* 1: read PSS too (smaps_rollup) */
+  /* With a cache: a new worker (a PID not in the cache, or one whose start
+   * time changed) is read in full at once; of the known ones, only the
+   * ceil(known / rss_every) whose RSS was read longest ago are read again
+   * (their stat: RSS, parent, start time), and the ceil(known /
+   * pss_every) whose PSS was read longest ago get a smaps_rollup too. So
+   * every worker's RSS is at most about rss_every reads old and its PSS
+   * pss_every, and a read costs a fraction of reading every worker. 0 or
+   * 1: every read. Without a cache every listed worker is read. */
+  fpm_memcache *cache;
+  unsigned rss_every, pss_every;
 };
 
 /*
@@ -85,9 +121,11 @@ struct fpm_procmem_opts {
  * st->has_workers) into *out, which is overwritten. o may be NULL. Returns
  * out->state. Never fails otherwise: a file that cannot be read is a
  * reason (NOT_LOCAL, UNAVAILABLE) or an unknown PSS, and out of memory is
- * reported as UNAVAILABLE. Cost: one /proc read per worker (stat), two for
- * the master and the first worker (cmdline), and with opts->pss one
- * smaps_rollup per worker.
+ * reported as UNAVAILABLE. Cost without a cache: one /proc read per worker
+ * (stat), two for the master and the first worker (cmdline), and with
+ * opts->pss one smaps_rollup per worker; with a cache, see opts->cache.
+ * With a cache, a result other than LOCAL empties it (the next read starts
+ * over and verifies everything again).
  */
 enum fpm_procmem_state fpm_procmem_read(const struct fpm_status *st,
                                         const struct fpm_procmem_opts *o,
