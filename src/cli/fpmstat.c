@@ -122,8 +122,9 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 ok, 1 usage, 2 cannot connect, 3 timeout, 4 FastCGI\n"
     "protocol error or refused, 5 status page error (not 200, e.g. wrong\n"
-    "status path), 6 the answer is not a status page. With several targets,\n"
-    "the highest. Errors: one line per target on stderr.\n"
+    "status path), 6 the answer is not a status page, 7 out of memory.\n"
+    "With several targets, the highest. Errors: one line per target on\n"
+    "stderr.\n"
     "With --discover: the highest over the pools read, 5 for a pool without\n"
     "a status page (not monitorable, as its page would answer 404), and 1\n"
     "when the configuration could not be read, has errors or has no pool.\n";
