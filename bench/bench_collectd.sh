@@ -44,6 +44,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$repo/tests/harness/fpm.sh"
 . "$repo/tests/harness/sinks.sh"
+. "$repo/bench/cpu_sample.sh"
 
 SECONDS_WIN=${1:-${BENCH_SECONDS:-60}}
 POOLS=${BENCH_POOLS:-4}
@@ -216,9 +217,6 @@ for v in "${variants[@]}"; do
 done
 
 pid_of() { local p="CD_${1//-/_}_PID"; printf '%s' "${!p}"; }
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
 
 echo "bench_collectd: warming up ${WARMUP} s, then measuring ${SECONDS_WIN} s; ${POOLS} pools per collectd, Interval 1" >&2

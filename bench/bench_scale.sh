@@ -38,6 +38,7 @@ repo=$(cd "$here/.." && pwd)
 . "$repo/tests/harness/fpm.sh"
 . "$repo/tests/harness/fpm_scale.sh"
 . "$repo/tests/harness/sinks.sh"
+. "$repo/bench/cpu_sample.sh"
 
 SECONDS_WIN=${1:-${BENCH_SECONDS:-60}}
 WARMUP=${BENCH_WARMUP:-10}
@@ -130,8 +131,6 @@ for v in "${variants[@]}"; do
   sinks_wait_ready "CD_$v" "$dir/$v/out.log" 60 answers "$dir/$v" || die "collectd ($v) does not answer"
 done
 pid_of() { local p="CD_${1}_PID"; printf '%s' "${!p}"; }
-sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 pools_with_values() { # VARIANT
   collectdctl -s "$dir/$1/collectd.sock" listval 2>/dev/null |
     sed -n 's|^[^/]*/phpfpm-\(site[0-9]*\)/.*|\1|p' | sort -u | wc -l
