@@ -37,6 +37,12 @@ if wait_for 10 shows w1 'POOL www' && shows w1 'POOL dyn' && shows w1 '\[\.+\]';
 else
   bad "screen: $(pane w1)"
 fi
+# worker memory, read from /proc every frame: www's 4 workers
+if wait_for 5 shows w1 'worker memory: +RSS total [0-9.]+ [KMG]iB.*\(4 workers\)'; then
+  ok "worker memory shows: $(pane w1 | grep -m1 'worker memory' | sed 's/  */ /g')"
+else
+  bad "no worker memory line: $(pane w1)"
+fi
 a1=$(accepted w1)
 redrawn() { [ -n "$a1" ] && [ "$(accepted w1)" != "$a1" ]; }
 wait_for 5 redrawn && ok "it redraws (accepted $a1 -> $(accepted w1))" || bad "no redraw: $(pane w1)"

@@ -8,6 +8,8 @@
 
 #include "fpm_model.h"
 #include "fpm_output.h"
+#include "fpm_output_memory.h"
+#include "fpm_procmem.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -186,6 +188,12 @@ static void draw_pool(struct fpm_buf *s, struct fpm_buf *l, size_t width,
                       const struct fpm_output_item *it, double dt_s) {
   draw_head(s, l, width, it);
   draw_counters(s, l, width, it, dt_s);
+  if (it->m->procmem != NULL) {
+    fpm_output_text_memory(l, it->m);
+    if (l->len > 0 && l->data[l->len - 1] == '\n')
+      l->len--; /* put_line ends the line */
+    put_line(s, l, width);
+  }
   draw_slowest(s, l, width, o, it);
   put_line(s, l, width);
 }
@@ -231,6 +239,8 @@ struct run {
   struct fpm_history *hist;
   struct fpm_metrics *m;
   struct fpm_output_item *items;
+  fpm_memcache **mc;       /* o->memory: one per target (NULL: none kept) */
+  struct fpm_procmem *mem; /* o->memory: the last read, per target */
   struct sigctx *sc;
   int64_t prev_fetch_ms; /* when the previous frame's fetch began; 0 none */
 };
@@ -262,6 +272,14 @@ static int frame(struct run *r, struct fpm_buf *screen) {
     mo.max_children = r->o->max_children;
     mo.own_requests = r->res[i].requests;
     fpm_model_compute(&r->res[i].status, &mo, &r->hist[i], &r->m[i]);
+    if (r->o->memory) {
+      struct fpm_procmem_opts po = {.pss = r->o->pss,
+                                    .cache = r->mc[i],
+                                    .rss_every = 1,
+                                    .pss_every = FPM_MEMCACHE_PSS_EVERY};
+      fpm_procmem_read(&r->res[i].status, &po, &r->mem[i]);
+      r->m[i].procmem = &r->mem[i];
+    }
     r->items[i].m = &r->m[i];
   }
   draw(screen, r->o, r->items, r->n, dt_s);
@@ -316,6 +334,8 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
                   calloc(n, sizeof *r.hist),
                   calloc(n, sizeof *r.m),
                   calloc(n, sizeof *r.items),
+                  calloc(n, sizeof *r.mc),
+                  calloc(n, sizeof *r.mem),
                   &sc,
                   0};
   pthread_t tid;
@@ -324,12 +344,15 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
     dprintf(STDERR_FILENO, "fpmstat: cannot set up --watch: %s\n",
             strerror(errno));
   } else if (r.res == NULL || r.hist == NULL || r.m == NULL ||
-             r.items == NULL ||
+             r.items == NULL || r.mc == NULL || r.mem == NULL ||
              pthread_create(&tid, NULL, sig_thread, &sc) != 0) {
     dprintf(STDERR_FILENO, "fpmstat: cannot start --watch: out of resources\n");
   } else {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
       fpm_result_init(&r.res[i]);
+      if (o->memory)
+        r.mc[i] = fpm_memcache_new(); /* NULL: every worker every frame */
+    }
     rc = run_loop(&r);
     atomic_store(&sc.stop, 1);
     pthread_kill(tid, SIGUSR1);
@@ -339,11 +362,15 @@ int fpm_watch_run(const struct fpm_watch_opts *o, fpm_fetcher *const *fs,
     fpm_result_clear(&r.res[i]);
     if (r.hist != NULL)
       fpm_history_free(&r.hist[i]);
+    if (r.mc != NULL)
+      fpm_memcache_free(r.mc[i]);
   }
   free(r.res);
   free(r.hist);
   free(r.m);
   free(r.items);
+  free(r.mc);
+  free(r.mem);
   fcgi_cancel_free(sc.cancel);
   for (int i = 0; i < 2; i++)
     if (sc.wake[i] >= 0)

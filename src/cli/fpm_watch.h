@@ -28,6 +28,9 @@ struct fpm_watch_opts {
   uint64_t max_children;   /* model option; 0 = unknown */
   size_t top_n;            /* slowest requests shown per pool; 0 = 5 */
   int fd;                  /* where to draw (a terminal), usually 1 */
+  int memory; /* show the workers' memory: RSS of every worker every frame,
+                 PSS (with pss) kept between frames (fpm_memcache) */
+  int pss;
 };
 
 /* Run until SIGINT, SIGTERM, SIGHUP, or a write error on fd. Returns the

@@ -630,7 +630,8 @@ int main(int argc, char **argv) {
   }
   if (c.watch_s > 0) {
     struct fpm_watch_opts wo = {c.watch_s,      c.timeout_s, c.slow_threshold_s,
-                                c.max_children, c.out.top_n, STDOUT_FILENO};
+                                c.max_children, c.out.top_n, STDOUT_FILENO,
+                                !c.no_memory,   c.pss};
     rc = worst != FPM_OK ? worst : fpm_watch_run(&wo, fs, names, n);
   } else {
     rc = one_shot(&c, tg, n, worst);
