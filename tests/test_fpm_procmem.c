@@ -453,6 +453,26 @@ static void test_cache_new_workers_read_at_once(void **state) {
   fpm_memcache_free(c);
 }
 
+/* A worker whose PSS could not be read is tried again at the next read
+ * (while the others' can be read), not only when its turn comes. */
+static void test_cache_retries_missing_pss(void **state) {
+  struct fake *f = *state;
+  fpm_memcache *c = fpm_memcache_new();
+  struct fpm_procmem m;
+  six_workers(f, 0, 1);
+  char path[256];
+  snprintf(path, sizeof path, "%s/103/smaps_rollup", f->root);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  assert_false(m.pss_known);
+  six_workers(f, 0, 0); /* smaps_rollup back */
+  assert_int_equal(read_cached(f, c, 100, 100, &m), FPM_PROCMEM_LOCAL);
+  assert_true(m.pss_known);
+  assert_true(m.pss.total == PSS0);
+  assert_int_equal(m.pss_reads, 2); /* its turn's one, and pid 103 */
+  fpm_memcache_free(c);
+}
+
 /* A failed check empties the cache: the next read verifies and reads every
  * worker again. A master that restarted (no listed worker known) is
  * verified anew, not taken for a foreign parent. */
@@ -504,6 +524,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cache_new_workers_read_at_once,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cache_retries_missing_pss, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_cache_starts_over, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

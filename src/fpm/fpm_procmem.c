@@ -474,16 +474,24 @@ static void mark_due(struct slot **known, size_t n, unsigned every, int pss) {
 static void plan(struct ctx *c, struct slot *slots, size_t n, struct slot **tmp,
                  unsigned rss_every, unsigned pss_every) {
   size_t known = 0;
+  int pss_readable = 0;
   for (size_t i = 0; i < n; i++)
-    if (slots[i].old != NULL)
+    if (slots[i].old != NULL) {
       tmp[known++] = &slots[i];
+      pss_readable |= slots[i].old->has_pss;
+    }
   mark_due(tmp, known, rss_every, 0);
   if (c->pss)
     mark_due(tmp, known, pss_every, 1);
   for (size_t i = 0; i < n; i++) {
     struct slot *s = &slots[i];
+    /* a known worker whose PSS could not be read (it raced its own exit,
+     * say) is tried again at once while others' PSS reads work, so one
+     * miss does not hide pss_total for pss_every reads */
+    if (s->old == NULL || (pss_readable && !s->old->has_pss))
+      s->pss_due = 1;
     if (s->old == NULL)
-      s->rss_due = s->pss_due = 1;
+      s->rss_due = 1;
     s->pss_due &= c->pss;
     /* a PSS read re-reads the stat too (the checks, and RSS of the same
      * moment): at most ceil(known / rss_every) + ceil(known / pss_every)
