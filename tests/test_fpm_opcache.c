@@ -162,24 +162,6 @@ static void test_parse_hostile_values(void **state) {
   assert_string_equal(oc.php_version, "8?2");
 }
 
-static void test_master_of(void **state) {
-  (void)state;
-  char m[64];
-  fpm_opcache_master_of("/etc/php/8.2/fpm/pool.d/www.conf", m, sizeof m);
-  assert_string_equal(m, "php8.2-fpm");
-  fpm_opcache_master_of("/etc/php/7.4/fpm/php-fpm.conf", m, sizeof m);
-  assert_string_equal(m, "php7.4-fpm");
-  fpm_opcache_master_of("/etc/php/", m, sizeof m);
-  assert_string_equal(m, "default");
-  fpm_opcache_master_of("/etc/php-fpm.d/www.conf", m, sizeof m);
-  assert_string_equal(m, "default");
-  fpm_opcache_master_of(NULL, m, sizeof m);
-  assert_string_equal(m, "default");
-  char small[6];
-  fpm_opcache_master_of("/etc/php/8.2/x", small, sizeof small);
-  assert_string_equal(small, "php8.");
-}
-
 /* ------------------------------------------------------------- table */
 
 static void test_table_types_db_and_names(void **state) {
@@ -388,7 +370,6 @@ int main(void) {
       cmocka_unit_test(test_parse_jit_off_leaves_out_jit),
       cmocka_unit_test(test_parse_rejects_foreign_bodies),
       cmocka_unit_test(test_parse_hostile_values),
-      cmocka_unit_test(test_master_of),
       cmocka_unit_test(test_table_types_db_and_names),
       cmocka_unit_test(test_doc_matches_table),
       cmocka_unit_test(test_json_object),
