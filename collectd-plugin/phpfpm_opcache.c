@@ -140,10 +140,15 @@ int phpfpm_opcache_pool_init(struct phpfpm_pool *p) {
   C_COMPLAIN_INIT(&oc->complaint);
   p->oc = oc;
   INFO(P "pool \"%s\": OPcache of master \"%s\" (%s) read through this pool "
-         "when its turn comes, with %s",
+         "when its turn comes, with %s%s",
        p->conf.name, oc->m->name, PHPFPM_OPCACHE_PLUGIN,
        p->conf.opcache_script != NULL ? p->conf.opcache_script
-                                      : fpm_opcache_default_script());
+                                      : fpm_opcache_default_script(),
+       p->conf.master == NULL ? " (no Master key: every <Pool> without one "
+                                "shares this master; give each php-fpm "
+                                "master's pools their own Master when "
+                                "several run)"
+                              : "");
   return 0;
 }
 

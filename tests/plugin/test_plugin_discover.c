@@ -716,6 +716,9 @@ static void test_opcache_defaults_reach_pools(void **state) {
                    1);
   snprintf(logged, sizeof logged, "OPcache of master \"%s\"", master);
   assert_int_equal(mock_count_logs(LOG_INFO, logged), 2);
+  /* only the <Pool> without Master is told that such pools share one */
+  assert_int_equal(
+      mock_count_logs(LOG_INFO, "no Master key: every <Pool> without one"), 1);
 
   struct phpfpm_defaults d;
   phpfpm_defaults_init(&d, 10);
