@@ -321,10 +321,10 @@ int phpfpm_opcache_pool_init(struct phpfpm_pool *p);
 void phpfpm_opcache_read(struct phpfpm_pool *p, int64_t deadline_ms);
 /* Drop p's reference (phpfpm_pool_free). NULL-safe. */
 void phpfpm_opcache_pool_free(struct phpfpm_pool *p);
-/* The master name of a discovered pool: df->master when set, else
- * "php<version>-fpm" for a pool under /etc/php/<version>/, else
- * PHPFPM_DEFAULT_MASTER. */
-void phpfpm_opcache_master_name(const char *pool_file,
+/* The master name of the discovered pool cp: df->master when set (after
+ * cp's container tag and "-", if any), else the name discovery gave its
+ * master (cp->master: fpm_master.h), else PHPFPM_DEFAULT_MASTER. */
+void phpfpm_opcache_master_name(const struct fpm_conf_pool *cp,
                                 const struct phpfpm_defaults *df, char *out,
                                 size_t outsz);
 

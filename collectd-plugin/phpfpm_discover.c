@@ -223,12 +223,9 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->pss_every = df->pss_every;
   c->opcache = df->opcache;
   if (c->opcache) {
-    char master[64], named[128];
-    phpfpm_opcache_master_name(cp->file, df, master, sizeof master);
-    /* a master in a container is another master than the host's */
-    snprintf(named, sizeof named, "%s%s%s", cp->tag, cp->tag[0] ? "-" : "",
-             master);
-    c->master = strndup(named, 63);
+    char master[sizeof cp->master + sizeof df->master];
+    phpfpm_opcache_master_name(cp, df, master, sizeof master);
+    c->master = strndup(master, sizeof cp->master - 1);
     c->opcache_script =
         df->opcache_script[0] != '\0' ? strdup(df->opcache_script) : NULL;
     if (c->master == NULL ||

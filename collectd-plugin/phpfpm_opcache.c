@@ -6,7 +6,7 @@
  * series and one extra FastCGI request per interval.
  *
  * The masters: a registry of names (the Master key; for discovered pools
- * the php<version>-fpm of /etc/php/<version>/, else "default") under one
+ * the name of their master's configuration, fpm_master.h) under one
  * mutex, each entry counted by the pools that name it. A pool's read
  * callback, after its status read, claims its master's turn when nobody
  * read it in the last half interval and nobody is reading it now; it runs
@@ -39,7 +39,7 @@
 #define P PHPFPM_PLUGIN_NAME " plugin: "
 
 struct phpfpm_master {
-  char name[64];
+  char name[96]; /* fpm_conf_pool.master fits */
   char instance[DATA_MAX_NAME_LEN];
   int refs;
   int busy;              /* a pool runs the script now */
@@ -98,14 +98,30 @@ static void master_put(struct phpfpm_master *m) {
   pthread_mutex_unlock(&reg_lock);
 }
 
-void phpfpm_opcache_master_name(const char *pool_file,
+/* The fix when two masters answer under p's master name. */
+static const char *share_fix(const struct phpfpm_pool *p) {
+  if (p->link != NULL) /* discovered: named by discovery unless told */
+    return "remove Master from <DiscoverDefaults> (each discovered master is "
+           "then named after its configuration), and give <Pool> blocks a "
+           "Master name no discovered master has";
+  if (p->conf.master == NULL)
+    return "a <Pool> without a Master key belongs to master "
+           "\"" PHPFPM_DEFAULT_MASTER
+           "\": give each master's pools a Master of "
+           "their own (e.g. Master \"php8.2-fpm\")";
+  return "give their pools different Master names";
+}
+
+void phpfpm_opcache_master_name(const struct fpm_conf_pool *cp,
                                 const struct phpfpm_defaults *df, char *out,
                                 size_t outsz) {
-  if (df != NULL && df->master[0] != '\0') {
-    snprintf(out, outsz, "%s", df->master);
-    return;
-  }
-  fpm_opcache_master_of(pool_file, out, outsz);
+  if (df != NULL && df->master[0] != '\0')
+    /* a master in a container is another master than the host's */
+    snprintf(out, outsz, "%s%s%s", cp->tag, cp->tag[0] != '\0' ? "-" : "",
+             df->master);
+  else
+    snprintf(out, outsz, "%s",
+             cp->master[0] != '\0' ? cp->master : PHPFPM_DEFAULT_MASTER);
 }
 
 int phpfpm_opcache_pool_init(struct phpfpm_pool *p) {
@@ -124,10 +140,15 @@ int phpfpm_opcache_pool_init(struct phpfpm_pool *p) {
   C_COMPLAIN_INIT(&oc->complaint);
   p->oc = oc;
   INFO(P "pool \"%s\": OPcache of master \"%s\" (%s) read through this pool "
-         "when its turn comes, with %s",
+         "when its turn comes, with %s%s",
        p->conf.name, oc->m->name, PHPFPM_OPCACHE_PLUGIN,
        p->conf.opcache_script != NULL ? p->conf.opcache_script
-                                      : fpm_opcache_default_script());
+                                      : fpm_opcache_default_script(),
+       p->conf.master == NULL ? " (no Master key: every <Pool> without one "
+                                "shares this master; give each php-fpm "
+                                "master's pools their own Master when "
+                                "several run)"
+                              : "");
   return 0;
 }
 
@@ -204,10 +225,9 @@ void phpfpm_opcache_read(struct phpfpm_pool *p, int64_t deadline_ms) {
     if (r.oc.master_pid > 0 && r.oc.master_pid != known_pid)
       WARNING(P "Master \"%s\": pool \"%s\" answers from php-fpm master "
                 "pid %lld, other pools of that name from pid %lld: two "
-                "masters share the name, and only one is reported; give "
-                "their pools different Master names",
+                "masters share the name, and only one is reported; %s",
               m->name, p->conf.name, (long long)r.oc.master_pid,
-              (long long)known_pid);
+              (long long)known_pid, share_fix(p));
     return;
   }
 
@@ -261,10 +281,9 @@ void phpfpm_opcache_read(struct phpfpm_pool *p, int64_t deadline_ms) {
   if (other_pid > 0)
     WARNING(P "Master \"%s\": pool \"%s\" answers from php-fpm master pid "
               "%lld, other pools of that name from pid %lld: two masters "
-              "share the name, and only one is reported; give their pools "
-              "different Master names",
+              "share the name, and only one is reported; %s",
             m->name, p->conf.name, (long long)r.oc.master_pid,
-            (long long)other_pid);
+            (long long)other_pid, share_fix(p));
   if (log_state == 0)
     NOTICE(P "Master \"%s\": OPcache is disabled (%s, seen through pool "
              "\"%s\"); only %s/%s/bool-enabled 0 is reported",

@@ -10,7 +10,8 @@
 #     bool-enabled 0, no other series, and one NOTICE, not one per interval;
 #   - pool "lim" (security.limit_extensions, Master "limm") logs the hint
 #     a few times at most (back-off), and its status is still read;
-#   - then Discover on the same master: one series set under "default",
+#   - then Discover on the same master: one series set under the name of
+#     its configuration (docs/opcache.md: the path, sanitised),
 #     enabled (the pool with OPcache off for itself hands its turn on), at
 #     most one run per interval over oca and ocb;
 #   - a pool of a second master under the same Master name: a WARNING.
@@ -167,7 +168,9 @@ san_check() {
 
 # ------------------------------------------------ discovered pools
 # Discover the same master: its pools (oca, ocb, off, lim) are one master,
-# "default" (its configuration is not under /etc/php/<version>/). The pool
+# named after its configuration (not in a known layout: its path, the
+# leading '/' and ".conf" dropped, '/' made '_'; every byte of it is a name
+# byte here). The pool
 # with OPcache off for itself hands the turn on; the series says enabled.
 collectd_stop
 san_check "$cd_dir"
@@ -190,13 +193,14 @@ CONF
 } >"$cd2/collectd.conf"
 collectd_start "$cd2" "$cd2/collectd.conf" || { echo "FAIL: collectd (Discover) did not start"; exit 1; }
 csv2=$cd2/csv
-d_rows() { csv_rows "$csv2" "testhost/phpfpm_opcache-default/$1" 2>/dev/null; }
+dm=$(printf '%s' "${OC_DIR#/}/php-fpm" | tr / _)
+d_rows() { csv_rows "$csv2" "testhost/phpfpm_opcache-$dm/$1" 2>/dev/null; }
 d_enabled_rows() { [ "$(d_rows bool-enabled | wc -l)" -ge 4 ]; }
-check "discovered: phpfpm_opcache-default rows arrive" wait_until 15 d_enabled_rows
+check "discovered: phpfpm_opcache-$dm rows arrive" wait_until 15 d_enabled_rows
 collectd_listval >"$dir/listval2"
-check "discovered: OPcache series only under the master 'default'" \
+check "discovered: OPcache series only under the master '$dm'" \
   test "$(grep -c '^testhost/phpfpm_opcache-' "$dir/listval2")" = \
-  "$(grep -c '^testhost/phpfpm_opcache-default/' "$dir/listval2")"
+  "$(grep -c "^testhost/phpfpm_opcache-$dm/" "$dir/listval2")"
 check "discovered: the pools' status is read too" \
   grep -q -x 'testhost/phpfpm-oca/bool-up' "$dir/listval2"
 a0=$(oc_runs oca) b0=$(oc_runs ocb) t0=$(date +%s.%N)
@@ -215,7 +219,7 @@ check "discovered: the last bool-enabled values are 1 (got $last_enabled)" \
 recent=$(d_rows bool-enabled | tail -n 6 | cut -d, -f2 | awk '{ printf "%d ", $1 }')
 check "discovered: no flapping, the last 6 bool-enabled values are 1 (got $recent)" \
   test "$recent" = "1 1 1 1 1 1 "
-if grep -q 'pool "off": OPcache is disabled in this pool (opcache.enable=0) but enabled in master "default"' "$COLLECTD_LOG"; then
+if grep -q "pool \"off\": OPcache is disabled in this pool (opcache.enable=0) but enabled in master \"$dm\"" "$COLLECTD_LOG"; then
   pass "discovered: pool off was logged as disabled for itself"
 else
   echo "# note: pool off never took the turn in this run"

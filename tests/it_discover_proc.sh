@@ -15,7 +15,9 @@
 # fpmstat --discover (no PATH) must list and read A, B, C and D (C's and D's
 # pc_<token> as two pools, each tagged with its mount namespace), refuse both
 # impostors with the reason, not follow the planted links out of B's root,
-# and never print the secret marker. Run as nobody it must finish, saying
+# and never print the secret marker; with --opcache it reads OPcache once
+# per master, named after the master's configuration (B's as B sees it).
+# Run as nobody it must finish, saying
 # why each master is not read and that root is needed; as root without
 # CAP_SYS_ADMIN it must name C's and D's pools with the reason (no setns)
 # and the fix, and still read B. A real collectd with
@@ -192,6 +194,19 @@ check "prometheus: C's and D's pc_$tok are two endpoints" \
     grep -q '^phpfpm_up{.*scrape_uri=\"tcp://127.0.0.1:9000@ns$ns_d\"} 1' '$dir/prom'"
 check "the secret marker is in no prometheus output" \
   bash -c "! grep -q '$secret' '$dir/prom' '$dir/prom.err'"
+
+# --opcache (the masters run without OPcache: "not loaded" is a result):
+# one read per master, each named after its configuration as the master
+# sees it, with its container's tag first (docs/opcache.md)
+"$fpmstat" --discover "${ign[@]}" --opcache -F json >"$dir/oc.json" 2>"$dir/oc.err"
+name_of() { printf '%s' "${1#/}" | sed 's/\.conf$//' | tr / _; }
+got=$(jq -r 'select(.opcache.master != null) | .opcache.master' "$dir/oc.json" | sort | tr '\n' ' ')
+want=$(printf '%s\n' "$(name_of "$a/php-fpm.conf")" "ns$ns_c-$(name_of "$dir/c/php-fpm.conf")" \
+  "ns$ns_d-$(name_of "$dir/d/php-fpm.conf")" | sort | tr '\n' ' ')
+check "--opcache: A, C and D read once each, named after their configurations ($got)" \
+  test "$got" = "$want"
+check "--opcache: B's master named from /srv/php-fpm.conf in its root (ns$ns_b-srv_php-fpm)" \
+  grep -q "OPcache of ns$ns_b-srv_php-fpm not read" "$dir/oc.err"
 
 # ------------------------------------------------ not root: no hang, why
 setpriv --reuid=65534 --regid=65534 --clear-groups \

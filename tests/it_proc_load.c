@@ -3,7 +3,8 @@
  * harness/with-fpm.sh runs. Its master is found in /proc by its title,
  * read once even when the fallback pattern names the same file (one master
  * seen twice is one master), its pools carry no container root or tag, and
- * its monitorable pools are read through fpm_discover_target. Other
+ * its monitorable pools are read through fpm_discover_target. Each pool
+ * carries its master's configuration and name (fpm_master.h). Other
  * masters may run meanwhile: only this one's pools are asserted on.
  */
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "fpm_discover.h"
+#include "fpm_master.h"
 #include "fpm_proc.h"
 
 #include <stdio.h>
@@ -55,6 +57,8 @@ static void test_master_found_once(void **state) {
   free(v);
   assert_int_equal(ours, 1);
 
+  char master[FPM_MASTER_BASE_MAX + 1];
+  fpm_master_name_of(conf_path, master, sizeof master);
   /* its five pools, each once (no "<pool>@<label>" copy of its own) */
   static const char *const pools[] = {"www", "dyn", "od", "one", "nostatus"};
   for (size_t k = 0; k < 5; k++) {
@@ -70,6 +74,9 @@ static void test_master_found_once(void **state) {
       seen++;
       assert_string_equal(p->root, "");
       assert_string_equal(p->netns, "");
+      /* its master: the configuration its title names, and its name */
+      assert_string_equal(p->master_conf, conf_path);
+      assert_string_equal(p->master, master);
       struct fpm_target t;
       if (strcmp(pools[k], "nostatus") == 0) {
         assert_int_equal(fpm_discover_target(p, &t), -1);

@@ -162,24 +162,6 @@ static void test_parse_hostile_values(void **state) {
   assert_string_equal(oc.php_version, "8?2");
 }
 
-static void test_master_of(void **state) {
-  (void)state;
-  char m[64];
-  fpm_opcache_master_of("/etc/php/8.2/fpm/pool.d/www.conf", m, sizeof m);
-  assert_string_equal(m, "php8.2-fpm");
-  fpm_opcache_master_of("/etc/php/7.4/fpm/php-fpm.conf", m, sizeof m);
-  assert_string_equal(m, "php7.4-fpm");
-  fpm_opcache_master_of("/etc/php/", m, sizeof m);
-  assert_string_equal(m, "default");
-  fpm_opcache_master_of("/etc/php-fpm.d/www.conf", m, sizeof m);
-  assert_string_equal(m, "default");
-  fpm_opcache_master_of(NULL, m, sizeof m);
-  assert_string_equal(m, "default");
-  char small[6];
-  fpm_opcache_master_of("/etc/php/8.2/x", small, sizeof small);
-  assert_string_equal(small, "php8.");
-}
-
 /* ------------------------------------------------------------- table */
 
 static void test_table_types_db_and_names(void **state) {
@@ -310,7 +292,30 @@ static void test_json_object(void **state) {
   assert_true(YAJL_GET_DOUBLE(yajl_tree_get(root, p_ratio, yajl_t_number)) ==
               0.75);
   assert_non_null(yajl_tree_get(root, p_jit, yajl_t_number));
+  const char *p_master[] = {"opcache", "master", NULL};
+  assert_null(yajl_tree_get(root, p_master, yajl_t_any)); /* not discovered */
   yajl_tree_free(root);
+  fix_free(&f);
+
+  /* --discover: the master's name first, in json and in text */
+  fix_init(&f, enabled_json);
+  f.it.master = "srv_shop_php-fpm";
+  f.o.format = FPM_OUT_JSON;
+  assert_int_equal(fpm_output_render(&f.o, &f.it, 1, &f.out), 0);
+  root = yajl_tree_parse(f.out.data, err, sizeof err);
+  assert_non_null(root);
+  assert_string_equal(
+      YAJL_GET_STRING(yajl_tree_get(root, p_master, yajl_t_string)),
+      "srv_shop_php-fpm");
+  assert_true(YAJL_IS_TRUE(yajl_tree_get(root, p_en, yajl_t_any)));
+  yajl_tree_free(root);
+  fpm_buf_free(&f.out);
+  fpm_buf_init(&f.out);
+  f.o.format = FPM_OUT_TEXT;
+  assert_int_equal(fpm_output_render(&f.o, &f.it, 1, &f.out), 0);
+  assert_non_null(strstr(f.out.data,
+                         "  opcache of master:    srv_shop_php-fpm\n"
+                         "  opcache:              enabled"));
   fix_free(&f);
 
   /* a failed OPcache read: ok false with the message, valid JSON */
@@ -388,7 +393,6 @@ int main(void) {
       cmocka_unit_test(test_parse_jit_off_leaves_out_jit),
       cmocka_unit_test(test_parse_rejects_foreign_bodies),
       cmocka_unit_test(test_parse_hostile_values),
-      cmocka_unit_test(test_master_of),
       cmocka_unit_test(test_table_types_db_and_names),
       cmocka_unit_test(test_doc_matches_table),
       cmocka_unit_test(test_json_object),

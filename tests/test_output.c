@@ -572,7 +572,7 @@ static void test_prometheus_many_targets(void **state) {
   failed.err = FPM_ECONNECT;
   snprintf(failed.message, sizeof failed.message, "x: cannot connect");
   struct fpm_output_item items[3] = {
-      a.it, b.it, {"unix:/gone.sock", &failed, NULL, NULL}};
+      a.it, b.it, {"unix:/gone.sock", &failed, NULL, NULL, NULL}};
   a.o.format = FPM_OUT_PROMETHEUS;
   struct fpm_buf out;
   fpm_buf_init(&out);
@@ -676,7 +676,7 @@ static void test_json_error(void **state) {
   snprintf(r.message, sizeof r.message,
            "unix:/x: status page answered an error (404 \"File not found.\")");
   snprintf(r.stderr_excerpt, sizeof r.stderr_excerpt, "Primary script unknown");
-  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL};
+  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL, NULL};
   struct fpm_output_opts o = {.format = FPM_OUT_JSON};
   struct fpm_buf out;
   fpm_buf_init(&out);
@@ -731,7 +731,7 @@ static void test_json_exact(void **state) {
   r.err = FPM_ETIMEOUT;
   r.fcgi = FCGI_ETIMEDOUT;
   snprintf(r.message, sizeof r.message, "t\x01\x7f/\xff");
-  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL};
+  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL, NULL};
   struct fpm_output_opts o = {.format = FPM_OUT_JSON};
   struct fpm_buf b, want;
   fpm_buf_init(&b);

@@ -88,6 +88,9 @@ struct fpm_output_item {
   /* --opcache: the OPcache script's result, else NULL
    * (fpm_output_opcache.h) */
   const struct fpm_opcache_result *opcache;
+  /* --discover --opcache: the name of the master opcache belongs to
+   * (fpm_master.h), else NULL; points into the caller's data */
+  const char *master;
 };
 
 /* Render n items in order (Prometheus groups them by metric family, as its

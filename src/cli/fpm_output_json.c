@@ -408,7 +408,7 @@ static void j_opcache(struct jw *j, const struct fpm_output_item *it) {
   if (it->opcache == NULL)
     return;
   JKEY(j, "opcache");
-  fpm_output_opcache_json(j->b, it->opcache);
+  fpm_output_opcache_json(j->b, it->opcache, it->master);
   j->sep = 1;
 }
 

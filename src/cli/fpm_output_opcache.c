@@ -48,15 +48,22 @@ static const char *host_of(const struct fpm_output_opts *o) {
 /* ---------------------------------------------------------------- json */
 
 void fpm_output_opcache_json(struct fpm_buf *b,
-                             const struct fpm_opcache_result *r) {
+                             const struct fpm_opcache_result *r,
+                             const char *master) {
+  fpm_buf_putc(b, '{');
+  if (master != NULL) {
+    fpm_buf_puts(b, "\"master\":");
+    fpm_out_json_str(b, master, strlen(master));
+    fpm_buf_putc(b, ',');
+  }
   if (r->err != FPM_OK) {
-    fpm_buf_printf(b, "{\"ok\":false,\"code\":%d,\"error\":", (int)r->err);
+    fpm_buf_printf(b, "\"ok\":false,\"code\":%d,\"error\":", (int)r->err);
     fpm_out_json_str(b, r->message, strlen(r->message));
     fpm_buf_putc(b, '}');
     return;
   }
   const struct fpm_opcache *oc = &r->oc;
-  fpm_buf_printf(b, "{\"ok\":true,\"loaded\":%s,\"enabled\":%s",
+  fpm_buf_printf(b, "\"ok\":true,\"loaded\":%s,\"enabled\":%s",
                  oc->loaded ? "true" : "false", oc->enabled ? "true" : "false");
   if (!oc->enabled) {
     fpm_buf_puts(b, ",\"reason\":");
@@ -90,7 +97,13 @@ static void mib(struct fpm_buf *b, uint64_t v) {
 }
 
 void fpm_output_opcache_text(struct fpm_buf *b,
-                             const struct fpm_opcache_result *r) {
+                             const struct fpm_opcache_result *r,
+                             const char *master) {
+  if (master != NULL) {
+    fpm_buf_printf(b, "  %-22s", "opcache of master:");
+    fpm_out_text_str(b, master, 128);
+    fpm_buf_putc(b, '\n');
+  }
   fpm_buf_printf(b, "  %-22s", "opcache:");
   if (r->err != FPM_OK) {
     fpm_buf_puts(b, "error: ");

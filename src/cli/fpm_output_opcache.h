@@ -15,12 +15,16 @@ extern "C" {
 #endif
 
 /* The JSON value of "opcache" (an object): the figures, or enabled false
- * with the reason, or ok false with the error. */
+ * with the reason, or ok false with the error; "master" first when master
+ * (the master's name, fpm_output_item.master) is not NULL. */
 void fpm_output_opcache_json(struct fpm_buf *b,
-                             const struct fpm_opcache_result *r);
-/* Text lines for the target's block (two-space indent, as the others). */
+                             const struct fpm_opcache_result *r,
+                             const char *master);
+/* Text lines for the target's block (two-space indent, as the others),
+ * naming the master when master is not NULL. */
 void fpm_output_opcache_text(struct fpm_buf *b,
-                             const struct fpm_opcache_result *r);
+                             const struct fpm_opcache_result *r,
+                             const char *master);
 /* Line formats: nothing when the item has no OPcache result or it failed. */
 void fpm_output_opcache_putval(const struct fpm_output_opts *o,
                                const struct fpm_output_item *it,

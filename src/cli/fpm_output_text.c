@@ -275,7 +275,7 @@ int fpm_output_text(const struct fpm_output_opts *o,
     fpm_out_text_str(out, it->res != NULL ? it->res->message : "", 1024);
     fpm_buf_putc(out, '\n');
     if (it->opcache != NULL)
-      fpm_output_opcache_text(out, it->opcache);
+      fpm_output_opcache_text(out, it->opcache, it->master);
     return out->oom ? -1 : 0;
   }
   text_pool(out, it);
@@ -296,7 +296,7 @@ int fpm_output_text(const struct fpm_output_opts *o,
                                    : "");
   }
   if (it->opcache != NULL)
-    fpm_output_opcache_text(out, it->opcache);
+    fpm_output_opcache_text(out, it->opcache, it->master);
   if (o->full && st->has_workers)
     text_workers(out, it);
   return out->oom ? -1 : 0;

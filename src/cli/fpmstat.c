@@ -815,31 +815,29 @@ static int discover_advice(const struct cli *c, const struct disc_read *dr,
  * own timeout), model each against its
  * pm.max_children, render in the chosen format. */
 /* --discover --opcache: OPcache belongs to a master, so it is read once per
- * master (fpm_opcache_master_of: one per /etc/php/<version>/, else one for
- * the whole configuration), through the first pool of that master (in
- * configuration order) whose status was read and that can run the script;
- * the result goes with that pool's item. Pools that could not run it are
- * named on stderr; they count in the exit status only when no pool of their
- * master could. ocr has room for one result per pool. */
-/* The master of a discovered pool; a container's (tagged) is its own. */
-static void master_of(const struct fpm_conf_pool *p, char *out, size_t cap) {
-  char m[48];
-  fpm_opcache_master_of(p->file, m, sizeof m);
-  snprintf(out, cap, "%s%s%s", p->tag, p->tag[0] ? "-" : "", m);
+ * master (fpm_conf_pool.master: named after its main configuration, see
+ * fpm_master.h; a master in a container is its own), through the first
+ * pool of that master (in configuration order) whose status was read and
+ * that can run the script; the result and the master's name go with that
+ * pool's item. Pools that could not run it are named on stderr; they count
+ * in the exit status only when no pool of their master could. ocr has room
+ * for one result per pool. */
+/* The master of a discovered pool. */
+static const char *master_of(const struct fpm_conf_pool *p) {
+  return p->master[0] != '\0' ? p->master : "default";
 }
 
 static int discover_opcache(const struct cli *c, struct disc_read *dr,
                             struct fpm_output_item *items,
                             struct fpm_opcache_result *ocr, int worst) {
-  char(*done)[96] = calloc(dr->n + 1, sizeof *done); /* masters read */
+  const char **done = calloc(dr->n + 1, sizeof *done); /* masters read */
   if (done == NULL) {
     dprintf(STDERR_FILENO, "fpmstat: out of memory\n");
     return worst > FPM_ENOMEM ? worst : FPM_ENOMEM;
   }
   size_t n_done = 0;
   for (size_t i = 0; i < dr->n; i++) {
-    char master[96];
-    master_of(dr->pool[i], master, sizeof master);
+    const char *master = master_of(dr->pool[i]);
     int seen = 0;
     for (size_t k = 0; k < n_done && !seen; k++)
       seen = strcmp(done[k], master) == 0;
@@ -849,9 +847,8 @@ static int discover_opcache(const struct cli *c, struct disc_read *dr,
     int ok = 0;
     for (size_t j = i; j < dr->n && !ok; j++) {
       struct tgt *g = &dr->tg[j];
-      char mj[96];
-      master_of(dr->pool[j], mj, sizeof mj);
-      if (g->f == NULL || g->res.err != FPM_OK || strcmp(mj, master) != 0)
+      if (g->f == NULL || g->res.err != FPM_OK ||
+          strcmp(master_of(dr->pool[j]), master) != 0)
         continue;
       fpm_opcache_fetch_many(&g->f, 1, c->opcache_script,
                              fcgi_now_ms() +
@@ -859,6 +856,7 @@ static int discover_opcache(const struct cli *c, struct disc_read *dr,
                              NULL, &ocr[j]);
       if (ocr[j].err == FPM_OK) {
         items[j].opcache = &ocr[j];
+        items[j].master = master;
         ok = 1;
       } else {
         last = ocr[j].err;
@@ -871,7 +869,7 @@ static int discover_opcache(const struct cli *c, struct disc_read *dr,
               "fpmstat: OPcache of %s not read: no pool's status was read\n",
               master);
     worst = (int)last > worst && !ok ? (int)last : worst;
-    snprintf(done[n_done++], sizeof done[0], "%s", master);
+    done[n_done++] = master;
   }
   free(done);
   return worst;

@@ -10,6 +10,7 @@
  * digits only means TCP).
  */
 #include "fpm_conf.h"
+#include "fpm_master.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,6 +54,8 @@ struct parser {
    * "@<version>" appended, so both pools stay apart. */
   size_t scope_start; /* first pool of the current scope */
   char version[32];   /* "8.2" for /etc/php/8.2/fpm/php-fpm.conf, or "" */
+  const char *top;    /* the file or directory this scope started from:
+                         each pool's master_conf */
   int depth;          /* includes above this file */
   struct file_id reading[MAX_INCLUDE_DEPTH + 1]; /* the include stack */
   size_t bytes_read; /* by this load, against MAX_TOTAL_BYTES */
@@ -393,6 +396,8 @@ static long add_pool(struct parser *p, const char *section, const char *file,
   set_str(pool->file, sizeof pool->file, file);
   pool->line = line;
   pool->max_children = -1;
+  if (p->top != NULL)
+    set_str(pool->master_conf, sizeof pool->master_conf, p->top);
   return (long)c->n_pools++;
 }
 
@@ -822,6 +827,7 @@ static void finish(struct parser *p) {
   p->by_name_cap = 0;
   for (size_t i = 0; i < p->conf->n_pools; i++)
     derive(&p->conf->pools[i], p->prefix);
+  fpm_master_name_pools(p->conf);
 }
 
 static int is_dir(const char *path) {
@@ -863,8 +869,10 @@ static void load_defaults(struct parser *p) {
       p->cur_pool = -1;
       p->scope_start = p->conf->n_pools;
       version_of(g.gl_pathv[i], p->version, sizeof p->version);
+      p->top = g.gl_pathv[i];
       load_file(p, g.gl_pathv[i], g.gl_pathv[i], 0);
     }
+    p->top = NULL; /* freed below */
   } else {
     diag(p, pattern, 0,
          "no php-fpm configuration found (is php-fpm installed?)");
@@ -877,6 +885,7 @@ int fpm_conf_load(const char *path, const struct fpm_conf_opts *opts,
   struct parser p;
   parser_init(&p, conf, opts);
   int empty_dir = 0;
+  p.top = path;
   if (!path) {
     load_defaults(&p);
   } else if (!(opts && opts->fs) && is_dir(path)) {
@@ -906,6 +915,7 @@ int fpm_conf_load_buffer(const char *name, const char *buf, size_t len,
   }
   memcpy(copy, buf, len);
   copy[len] = '\0';
+  p.top = name;
   parse_file(&p, name, copy, len);
   free(copy);
   diag_more(&p, name, p.dropped,

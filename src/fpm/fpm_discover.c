@@ -146,6 +146,7 @@ static void entry_of(const struct fpm_conf_pool *p, struct fpm_disc_entry *e) {
   e->max_children = p->max_children;
   e->monitorable = p->monitorable;
   snprintf(e->reach, sizeof e->reach, "%s %s", p->root, p->netns);
+  snprintf(e->master, sizeof e->master, "%s", p->master);
 }
 
 static int same(const struct fpm_disc_entry *a,
@@ -153,7 +154,7 @@ static int same(const struct fpm_disc_entry *a,
   return a->monitorable == b->monitorable && a->ignored == b->ignored &&
          a->max_children == b->max_children &&
          strcmp(a->endpoint, b->endpoint) == 0 &&
-         strcmp(a->reach, b->reach) == 0 &&
+         strcmp(a->reach, b->reach) == 0 && strcmp(a->master, b->master) == 0 &&
          strcmp(a->query_path, b->query_path) == 0;
 }
 

@@ -100,19 +100,6 @@ const char *fpm_opcache_default_script(void) {
   return FPM_OPCACHE_SCRIPT;
 }
 
-void fpm_opcache_master_of(const char *pool_file, char *out, size_t outsz) {
-  static const char base[] = "/etc/php/";
-  if (pool_file != NULL && strncmp(pool_file, base, sizeof base - 1) == 0) {
-    const char *v = pool_file + sizeof base - 1;
-    size_t n = strcspn(v, "/");
-    if (n > 0 && n < 16 && v[n] == '/') {
-      snprintf(out, outsz, "php%.*s-fpm", (int)n, v);
-      return;
-    }
-  }
-  snprintf(out, outsz, "default");
-}
-
 double fpm_opcache_hit_ratio(const struct fpm_opcache *oc) {
   double all = (double)oc->hits + (double)oc->misses;
   return all > 0 ? (double)oc->hits / all : 0;

@@ -5,6 +5,7 @@
  */
 #include "fpm_proc.h"
 
+#include "fpm_master.h"
 #include "fpm_nsroot.h"
 
 #include <ctype.h>
@@ -512,6 +513,8 @@ static int merge(struct fpm_conf *conf, struct fpm_conf *tmp,
       snprintf(p->root, sizeof p->root, "%s", m->root);
       snprintf(p->netns, sizeof p->netns, "%s", m->netns);
       snprintf(p->tag, sizeof p->tag, "%s", m->tag);
+      /* as the master names it, not as read from here (/proc/PID/root) */
+      snprintf(p->master_conf, sizeof p->master_conf, "%s", m->config);
     }
     conf->n_pools++;
   }
@@ -636,6 +639,7 @@ int fpm_proc_load(const struct fpm_conf_opts *opts, struct fpm_conf *conf) {
       load_fallback(&l, fallbacks[i], opts);
   }
   free(l.seen);
+  fpm_master_name_pools(conf); /* now that every master's pools are in */
   if (conf->n_files == 0) {
     add_diag(conf, "php-fpm configuration", 0,
              "no running php-fpm master and no configuration at the usual "

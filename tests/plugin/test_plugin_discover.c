@@ -10,6 +10,7 @@
  * reach the discovered pools (read path included), the keys discovery
  * derives are refused by name.
  */
+#include "fpm_master.h"
 #include "mock_collectd.h"
 #include "phpfpm.h"
 
@@ -673,8 +674,8 @@ static void test_defaults_reach_pools(void **state) {
 
 /* Opcache, OpcacheScript and Master in <DiscoverDefaults> reach every
  * discovered pool; without Master the pools of one configuration share
- * the master "default" (not under /etc/php/<version>/), and a <Pool>
- * block without Master belongs to "default" too. */
+ * the master named after it (fpm_master.h), and a <Pool> block without
+ * Master belongs to "default". */
 static void test_opcache_defaults_reach_pools(void **state) {
   (void)state;
   write_main();
@@ -695,12 +696,15 @@ static void test_opcache_defaults_reach_pools(void **state) {
   discover_block(root);
   assert_int_equal(run_config(root), 0);
   assert_null(mock_read_find("phpfpm-config"));
+  char conf[300], master[FPM_MASTER_BASE_MAX + 1], logged[128];
+  snprintf(conf, sizeof conf, "%s/php-fpm.conf", dir);
+  fpm_master_name_of(conf, master, sizeof master);
   const char *names[] = {"phpfpm/a", "phpfpm/b"};
   for (size_t i = 0; i < 2; i++) {
     const struct phpfpm_pool *p = pool_of(names[i]);
     assert_int_equal(p->conf.opcache, 1);
     assert_string_equal(p->conf.opcache_script, "/srv/opcache.php");
-    assert_string_equal(p->conf.master, "default");
+    assert_string_equal(p->conf.master, master);
     assert_non_null(p->oc);
   }
   const struct phpfpm_pool *pm = pool_of("phpfpm/m");
@@ -712,17 +716,34 @@ static void test_opcache_defaults_reach_pools(void **state) {
   assert_int_equal(pn->conf.opcache, 0); /* Master alone reads nothing */
   assert_null(pn->oc);
   assert_int_equal(mock_count_logs(LOG_INFO, "OPcache of master \"default\""),
-                   3);
+                   1);
+  snprintf(logged, sizeof logged, "OPcache of master \"%s\"", master);
+  assert_int_equal(mock_count_logs(LOG_INFO, logged), 2);
+  /* only the <Pool> without Master is told that such pools share one */
+  assert_int_equal(
+      mock_count_logs(LOG_INFO, "no Master key: every <Pool> without one"), 1);
 
   struct phpfpm_defaults d;
   phpfpm_defaults_init(&d, 10);
-  char out[64];
-  phpfpm_opcache_master_name("/etc/php/8.2/fpm/pool.d/www.conf", &d, out,
-                             sizeof out);
+  char out[160];
+  struct fpm_conf_pool cp;
+  memset(&cp, 0, sizeof cp);
+  /* discovery's name for the master */
+  snprintf(cp.master, sizeof cp.master, "php8.2-fpm");
+  phpfpm_opcache_master_name(&cp, &d, out, sizeof out);
   assert_string_equal(out, "php8.2-fpm");
+  /* none (a pool not from a loader): the default */
+  cp.master[0] = '\0';
+  phpfpm_opcache_master_name(&cp, &d, out, sizeof out);
+  assert_string_equal(out, "default");
+  /* <DiscoverDefaults> Master wins, after a container's tag */
+  snprintf(cp.master, sizeof cp.master, "ns7-local-php-fpm");
+  snprintf(cp.tag, sizeof cp.tag, "ns7");
   snprintf(d.master, sizeof d.master, "edge");
-  phpfpm_opcache_master_name("/etc/php/8.2/fpm/pool.d/www.conf", &d, out,
-                             sizeof out);
+  phpfpm_opcache_master_name(&cp, &d, out, sizeof out);
+  assert_string_equal(out, "ns7-edge");
+  cp.tag[0] = '\0';
+  phpfpm_opcache_master_name(&cp, &d, out, sizeof out);
   assert_string_equal(out, "edge");
 }
 

@@ -77,6 +77,13 @@ struct fpm_conf_pool {
    * namespace its TCP addresses live in ("/proc/PID/ns/net"), the tag that
    * names the container. Empty: the host. */
   char root[40], netns[40], tag[40];
+  /* The master's main configuration: the file (or directory) the load
+   * started from, the php-fpm.conf a running master names as it sees it
+   * (in its own root). "" when unknown. */
+  char master_conf[512];
+  /* The master's name (fpm_master.h), set by the loaders from tag and
+   * master_conf: what OPcache, read once per master, is reported under. */
+  char master[96];
 };
 
 /* fpm_conf_diag flags (internal to the parser, mirrored in the fields) */

@@ -51,6 +51,8 @@ struct fpm_disc_entry {
                         matches its name; 0: not ignored */
   char reach[84];    /* a container pool's root and netns (fpm_conf_pool):
                         a restarted container is read anew */
+  char master[96];   /* its master's name (fpm_master.h): a pool whose
+                        master is named anew is read anew under it */
 };
 
 /* The pools of the previous scan. Zero-initialise; free with

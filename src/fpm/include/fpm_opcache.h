@@ -4,11 +4,11 @@
  * FPM_OPCACHE_SCRIPT) through one of its pools over FastCGI.
  *
  * OPcache's shared memory belongs to the master: every pool of one master
- * reports the same figures, so callers read it once per master (the
- * collectd plugin does; see docs/opcache.md). The request carries only
- * SCRIPT_FILENAME, SCRIPT_NAME, REQUEST_METHOD=GET, an empty QUERY_STRING,
- * SERVER_SOFTWARE and REMOTE_ADDR: never PHP_VALUE or PHP_ADMIN_VALUE, so it
- * changes nothing in the pool.
+ * reports the same figures, so callers read it once per master, named as
+ * fpm_master.h says (the collectd plugin does; see docs/opcache.md). The
+ * request carries only SCRIPT_FILENAME, SCRIPT_NAME, REQUEST_METHOD=GET, an
+ * empty QUERY_STRING, SERVER_SOFTWARE and REMOTE_ADDR: never PHP_VALUE or
+ * PHP_ADMIN_VALUE, so it changes nothing in the pool.
  *
  * Errors use the fetch classes of fpm_fetch.h (connect, timeout, protocol:
  * worded as a status fetch words them; FPM_EHTTP for an answer other than
@@ -63,12 +63,6 @@ struct fpm_opcache {
  * readable here, else the source tree's copy when this is a build tree
  * (tests), else FPM_OPCACHE_SCRIPT. A static string. */
 const char *fpm_opcache_default_script(void);
-
-/* The master a pool configured in pool_file belongs to, for reading
- * OPcache once per master: "php<version>-fpm" for a file under
- * /etc/php/<version>/ (Debian runs one master per PHP version), else
- * "default". Into out (outsz bytes). */
-void fpm_opcache_master_of(const char *pool_file, char *out, size_t outsz);
 
 /* hits / (hits + misses), 0 when both are 0. */
 double fpm_opcache_hit_ratio(const struct fpm_opcache *oc);
