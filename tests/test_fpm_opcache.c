@@ -375,6 +375,29 @@ static void test_line_formats(void **state) {
                                      "\"unix:/run/a b.sock\"} 30\n"));
   fix_free(&f);
 
+  /* --discover: the master names the series, as in the collectd plugin */
+  fix_init(&f, enabled_json);
+  f.o.host = "h";
+  f.it.master = "ea-php81-fpm";
+  fpm_output_opcache_putval(&f.o, &f.it, &f.out);
+  assert_non_null(strstr(f.out.data, "PUTVAL \"h/phpfpm_opcache-ea-php81-fpm/"
+                                     "cache_result-hits\" N:30\n"));
+  fpm_buf_reset(&f.out);
+  fpm_output_opcache_graphite(&f.o, &f.it, &f.out);
+  assert_non_null(strstr(f.out.data, "h.phpfpm_opcache-ea-php81-fpm.memory-"
+                                     "used 9172240 1700000000\n"));
+  fpm_buf_reset(&f.out);
+  fpm_output_opcache_influx(&f.o, &f.it, &f.out);
+  assert_non_null(strstr(f.out.data, "phpfpm_opcache,master=ea-php81-fpm,"
+                                     "pool=unix:/run/a\\ b.sock,url="));
+  fpm_buf_reset(&f.out);
+  fpm_output_opcache_prometheus(&f.o, &f.it, 1, &f.out);
+  assert_non_null(strstr(f.out.data,
+                         "phpfpm_opcache_hits_total{master=\"ea-"
+                         "php81-fpm\",pool=\"unix:/run/a b.sock\","
+                         "scrape_uri=\"unix:/run/a b.sock\"} 30\n"));
+  fix_free(&f);
+
   /* a failed read adds nothing to the line formats */
   fix_init(&f, enabled_json);
   f.oc.err = FPM_EHTTP;

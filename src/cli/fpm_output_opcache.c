@@ -2,8 +2,11 @@
  * fpm_output_opcache.c: OPcache figures (fpm_opcache.h) in fpmstat's
  * formats. Names come from the OPcache metric table: JSON keys and influx
  * fields are its keys, Prometheus families its prom_name, collectd
- * identifiers (PUTVAL, Graphite) plugin "phpfpm_opcache", the reporting
- * pool as plugin instance, and its cd_type and cd_type_instance.
+ * identifiers (PUTVAL, Graphite) plugin "phpfpm_opcache", the master's
+ * name as plugin instance (as the collectd plugin does; the reporting pool
+ * when no master is known: plain targets), and its cd_type and
+ * cd_type_instance. Influx and Prometheus add a master tag / label when it
+ * is known.
  */
 #include "fpm_output_opcache.h"
 
@@ -39,6 +42,11 @@ static const char *pool_of(const struct fpm_output_item *it) {
   if (it->m != NULL && it->res != NULL && it->res->status.pool[0] != '\0')
     return it->res->status.pool;
   return it->target != NULL && it->target[0] != '\0' ? it->target : "_";
+}
+
+/* The collectd plugin instance: the master (--discover), else the pool. */
+static const char *instance_of(const struct fpm_output_item *it) {
+  return it->master != NULL && it->master[0] != '\0' ? it->master : pool_of(it);
 }
 
 static const char *host_of(const struct fpm_output_opts *o) {
@@ -167,7 +175,7 @@ void fpm_output_opcache_putval(const struct fpm_output_opts *o,
     fpm_buf_puts(out, "PUTVAL \"");
     fpm_out_cd_part(out, host_of(o), 63);
     fpm_buf_puts(out, "/phpfpm_opcache-");
-    fpm_out_cd_part(out, pool_of(it), 63);
+    fpm_out_cd_part(out, instance_of(it), 63);
     fpm_buf_printf(out, "/%s-%s\"", d->cd_type, d->cd_type_instance);
     if (o->interval_s > 0)
       fpm_buf_printf(out, " interval=%g", o->interval_s);
@@ -196,7 +204,7 @@ void fpm_output_opcache_graphite(const struct fpm_output_opts *o,
       }
     fpm_out_graphite_part(out, host_of(o));
     fpm_buf_puts(out, ".phpfpm_opcache-");
-    fpm_out_graphite_part(out, pool_of(it));
+    fpm_out_graphite_part(out, instance_of(it));
     fpm_buf_putc(out, '.');
     fpm_out_graphite_part(out, d->cd_type);
     fpm_buf_putc(out, '-');
@@ -215,7 +223,13 @@ void fpm_output_opcache_influx(const struct fpm_output_opts *o,
   const struct fpm_opcache *oc = ok_oc(it);
   if (oc == NULL)
     return;
-  fpm_buf_puts(out, "phpfpm_opcache,pool=");
+  if (it->master != NULL && it->master[0] != '\0') {
+    fpm_buf_puts(out, "phpfpm_opcache,master=");
+    fpm_out_influx_tag(out, it->master);
+    fpm_buf_puts(out, ",pool=");
+  } else {
+    fpm_buf_puts(out, "phpfpm_opcache,pool=");
+  }
   fpm_out_influx_tag(out, pool_of(it));
   if (it->target != NULL && it->target[0] != '\0') {
     fpm_buf_puts(out, ",url=");
@@ -256,7 +270,13 @@ void fpm_output_opcache_prometheus(const struct fpm_output_opts *o,
                        d->counter ? "counter" : "gauge");
         header = 1;
       }
-      fpm_buf_printf(out, "%s{pool=\"", d->prom_name);
+      fpm_buf_printf(out, "%s{", d->prom_name);
+      if (items[i].master != NULL && items[i].master[0] != '\0') {
+        fpm_buf_puts(out, "master=\"");
+        fpm_out_prom_label(out, items[i].master);
+        fpm_buf_puts(out, "\",");
+      }
+      fpm_buf_puts(out, "pool=\"");
       fpm_out_prom_label(out, pool_of(&items[i]));
       fpm_buf_puts(out, "\",scrape_uri=\"");
       fpm_out_prom_label(out, items[i].target != NULL ? items[i].target : "");
