@@ -71,6 +71,9 @@ struct phpfpm_conf {
   char *master;         /* Master; NULL: PHPFPM_DEFAULT_MASTER */
   /* A discovered pool inside a container (fpm_target): NULL on the host. */
   char *root, *netns, *tag;
+  /* A discovered pool: its section name, which its status page must show
+   * (fpm_target.pool); NULL for a <Pool> block (any name). */
+  char *section;
 };
 
 /*

@@ -502,5 +502,6 @@ void phpfpm_conf_clear(struct phpfpm_conf *c) {
   free(c->root);
   free(c->netns);
   free(c->tag);
+  free(c->section);
   memset(c, 0, sizeof *c);
 }

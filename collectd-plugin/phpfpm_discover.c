@@ -199,8 +199,10 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->root = cp->root[0] != '\0' ? strdup(cp->root) : NULL;
   c->netns = cp->netns[0] != '\0' ? strdup(cp->netns) : NULL;
   c->tag = cp->tag[0] != '\0' ? strdup(cp->tag) : NULL;
+  c->section = strdup(cp->section);
   if (c->name == NULL || c->endpoint == NULL || c->status_path == NULL ||
-      c->ping_path == NULL || (cp->root[0] != '\0' && c->root == NULL) ||
+      c->section == NULL || c->ping_path == NULL ||
+      (cp->root[0] != '\0' && c->root == NULL) ||
       (cp->netns[0] != '\0' && c->netns == NULL) ||
       (cp->tag[0] != '\0' && c->tag == NULL)) {
     phpfpm_pool_free(p);

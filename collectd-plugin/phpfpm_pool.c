@@ -305,7 +305,8 @@ int phpfpm_pool_start(struct phpfpm_pool *p) {
                          .ping_path = c->ping_path,
                          .root = c->root,
                          .netns = c->netns,
-                         .tag = c->tag};
+                         .tag = c->tag,
+                         .pool = c->section};
   char err[512] = "";
   p->fetcher = fpm_fetcher_new(&t, err, sizeof err);
   if (p->fetcher == NULL) {

@@ -266,8 +266,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct fpm_metrics m;
   struct fpm_model_opts mo = {.self_marker = "fpmstat=00"};
   fpm_model_compute(&res[0].status, &mo, NULL, &m);
-  struct fpm_output_item items[2] = {{f[F_TARGET], &res[0], &m, NULL, NULL},
-                                     {f[F_POOL], &res[1], NULL, NULL, NULL}};
+  struct fpm_output_item items[2] = {
+      {f[F_TARGET], &res[0], &m, NULL, NULL, NULL},
+      {f[F_POOL], &res[1], NULL, NULL, NULL, f[F_POOL]}};
   render(fmt, items, 2, f[F_HOST][0] ? f[F_HOST] : NULL);
   fpm_result_clear(&res[0]);
   fpm_result_clear(&res[1]);

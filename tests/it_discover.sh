@@ -207,6 +207,22 @@ rc=$?
 check "--discover with a dead pool: rc != 0, stderr names the pool, FILE:LINE and the endpoint (got $rc: $(head -n 1 "$dir/dead.err"))" \
   bash -c "[ $rc != 0 ] && grep -q '^fpmstat: pool dead ($dir/dead/10-dead.conf:2): .*$dir/nobody.sock' '$dir/dead.err'"
 
+# a configuration whose master is not running, with pools on web's socket:
+# [shop] is answered by web (an error naming both, no figures as shop's);
+# a [web] there reads web's page as its own
+mkdir -p "$dir/stale"
+printf '[shop]\nlisten = %s\npm.status_path = /status\n' "$web_sock" >"$dir/stale/10-shop.conf"
+"$fpmstat" --discover "$dir/stale" -F prometheus >"$dir/stale.out" 2>"$dir/stale.err"
+rc=$?
+check "--discover, another pool answers: rc 6, both named (got $rc: $(grep -m1 'pool shop' "$dir/stale.err"))" \
+  bash -c "[ $rc = 6 ] && grep -q '^fpmstat: pool shop ($dir/stale/10-shop.conf:1): .*another pool answers here (the status page is pool \"web\"'\"'\"'s, expected \"shop\")' '$dir/stale.err'"
+check "--discover, another pool answers: no figures for shop (phpfpm_up 0)" \
+  bash -c "grep -q '^phpfpm_up{pool=\"shop\"' '$dir/stale.out' && ! grep -q 'phpfpm_active_processes{pool=\"shop\"' '$dir/stale.out' && ! grep -q 'pool=\"web\"' '$dir/stale.out'"
+printf '[web]\nlisten = %s\npm.status_path = /status\n' "$web_sock" >"$dir/stale/10-shop.conf"
+"$fpmstat" --discover "$dir/stale" >/dev/null 2>"$dir/stale2.err"
+rc=$?
+check "--discover, the same pool name at that address: rc 0 (got $rc: $(head -c 200 "$dir/stale2.err"))" test "$rc" = 0
+
 # ------------------------------------------------------------ collectd
 cd_dir=$dir/cd
 csv=$cd_dir/csv

@@ -3,8 +3,9 @@
  * tests/harness/with-fpm.sh starts (runs under valgrind in CI): every pool
  * at once over one engine, the self marker found in FPM's own worker list
  * and removed by the model, the pm.status_listen socket (served by a hidden
- * pool, so no own worker in the list), ping, and the error classes of a
- * pool without a status path and of a missing socket.
+ * pool, so no own worker in the list), ping, the error classes of a
+ * pool without a status path and of a missing socket, and a target that
+ * names its pool answered by another pool.
  */
 #include "fpm_fetch.h"
 #include "fpm_model.h"
@@ -123,11 +124,37 @@ static void test_no_full(void **state) {
   fpm_fetcher_free(f);
 }
 
+/* fpm_target.pool: the page must be that pool's (case aside); another
+ * pool's page is an error that names both, not figures. */
+static void test_expected_pool(void **state) {
+  (void)state;
+  const char *names[] = {"www", "WWW", "shop"};
+  for (int i = 0; i < 3; i++) {
+    struct fpm_target t = {.endpoint = env("FPMT_WWW_SOCK"), .pool = names[i]};
+    fpm_fetcher *f = fpm_fetcher_new(&t, NULL, 0);
+    assert_non_null(f);
+    struct fpm_result r;
+    fpm_result_init(&r);
+    fpm_err e = fpm_fetch(f, FPM_FETCH_STATUS, fcgi_now_ms() + 2000, NULL, &r);
+    if (i < 2) {
+      assert_int_equal(e, FPM_OK);
+    } else {
+      assert_int_equal(e, FPM_EPARSE);
+      if (strstr(r.message, "another pool answers here (the status page is "
+                            "pool \"www\"'s, expected \"shop\")") == NULL)
+        fail_msg("message: %s", r.message);
+    }
+    fpm_result_clear(&r);
+    fpm_fetcher_free(f);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_all_pools_at_once),
       cmocka_unit_test(test_ping_and_reuse),
       cmocka_unit_test(test_no_full),
+      cmocka_unit_test(test_expected_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

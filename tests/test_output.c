@@ -571,18 +571,30 @@ static void test_prometheus_many_targets(void **state) {
   fpm_result_init(&failed);
   failed.err = FPM_ECONNECT;
   snprintf(failed.message, sizeof failed.message, "x: cannot connect");
-  struct fpm_output_item items[3] = {
-      a.it, b.it, {"unix:/gone.sock", &failed, NULL, NULL, NULL}};
+  struct fpm_output_item items[4] = {
+      a.it,
+      b.it,
+      {"unix:/gone.sock", &failed, NULL, NULL, NULL, NULL},
+      /* --discover names a failed pool from its configuration */
+      {"unix:/shop.sock", &failed, NULL, NULL, NULL, "shop"}};
   a.o.format = FPM_OUT_PROMETHEUS;
   struct fpm_buf out;
   fpm_buf_init(&out);
-  assert_int_equal(fpm_output_render(&a.o, items, 3, &out), 0);
+  assert_int_equal(fpm_output_render(&a.o, items, 4, &out), 0);
   check_prom(out.data, NULL); /* every family's HELP once, samples grouped */
   promtool_ok(out.data);
   assert_non_null(strstr(out.data, "phpfpm_up{pool=\"www\","));
   assert_non_null(strstr(out.data, "phpfpm_up{pool=\"api\","));
   assert_non_null(strstr(
       out.data, "phpfpm_up{pool=\"\",scrape_uri=\"unix:/gone.sock\"} 0\n"));
+  assert_non_null(strstr(
+      out.data, "phpfpm_up{pool=\"shop\",scrape_uri=\"unix:/shop.sock\"} 0\n"));
+  /* json: the failed object names it too */
+  fpm_buf_reset(&out);
+  a.o.format = FPM_OUT_JSON;
+  assert_int_equal(fpm_output_render(&a.o, &items[3], 1, &out), 0);
+  assert_non_null(strstr(out.data, "\"ok\":false,"));
+  assert_non_null(strstr(out.data, "\"pool\":\"shop\""));
   fpm_buf_free(&out);
   fpm_result_clear(&failed);
   fix_free(&a);
@@ -676,7 +688,7 @@ static void test_json_error(void **state) {
   snprintf(r.message, sizeof r.message,
            "unix:/x: status page answered an error (404 \"File not found.\")");
   snprintf(r.stderr_excerpt, sizeof r.stderr_excerpt, "Primary script unknown");
-  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL, NULL};
+  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL, NULL, NULL};
   struct fpm_output_opts o = {.format = FPM_OUT_JSON};
   struct fpm_buf out;
   fpm_buf_init(&out);
@@ -731,7 +743,7 @@ static void test_json_exact(void **state) {
   r.err = FPM_ETIMEOUT;
   r.fcgi = FCGI_ETIMEDOUT;
   snprintf(r.message, sizeof r.message, "t\x01\x7f/\xff");
-  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL, NULL};
+  struct fpm_output_item it = {"unix:/x", &r, NULL, NULL, NULL, NULL};
   struct fpm_output_opts o = {.format = FPM_OUT_JSON};
   struct fpm_buf b, want;
   fpm_buf_init(&b);

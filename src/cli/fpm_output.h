@@ -91,6 +91,11 @@ struct fpm_output_item {
   /* --discover --opcache: the name of the master opcache belongs to
    * (fpm_master.h), else NULL; points into the caller's data */
   const char *master;
+  /* --discover: the pool's section name from the configuration, so that a
+   * pool whose fetch failed is still named (prometheus phpfpm_up 0, the
+   * json error object); a page that was read names its pool itself. NULL:
+   * unknown (targets given by hand) */
+  const char *pool;
 };
 
 /* Render n items in order (Prometheus groups them by metric family, as its

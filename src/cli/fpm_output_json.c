@@ -422,6 +422,10 @@ static int j_body(struct jw *j, const struct fpm_output_opts *o,
   jbool(j, it->m != NULL);
   j_error(j, r);
   if (it->m == NULL) {
+    if (it->pool != NULL) {
+      JKEY(j, "pool");
+      jstr(j, it->pool);
+    }
     j_opcache(j, it);
     jclose(j, '}');
     return 0;

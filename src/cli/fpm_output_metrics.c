@@ -39,7 +39,9 @@ static const char *host_of(const struct fpm_output_opts *o) {
 }
 
 static const char *pool_of(const struct fpm_output_item *it) {
-  return it->m != NULL && it->res != NULL ? it->res->status.pool : "";
+  if (it->m != NULL && it->res != NULL)
+    return it->res->status.pool;
+  return it->pool != NULL ? it->pool : "";
 }
 
 /* Our own request is shown as Idle, as the model counts it. */

@@ -905,6 +905,7 @@ static int discover_fetch(struct cli *c, struct disc_read *dr,
     struct tgt *g = &dr->tg[i];
     items[i].target = g->name;
     items[i].res = &g->res;
+    items[i].pool = dr->pool[i]->section;
     if (g->f == NULL)
       continue;
     g->res = res[j++];

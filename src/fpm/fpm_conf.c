@@ -392,6 +392,7 @@ static long add_pool(struct parser *p, const char *section, const char *file,
   struct fpm_conf_pool *pool = &c->pools[c->n_pools];
   memset(pool, 0, sizeof *pool);
   set_str(pool->name, sizeof pool->name, name);
+  set_str(pool->section, sizeof pool->section, section);
   by_name_put(p->by_name, p->by_name_cap, pool->name, c->n_pools);
   set_str(pool->file, sizeof pool->file, file);
   pool->line = line;

@@ -28,6 +28,7 @@ int fpm_discover_target(const struct fpm_conf_pool *pool,
   t->root = pool->root[0] != '\0' ? pool->root : NULL;
   t->netns = pool->netns[0] != '\0' ? pool->netns : NULL;
   t->tag = pool->tag[0] != '\0' ? pool->tag : NULL;
+  t->pool = pool->section;
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +35,8 @@ struct fpm_fetcher {
   char *ping_path;
   char *ping_response;
   int no_full;
-  uint64_t seq; /* fetches so far: part of the marker fallback */
+  char pool[64]; /* fpm_target.pool; "": any */
+  uint64_t seq;  /* fetches so far: part of the marker fallback */
 };
 
 /* ------------------------------------------------------------- classes */
@@ -239,6 +241,8 @@ fpm_err fpm_fetcher_create(const struct fpm_target *t, fpm_fetcher **out,
   memcpy(f->ping_path, pp, lp);
   memcpy(f->ping_response, pr, lr);
   f->no_full = t->no_full;
+  if (t->pool != NULL)
+    snprintf(f->pool, sizeof f->pool, "%s", t->pool);
   struct fcgi_endpoint_opts eo = {t->netns, t->root, t->tag};
   fcgi_err e = fcgi_endpoint_parse_opts(
       t->endpoint, t->netns || t->root || t->tag ? &eo : NULL, &f->ep, eb,
@@ -379,16 +383,7 @@ static int wrong_type(const struct job *j) {
     return 0;
   const char *want = expected_type(j->stage);
   size_t wl = strlen(want);
-  if (len < wl)
-    return 1;
-  for (size_t i = 0; i < wl; i++) { /* strncasecmp over ASCII, inline */
-    unsigned char c = (unsigned char)ct[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (unsigned char)(c - 'A' + 'a');
-    if (c != (unsigned char)want[i]) /* want is lower case */
-      return 1;
-  }
-  return 0;
+  return len < wl || strncasecmp(ct, want, wl) != 0;
 }
 
 static int on_body(void *ud, const char *buf, size_t len) {
@@ -562,6 +557,26 @@ static void check_ping(struct job *j) {
           "is ping.path set to this path, and ping.response as expected?");
 }
 
+/* A parsed status page: ours, or another pool's (fpm_target.pool). */
+static void check_pool(struct job *j) {
+  const struct fpm_status *st = &j->res->status;
+  const char *want = j->f->pool;
+  if (want[0] == '\0' || !fpm_status_has(st, FPM_F_POOL) ||
+      strncasecmp(st->pool, want, sizeof st->pool - 1) == 0) {
+    j->res->err = FPM_OK;
+    return;
+  }
+  char got[72], detail[200];
+  excerpt(got, sizeof got, st->pool, strlen(st->pool), 64, 1);
+  detail[0] = '\0';
+  appendf(detail, sizeof detail,
+          "the status page is pool \"%s\"'s, expected \"%.64s\"", got, want);
+  set_msg(j, FPM_EPARSE, "another pool answers here", detail,
+          "two pools share this address (two masters, or a configuration "
+          "whose master is not running): check their listen and "
+          "pm.status_listen; its figures are not reported as this pool's");
+}
+
 static void check_status_body(struct job *j, fcgi_multi *m) {
   struct fpm_parse_error pe;
   memset(&pe, 0, sizeof pe);
@@ -583,7 +598,7 @@ static void check_status_body(struct job *j, fcgi_multi *m) {
   if (pr == FPM_P_OK)
     pr = fpm_parser_finish(j->parser);
   if (pr == FPM_P_OK) {
-    j->res->err = FPM_OK;
+    check_pool(j);
     return;
   }
   const struct fpm_parse_error *e = fpm_parser_error(j->parser);

@@ -637,6 +637,8 @@ static void test_defaults_reach_pools(void **state) {
   assert_int_equal(a->conf.worker_memory, 1);
   assert_int_equal(a->conf.worker_pss, 1);
   assert_int_equal(a->conf.rss_every, 3);
+  /* its status page must name it: another pool's page is a failed read */
+  assert_string_equal(a->conf.section, "a");
   assert_int_equal(a->conf.pss_every, 50); /* not set: the default */
   assert_int_equal(pool_of("phpfpm/m")->conf.worker_memory, 0);
   assert_int_equal(a->conf.max_slots, 8);

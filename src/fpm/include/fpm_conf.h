@@ -51,7 +51,8 @@ enum fpm_conf_key {
 };
 
 struct fpm_conf_pool {
-  char name[64];
+  char name[64];    /* unique in the set: section, or section@version */
+  char section[64]; /* as written: [section]; what its status page says */
   char file[512];   /* file of the section's first appearance */
   int line;         /* its line */
   uint32_t present; /* 1u << enum fpm_conf_key */

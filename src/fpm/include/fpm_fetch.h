@@ -56,6 +56,11 @@ struct fpm_target {
    * in, and the tag that names the container in the endpoint text. NULL:
    * none (the host). */
   const char *netns, *root, *tag;
+  /* The pool the status page must be (a discovered pool's section name):
+   * a page that names another pool is FPM_EPARSE, "another pool answers
+   * here", never that pool's figures under this pool's name. Compared
+   * without case, up to 63 bytes. NULL or "": any pool. */
+  const char *pool;
 };
 
 typedef struct fpm_fetcher fpm_fetcher;
