@@ -402,21 +402,19 @@ static uint64_t listed_start(const struct fpm_worker *w) {
   return (w->present >> FPM_W_START_TIME) & 1u ? w->start_time : 0;
 }
 
+static int by_pid(const void *a, const void *b) {
+  const struct mc_entry *x = a, *y = b;
+  return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
 /* The cached entry of the listed worker w: same PID, same start time. */
 static const struct mc_entry *cache_find(const fpm_memcache *c,
                                          const struct fpm_worker *w) {
-  size_t lo = 0, hi = c != NULL ? c->n : 0;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (c->e[mid].pid < w->pid)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo < (c != NULL ? c->n : 0) && c->e[lo].pid == w->pid &&
-      c->e[lo].start_time == listed_start(w))
-    return &c->e[lo];
-  return NULL;
+  if (c == NULL || c->n == 0)
+    return NULL;
+  struct mc_entry key = {.pid = w->pid};
+  const struct mc_entry *e = bsearch(&key, c->e, c->n, sizeof *c->e, by_pid);
+  return e != NULL && e->start_time == listed_start(w) ? e : NULL;
 }
 
 /* --------------------------------------------------------------- reading */
@@ -449,11 +447,6 @@ static int by_pss_seq(const void *a, const void *b) {
   const struct slot *x = *(struct slot *const *)a,
                     *y = *(struct slot *const *)b;
   return older(x->old->pss_seq, y->old->pss_seq, x, y);
-}
-
-static int by_pid(const void *a, const void *b) {
-  const struct mc_entry *x = a, *y = b;
-  return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
 /* Mark the ceil(n / every) known slots read longest ago as due (every 0 or
