@@ -74,6 +74,9 @@ struct phpfpm_conf {
   /* A discovered pool: its section name, which its status page must show
    * (fpm_target.pool); NULL for a <Pool> block (any name). */
   char *section;
+  /* Its master's host PID (fpm_procmem_opts.ns_master_pid); 0 on the host.
+   * A new master is a new root/netns path, so a new pool. */
+  int64_t ns_master_pid;
 };
 
 /*

@@ -200,6 +200,7 @@ struct phpfpm_pool *phpfpm_pool_from_conf(const struct fpm_conf_pool *cp,
   c->netns = cp->netns[0] != '\0' ? strdup(cp->netns) : NULL;
   c->tag = cp->tag[0] != '\0' ? strdup(cp->tag) : NULL;
   c->section = strdup(cp->section);
+  c->ns_master_pid = cp->tag[0] != '\0' ? cp->master_pid : 0;
   if (c->name == NULL || c->endpoint == NULL || c->status_path == NULL ||
       c->section == NULL || c->ping_path == NULL ||
       (cp->root[0] != '\0' && c->root == NULL) ||

@@ -9,7 +9,9 @@
  * per worker, several times the fetch itself: it is a separate choice.
  * The pool's fpm_memcache keeps each worker's figures between reads, so a
  * read re-reads only the workers read longest ago (WorkerMemoryRefresh,
- * WorkerPSSRefresh) and every new one.
+ * WorkerPSSRefresh) and every new one. A discovered pool in a container
+ * lists its own PID namespace's PIDs: its master's host PID from discovery
+ * lets fpm_procmem translate them.
  */
 #include "phpfpm.h"
 
@@ -22,7 +24,8 @@ void phpfpm_memory_read(struct phpfpm_pool *p, const struct fpm_status *st,
   struct fpm_procmem_opts o = {.pss = p->conf.worker_pss,
                                .cache = p->memcache,
                                .rss_every = p->conf.rss_every,
-                               .pss_every = p->conf.pss_every};
+                               .pss_every = p->conf.pss_every,
+                               .ns_master_pid = p->conf.ns_master_pid};
   enum fpm_procmem_state s = fpm_procmem_read(st, &o, &p->mem);
   m->procmem = &p->mem;
   if (s == p->mem_logged)

@@ -5,7 +5,9 @@
  * (wrong parent, parent not a php-fpm master, another pool's title, a start
  * time that disagrees, PIDs that do not exist), the VmRSS fallback without
  * PSS, the memory_* samples the model emits from it, and the cache that
- * lets a polling reader re-read only some workers each time.
+ * lets a polling reader re-read only some workers each time, and the
+ * translation of a container's PIDs (another PID namespace) through the
+ * master's children and their NSpid lines.
  */
 #include "fpm_metrics_int.h"
 #include "fpm_model.h"
@@ -502,6 +504,176 @@ static void test_cache_starts_over(void **state) {
   fpm_memcache_free(c);
 }
 
+/* ----------------------------------------------- another PID namespace */
+
+/* A status file with the PPid and NSpid lines (nspid: "4101\t7"; NULL: a
+ * kernel before 4.1, no such line). */
+static void put_status(const struct fake *f, long pid, long ppid,
+                       const char *nspid) {
+  char rel[64], buf[512];
+  snprintf(rel, sizeof rel, "%ld/status", pid);
+  int n = snprintf(buf, sizeof buf,
+                   "Name:\tphp-fpm8.2\nTgid:\t%ld\nPid:\t%ld\nPPid:\t%ld\n"
+                   "%s%s%sVmRSS:\t    1 kB\nThreads:\t1\n",
+                   pid, pid, ppid, nspid ? "NSpid:\t" : "", nspid ? nspid : "",
+                   nspid ? "\n" : "");
+  put(f, rel, buf, (size_t)n);
+}
+
+static void put_children(const struct fake *f, long master, const char *list) {
+  char rel[64], path[256];
+  snprintf(path, sizeof path, "%s/%ld/task", f->root, master);
+  assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+  snprintf(path, sizeof path, "%s/%ld/task/%ld", f->root, master, master);
+  assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+  snprintf(rel, sizeof rel, "%ld/task/%ld/children", master, master);
+  put(f, rel, list, strlen(list));
+}
+
+/* A container's master, host pid 4100 (1 in its namespace), with workers
+ * 4101..4103 (7, 8, 9 there) and a child that is not a worker (4104);
+ * the status page lists 7, 8, 9. The host's own 7, 8 and 9 are something
+ * else entirely. children 0: no children file (the kernel has none). */
+static void container_pool(struct fake *f, int children) {
+  put_master(f, 2, "kthreadd");
+  put_master(f, 4100, "php-fpm: master process (/etc/php-fpm.conf)");
+  put_status(f, 4100, 4000, "4100\t1");
+  for (long i = 0; i < 3; i++) {
+    char ns[32], host[8];
+    put_worker(f, 4101 + i, 4100, "php-fpm: pool www", 50, 10000 * (i + 1),
+               1000 * (i + 1));
+    snprintf(ns, sizeof ns, "%ld\t%ld", 4101 + i, 7 + i);
+    put_status(f, 4101 + i, 4100, ns);
+    list_worker(f, 7 + i, 50, 1);
+    put_worker(f, 7 + i, 2, "kthreadd-ish", 1, 4, 4); /* the host's 7..9 */
+    snprintf(host, sizeof host, "%ld", 7 + i);
+    put_status(f, 7 + i, 2, host);
+  }
+  put_worker(f, 4104, 4100, "sh", 60, 100, 100);
+  put_status(f, 4104, 4100, "4104\t12");
+  if (children)
+    put_children(f, 4100, "4101 4102 4103 4104 ");
+}
+
+static enum fpm_procmem_state read_ns(struct fake *f, int64_t master,
+                                      fpm_memcache *c, struct fpm_procmem *m) {
+  struct fpm_procmem_opts o = {.proc_root = f->root,
+                               .clk_tck = TCK,
+                               .boot_time_s = BOOT,
+                               .pss = f->pss,
+                               .cache = c,
+                               .ns_master_pid = master};
+  return fpm_procmem_read(&f->st, &o, m);
+}
+
+/* Listed as 7, 8, 9, read as 4101..4103: the master's children are looked
+ * up by their NSpid; without the master's PID they are the host's 7..9,
+ * whose parent is no php-fpm master. */
+static void test_ns_translates(void **state) {
+  struct fake *f = *state;
+  struct fpm_procmem m;
+  container_pool(f, 1);
+  assert_int_equal(read_ns(f, 4100, NULL, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.master_pid, 4100);
+  assert_int_equal(m.rss.n, 3);
+  assert_true(m.rss.total == (uint64_t)60000 * 1024);
+  assert_true(m.pss.total == (uint64_t)6000 * 1024);
+  assert_int_equal(m.gone, 0);
+  assert_int_equal(m.ns_reads, 5); /* the master and its 4 children */
+  assert_int_equal(read_ns(f, 0, NULL, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(strstr(m.reason, "not a php-fpm master"));
+}
+
+/* No children file: the same answer from a scan of /proc for the master's
+ * children (one status read per process). */
+static void test_ns_scan_without_children_file(void **state) {
+  struct fake *f = *state;
+  struct fpm_procmem m;
+  container_pool(f, 0);
+  assert_int_equal(read_ns(f, 4100, NULL, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss.n, 3);
+  assert_true(m.rss.total == (uint64_t)60000 * 1024);
+  assert_true(m.ns_reads > 5);
+}
+
+/* A listed PID that is no child of the master exited: gone, not guessed;
+ * none of them a child: not local. */
+static void test_ns_gone_and_foreign(void **state) {
+  struct fake *f = *state;
+  struct fpm_procmem m;
+  container_pool(f, 1);
+  put_children(f, 4100, "4101 4103 4104\n");
+  assert_int_equal(read_ns(f, 4100, NULL, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.gone, 1);
+  assert_int_equal(m.rss.n, 2);
+  put_children(f, 4100, "4104\n");
+  assert_int_equal(read_ns(f, 4100, NULL, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(strstr(m.reason, "none of the 3 listed PIDs is a worker "
+                                   "of the pool's master (host pid 4100)"));
+}
+
+/* Translation impossible: said so, never guessed. */
+static void test_ns_cannot_translate(void **state) {
+  struct fake *f = *state;
+  struct fpm_procmem m;
+  container_pool(f, 1);
+  assert_int_equal(read_ns(f, 4999, NULL, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(
+      strstr(m.reason, "cannot read the pool's master (host pid 4999)"));
+  assert_non_null(strstr(m.reason, "exited"));
+  put_status(f, 4100, 4000, NULL); /* a kernel before 4.1 */
+  assert_int_equal(read_ns(f, 4100, NULL, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(strstr(m.reason, "no usable NSpid line"));
+}
+
+/* A master in this /proc's PID namespace (one NSpid field, e.g. a container
+ * sharing the host's PIDs) lists PIDs of this /proc; its workers' parent
+ * must still be that master. */
+static void test_ns_same_namespace(void **state) {
+  struct fake *f = *state;
+  struct fpm_procmem m;
+  three_workers(f);
+  put_status(f, 100, 1, "100");
+  assert_int_equal(read_ns(f, 100, NULL, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.rss.n, 3);
+  assert_int_equal(m.ns_reads, 1);
+  put_master(f, 200, "php-fpm: master process (y)");
+  put_status(f, 200, 1, "200");
+  assert_int_equal(read_ns(f, 200, NULL, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(strstr(m.reason, "pid 101 has parent 100, not the pool's "
+                                   "master (host pid 200)"));
+}
+
+/* With a cache, only new workers are translated, and only the children
+ * not known yet are looked up; a cache read for another master is not
+ * used. */
+static void test_ns_cache(void **state) {
+  struct fake *f = *state;
+  fpm_memcache *c = fpm_memcache_new();
+  struct fpm_procmem m;
+  container_pool(f, 1);
+  assert_int_equal(read_ns(f, 4100, c, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.ns_reads, 5);
+  assert_int_equal(read_ns(f, 4100, c, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.ns_reads, 0);
+  assert_int_equal(m.rss_reads, 3);
+  assert_true(m.rss.total == (uint64_t)60000 * 1024);
+  /* a new worker: 10 in the namespace, 4105 here */
+  put_worker(f, 4105, 4100, "php-fpm: pool www", 70, 40000, 4000);
+  put_status(f, 4105, 4100, "4105\t10");
+  put_children(f, 4100, "4101 4102 4103 4104 4105\n");
+  list_worker(f, 10, 70, 1);
+  assert_int_equal(read_ns(f, 4100, c, &m), FPM_PROCMEM_LOCAL);
+  assert_int_equal(m.ns_reads, 3); /* the master, 4104 and 4105 */
+  assert_int_equal(m.rss.n, 4);
+  assert_true(m.rss.max == (uint64_t)40000 * 1024);
+  /* read without the translation, 7..10 are the host's: the entries kept
+   * for the container's master are not used */
+  assert_int_equal(read_ns(f, 0, c, &m), FPM_PROCMEM_NOT_LOCAL);
+  assert_non_null(strstr(m.reason, "is \"kthreadd\", not a php-fpm master"));
+  fpm_memcache_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_summary_empty_and_one),
@@ -527,6 +699,15 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cache_retries_missing_pss, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cache_starts_over, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ns_translates, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ns_scan_without_children_file, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ns_gone_and_foreign, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ns_cannot_translate, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ns_same_namespace, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ns_cache, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

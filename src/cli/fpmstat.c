@@ -469,6 +469,7 @@ struct tgt {
   struct fpm_result res;
   struct fpm_metrics m;
   struct fpm_procmem mem; /* its workers' memory, when read */
+  int64_t ns_master;      /* a container's master: fpm_procmem_opts */
 };
 
 static void compute(const struct cli *c, struct tgt *t,
@@ -481,7 +482,8 @@ static void compute(const struct cli *c, struct tgt *t,
   mo.max_children = c->max_children;
   fpm_model_compute(&t->res.status, &mo, NULL, &t->m);
   if (!c->no_memory) {
-    struct fpm_procmem_opts po = {.pss = c->pss || c->advise};
+    struct fpm_procmem_opts po = {.pss = c->pss || c->advise,
+                                  .ns_master_pid = t->ns_master};
     fpm_procmem_read(&t->res.status, &po, &t->mem);
     t->m.procmem = &t->mem;
   }
@@ -772,6 +774,8 @@ static int discover_targets(const struct cli *c, const struct fpm_conf *conf,
         p->max_children > 0 ? (uint64_t)p->max_children : c->max_children;
     fpm_result_init(&g->res);
     g->name = p->endpoint;
+    /* a container's master lists the PIDs of its own PID namespace */
+    g->ns_master = p->tag[0] != '\0' ? p->master_pid : 0;
     fpm_err e =
         fpm_fetcher_create(&t, &g->f, g->res.message, sizeof g->res.message);
     if (e != FPM_OK) {

@@ -515,6 +515,7 @@ static int merge(struct fpm_conf *conf, struct fpm_conf *tmp,
       snprintf(p->tag, sizeof p->tag, "%s", m->tag);
       /* as the master names it, not as read from here (/proc/PID/root) */
       snprintf(p->master_conf, sizeof p->master_conf, "%s", m->config);
+      p->master_pid = (long)m->pid;
     }
     conf->n_pools++;
   }

@@ -10,6 +10,8 @@
  */
 #include "fpm_procmem.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -97,25 +99,57 @@ static long read_proc(const char *root, int64_t pid, const char *name,
   return (long)len;
 }
 
-/* The number after "key" at the start of a line of buf (e.g. "Pss:" in
- * smaps_rollup, "MemAvailable:" in meminfo): 0 and *v set, or -1. */
-static int line_number(const char *buf, const char *key, uint64_t *v) {
+/* What follows "key" at the start of a line of buf, or NULL. */
+static const char *after_key(const char *buf, const char *key) {
   size_t klen = strlen(key);
   for (const char *p = buf; p != NULL && *p != '\0';) {
-    if (strncmp(p, key, klen) == 0) {
-      char *end = NULL;
-      errno = 0;
-      unsigned long long x = strtoull(p + klen, &end, 10);
-      if (errno != 0 || end == p + klen)
-        return -1;
-      *v = x;
-      return 0;
-    }
+    if (strncmp(p, key, klen) == 0)
+      return p + klen;
     p = strchr(p, '\n');
     if (p != NULL)
       p++;
   }
-  return -1;
+  return NULL;
+}
+
+/* The number after "key" at the start of a line of buf (e.g. "Pss:" in
+ * smaps_rollup, "MemAvailable:" in meminfo): 0 and *v set, or -1. */
+static int line_number(const char *buf, const char *key, uint64_t *v) {
+  const char *p = after_key(buf, key);
+  if (p == NULL)
+    return -1;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long x = strtoull(p, &end, 10);
+  if (errno != 0 || end == p)
+    return -1;
+  *v = x;
+  return 0;
+}
+
+/* The NSpid line of a /proc/PID/status: the process's PID in each PID
+ * namespace from this /proc's down to its own. Returns how many (0: no
+ * such line, a kernel before 4.1), the first in *outer, the last in
+ * *inner. */
+static int nspid_of(const char *status, int64_t *outer, int64_t *inner) {
+  const char *p = after_key(status, "NSpid:");
+  int n = 0;
+  while (p != NULL) {
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!isdigit((unsigned char)*p))
+      break;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (errno != 0 || v > INT64_MAX)
+      return 0;
+    if (n++ == 0)
+      *outer = (int64_t)v;
+    *inner = (int64_t)v;
+    p = end;
+  }
+  return n;
 }
 
 /* A "Key:   N kB" line in bytes. */
@@ -184,6 +218,7 @@ struct ctx {
   uint64_t page_size;
   int pss;           /* read smaps_rollup too */
   int title_checked; /* one worker's title was checked */
+  int64_t ns_master; /* opts->ns_master_pid: the master's pid here, or 0 */
   const struct fpm_status *st;
   struct fpm_procmem *out;
 };
@@ -199,24 +234,43 @@ verdict(struct fpm_procmem *out, enum fpm_procmem_state s, const char *fmt,
   return s;
 }
 
-/* The parent every worker must share: a php-fpm master. */
-static int check_master(struct ctx *c, int64_t pid, int64_t ppid) {
+/* "pid 7", or "pid 7 (host pid 4242)" for a listed PID of the master's
+ * PID namespace read here as hpid. */
+static const char *pid_label(char *buf, size_t cap, int64_t pid, int64_t hpid) {
+  if (hpid == pid)
+    snprintf(buf, cap, "pid %" PRId64, pid);
+  else
+    snprintf(buf, cap, "pid %" PRId64 " (host pid %" PRId64 ")", pid, hpid);
+  return buf;
+}
+
+/* The parent every worker must share: a php-fpm master (the one the caller
+ * named, when it named one). who is the worker's pid_label. */
+static int check_master(struct ctx *c, const char *who, int64_t ppid) {
   char buf[512], title[96];
+  if (c->ns_master > 0 && ppid != c->ns_master) {
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "%s has parent %" PRId64 ", not the pool's master (host pid "
+            "%" PRId64 "): the master restarted, or the status page is "
+            "another master's",
+            who, ppid, c->ns_master);
+    return -1;
+  }
   if (read_proc(c->root, ppid, "cmdline", buf, sizeof buf) < 0) {
     verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-            "pid %" PRId64 "'s parent %" PRId64
+            "%s's parent %" PRId64
             " cannot be read (%s): the pool is not on this host, or in a "
             "PID namespace this process cannot see",
-            pid, ppid, strerror(errno));
+            who, ppid, strerror(errno));
     return -1;
   }
   if (strncmp(buf, MASTER_PREFIX, strlen(MASTER_PREFIX)) != 0) {
     title_of(buf, title, sizeof title);
     verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-            "pid %" PRId64 "'s parent %" PRId64
+            "%s's parent %" PRId64
             " is \"%s\", not a php-fpm master: the listed PIDs are not this "
             "host's workers (another host, or another PID namespace)",
-            pid, ppid, title);
+            who, ppid, title);
     return -1;
   }
   c->out->master_pid = ppid;
@@ -225,13 +279,13 @@ static int check_master(struct ctx *c, int64_t pid, int64_t ppid) {
 
 /* "php-fpm: pool NAME" for the status page's pool (a process title may be
  * cut short, so a long name may match by its start). */
-static int check_title(struct ctx *c, int64_t pid) {
+static int check_title(struct ctx *c, int64_t hpid, const char *who) {
   char buf[512], title[96];
-  if (read_proc(c->root, pid, "cmdline", buf, sizeof buf) < 0) {
+  if (read_proc(c->root, hpid, "cmdline", buf, sizeof buf) < 0) {
     if (errno == ENOENT || errno == ESRCH)
       return 1; /* gone */
-    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-            "cannot read pid %" PRId64 "'s cmdline: %s", pid, strerror(errno));
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL, "cannot read %s's cmdline: %s", who,
+            strerror(errno));
     return -1;
   }
   size_t pl = strlen(WORKER_PREFIX);
@@ -247,16 +301,16 @@ static int check_title(struct ctx *c, int64_t pid) {
     return 0;
   title_of(buf, title, sizeof title);
   verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-          "pid %" PRId64 " is \"%s\", not a worker of pool \"%.64s\": a "
+          "%s is \"%s\", not a worker of pool \"%.64s\": a "
           "reused PID, or the pool is on another host or in another PID "
           "namespace",
-          pid, title, c->st->pool);
+          who, title, c->st->pool);
   return -1;
 }
 
 /* The kernel's start time of pid against the status page's. */
 static int check_start(struct ctx *c, const struct fpm_worker *w,
-                       uint64_t ticks) {
+                       const char *who, uint64_t ticks) {
   if (!((w->present >> FPM_W_START_TIME) & 1u) || c->boot_s <= 0)
     return 0;
   int64_t started = c->boot_s + (int64_t)(ticks / (uint64_t)c->tck);
@@ -265,10 +319,9 @@ static int check_start(struct ctx *c, const struct fpm_worker *w,
   if ((uint64_t)diff <= c->tolerance_s)
     return 0;
   verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-          "pid %" PRId64 " started at %" PRId64
-          ", the status page says %" PRId64 " (%" PRId64
-          " s apart): a reused PID, or another PID namespace's",
-          w->pid, started, listed, diff);
+          "%s started at %" PRId64 ", the status page says %" PRId64
+          " (%" PRId64 " s apart): a reused PID, or another PID namespace's",
+          who, started, listed, diff);
   return -1;
 }
 
@@ -282,51 +335,54 @@ static void read_pss(struct ctx *c, int64_t pid, uint64_t *pss, int *have_pss) {
               line_kb(buf, "Pss:", pss) == 0;
 }
 
-/* One listed worker (and its PSS when want_pss): 0 read, 1 gone, -1 not
- * local (reason set). */
-static int one_worker(struct ctx *c, const struct fpm_worker *w, int want_pss,
-                      uint64_t *rss, uint64_t *pss, int *have_pss) {
-  char buf[1024];
-  if (read_proc(c->root, w->pid, "stat", buf, sizeof buf) < 0) {
+/* One listed worker, read here as hpid (its PID in this /proc: w->pid,
+ * or the translation of it), and its PSS when want_pss: 0 read, 1 gone, -1
+ * not local (reason set). */
+static int one_worker(struct ctx *c, const struct fpm_worker *w, int64_t hpid,
+                      int want_pss, uint64_t *rss, uint64_t *pss,
+                      int *have_pss) {
+  char buf[1024], who[64];
+  pid_label(who, sizeof who, w->pid, hpid);
+  if (read_proc(c->root, hpid, "stat", buf, sizeof buf) < 0) {
     if (errno == ENOENT || errno == ESRCH)
       return 1;
-    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-            "cannot read pid %" PRId64 "'s stat: %s", w->pid, strerror(errno));
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL, "cannot read %s's stat: %s", who,
+            strerror(errno));
     return -1;
   }
   int64_t ppid = 0;
   uint64_t ticks = 0, pages = 0;
   if (parse_stat(buf, &ppid, &ticks, &pages) != 0) {
     verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-            "pid %" PRId64 "'s stat is not in the kernel's format", w->pid);
+            "%s's stat is not in the kernel's format", who);
     return -1;
   }
   if (c->out->master_pid == 0) {
-    if (check_master(c, w->pid, ppid) != 0)
+    if (check_master(c, who, ppid) != 0)
       return -1;
   } else if (ppid != c->out->master_pid) {
     verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
-            "pid %" PRId64 " has parent %" PRId64 ", the pool's other workers "
+            "%s has parent %" PRId64 ", the pool's other workers "
             "%" PRId64 ": not the workers of one master (a reused PID?)",
-            w->pid, ppid, c->out->master_pid);
+            who, ppid, c->out->master_pid);
     return -1;
   }
   /* the pool name, on one worker: its siblings share its parent, and a
    * reused PID is caught by its start time */
   if (!c->title_checked) {
-    int t = check_title(c, w->pid);
+    int t = check_title(c, hpid, who);
     if (t != 0)
       return t;
     c->title_checked = 1;
   }
-  if (check_start(c, w, ticks) != 0)
+  if (check_start(c, w, who, ticks) != 0)
     return -1;
   if (pages == 0)
     return 1; /* a zombie: it is exiting */
   *rss = pages > UINT64_MAX / c->page_size ? UINT64_MAX : pages * c->page_size;
   *have_pss = 0;
   if (want_pss)
-    read_pss(c, w->pid, pss, have_pss);
+    read_pss(c, hpid, pss, have_pss);
   return 0;
 }
 
@@ -358,6 +414,7 @@ static void setup(struct ctx *c, const struct fpm_status *st,
   long ps = sysconf(_SC_PAGESIZE);
   c->page_size = ps > 0 ? (uint64_t)ps : 4096;
   c->pss = o != NULL && o->pss;
+  c->ns_master = o != NULL && o->ns_master_pid > 0 ? o->ns_master_pid : 0;
   out->pss_read = c->pss;
 }
 
@@ -365,6 +422,7 @@ static void setup(struct ctx *c, const struct fpm_status *st,
 
 struct mc_entry {
   int64_t pid;
+  int64_t hpid;        /* its PID in this /proc (pid, or translated) */
   uint64_t start_time; /* the status page's, 0 when it printed none */
   uint64_t rss, pss;
   int has_pss;
@@ -376,6 +434,7 @@ struct fpm_memcache {
   size_t n;
   uint64_t seq;       /* reads so far */
   int64_t master_pid; /* the entries' verified master */
+  int64_t ns_master;  /* the opts->ns_master_pid they were read with */
   int title_checked;  /* the pool name was checked on one of them */
 };
 
@@ -395,6 +454,7 @@ static void cache_clear(fpm_memcache *c) {
   c->e = NULL;
   c->n = 0;
   c->master_pid = 0;
+  c->ns_master = 0;
   c->title_checked = 0;
 }
 
@@ -423,6 +483,7 @@ static const struct mc_entry *cache_find(const fpm_memcache *c,
 struct slot {
   const struct fpm_worker *w;
   const struct mc_entry *old;
+  int64_t hpid; /* where to read it in this /proc; 0: not there (gone) */
   int rss_due, pss_due;
   int kept;            /* read, or taken from the cache (not gone) */
   struct mc_entry now; /* the figures used this time */
@@ -497,7 +558,7 @@ static void plan(struct ctx *c, struct slot *slots, size_t n, struct slot **tmp,
  * Out of memory: the cache is emptied, and the next read reads them all. */
 static void cache_keep(fpm_memcache *cache, const struct slot *slots,
                        size_t listed, size_t n, uint64_t seq,
-                       int64_t master_pid, int title_checked) {
+                       const struct ctx *c) {
   struct mc_entry *e = malloc(n * sizeof *e);
   if (e == NULL) {
     cache_clear(cache);
@@ -512,8 +573,199 @@ static void cache_keep(fpm_memcache *cache, const struct slot *slots,
   cache->e = e;
   cache->n = n;
   cache->seq = seq;
-  cache->master_pid = master_pid;
-  cache->title_checked = title_checked;
+  cache->master_pid = c->out->master_pid;
+  cache->ns_master = c->ns_master;
+  cache->title_checked = c->title_checked;
+}
+
+/* ------------------------------------------- PID namespace translation */
+
+/* A listed PID (of the master's PID namespace) and its PID here. */
+struct nsmap {
+  int64_t ns, host;
+};
+
+static int by_ns(const void *a, const void *b) {
+  const struct nsmap *x = a, *y = b;
+  return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+static int by_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+struct children {
+  struct nsmap *v;
+  size_t n, cap;
+  const int64_t *known; /* PIDs here already mapped (sorted): skipped */
+  size_t n_known;
+  int levels; /* the master's NSpid fields: its children have as many */
+};
+
+/* hpid, when it is a child of the master, joins the map with its PID in
+ * the master's namespace (the last NSpid field). 0, or -1 out of memory. */
+static int add_child(struct ctx *c, struct children *ch, int64_t hpid) {
+  if (ch->n_known > 0 &&
+      bsearch(&hpid, ch->known, ch->n_known, sizeof hpid, by_i64) != NULL)
+    return 0;
+  char buf[4096];
+  int64_t outer = 0, inner = 0;
+  uint64_t ppid = 0;
+  c->out->ns_reads++;
+  if (read_proc(c->root, hpid, "status", buf, sizeof buf) < 0 ||
+      line_number(buf, "PPid:", &ppid) != 0 || ppid != (uint64_t)c->ns_master ||
+      nspid_of(buf, &outer, &inner) != ch->levels || outer != hpid)
+    return 0; /* gone meanwhile, or not the master's child */
+  if (ch->n == ch->cap) {
+    size_t cap = ch->cap ? ch->cap * 2 : 64;
+    struct nsmap *v = realloc(ch->v, cap * sizeof *v);
+    if (v == NULL)
+      return -1;
+    ch->v = v;
+    ch->cap = cap;
+  }
+  ch->v[ch->n++] = (struct nsmap){inner, hpid};
+  return 0;
+}
+
+/* The master's children from /proc/M/task/M/children (a php-fpm master has
+ * one thread). The file may be long: read whole into a growing buffer.
+ * 0, 1 when the kernel has no such file (CONFIG_PROC_CHILDREN off), -1
+ * (reason set). */
+static int children_file(struct ctx *c, struct children *ch) {
+  char name[64];
+  snprintf(name, sizeof name, "task/%" PRId64 "/children", c->ns_master);
+  char *buf = NULL;
+  for (size_t cap = 4096;; cap *= 2) {
+    char *nb = realloc(buf, cap);
+    if (nb == NULL) {
+      free(buf);
+      verdict(c->out, FPM_PROCMEM_UNAVAILABLE,
+              "out of memory for the children of the pool's master");
+      return -1;
+    }
+    buf = nb;
+    long len = read_proc(c->root, c->ns_master, name, buf, cap);
+    if (len < 0) {
+      int e = errno;
+      free(buf);
+      if (e == ENOENT)
+        return 1;
+      verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+              "cannot read the children of the pool's master (host pid "
+              "%" PRId64 "): %s",
+              c->ns_master, strerror(e));
+      return -1;
+    }
+    if ((size_t)len + 1 < cap)
+      break; /* the whole file */
+  }
+  int rc = 0;
+  for (char *p = buf, *end; rc == 0 && *p != '\0'; p = end) {
+    long long v = strtoll(p, &end, 10);
+    if (end == p)
+      break;
+    if (v > 0 && add_child(c, ch, v) != 0)
+      rc = -1;
+  }
+  free(buf);
+  if (rc != 0)
+    verdict(c->out, FPM_PROCMEM_UNAVAILABLE,
+            "out of memory for the children of the pool's master");
+  return rc;
+}
+
+/* Without the children file: every process of this /proc whose parent is
+ * the master (one status read per process on the host). 0, or -1. */
+static int children_scan(struct ctx *c, struct children *ch) {
+  DIR *d = opendir(c->root);
+  if (d == NULL) {
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL, "cannot list %s: %s", c->root,
+            strerror(errno));
+    return -1;
+  }
+  int rc = 0;
+  for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
+    if (!isdigit((unsigned char)e->d_name[0]))
+      continue;
+    char *end = NULL;
+    long long v = strtoll(e->d_name, &end, 10);
+    if (*end == '\0' && v > 0 && add_child(c, ch, v) != 0)
+      rc = -1;
+  }
+  closedir(d);
+  if (rc != 0)
+    verdict(c->out, FPM_PROCMEM_UNAVAILABLE,
+            "out of memory for the children of the pool's master");
+  return rc;
+}
+
+/* Where each listed worker is in this /proc, for a master named by
+ * opts->ns_master_pid. Known workers keep the cache's PID. For new ones:
+ * a master in this /proc's PID namespace (one NSpid field) lists PIDs of
+ * this /proc; else each of its children (but the known ones) is looked up
+ * by NSpid, whose last field is its PID in the master's namespace, the one
+ * the status page lists. A listed PID that is no child of the master keeps
+ * hpid 0 (gone). 0, or -1 (reason set): never a guess. */
+static int translate(struct ctx *c, struct slot *slots, size_t n) {
+  size_t fresh = 0, n_known = 0;
+  for (size_t i = 0; i < n; i++)
+    fresh += slots[i].old == NULL;
+  if (fresh == 0)
+    return 0;
+  char buf[4096];
+  int64_t outer = 0, inner = 0;
+  c->out->ns_reads++;
+  if (read_proc(c->root, c->ns_master, "status", buf, sizeof buf) < 0) {
+    int e = errno;
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "cannot read the pool's master (host pid %" PRId64 "): %s: %s",
+            c->ns_master, strerror(e),
+            e == ENOENT ? "it exited (restarted?), or /proc hides it from "
+                          "this user (hidepid: run as root)"
+                        : "run as root");
+    return -1;
+  }
+  int levels = nspid_of(buf, &outer, &inner);
+  if (levels == 0 || outer != c->ns_master) {
+    verdict(c->out, FPM_PROCMEM_NOT_LOCAL,
+            "%s/%" PRId64 "/status has no usable NSpid line (Linux 4.1 or "
+            "later shows it): the status page's PIDs, of the master's PID "
+            "namespace, cannot be translated to this host's",
+            c->root, c->ns_master);
+    return -1;
+  }
+  if (levels == 1)
+    return 0; /* the master shares this /proc's PID namespace: hpid = pid */
+  int64_t *known = malloc(n * sizeof *known);
+  if (known == NULL) {
+    verdict(c->out, FPM_PROCMEM_UNAVAILABLE,
+            "out of memory for the children of the pool's master");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (slots[i].old != NULL)
+      known[n_known++] = slots[i].hpid;
+  qsort(known, n_known, sizeof *known, by_i64);
+  struct children ch = {.known = known, .n_known = n_known, .levels = levels};
+  int r = children_file(c, &ch);
+  if (r > 0)
+    r = children_scan(c, &ch);
+  if (r == 0) {
+    qsort(ch.v, ch.n, sizeof *ch.v, by_ns);
+    for (size_t i = 0; i < n; i++) {
+      struct nsmap key = {slots[i].w->pid, 0};
+      if (slots[i].old != NULL)
+        continue;
+      const struct nsmap *m =
+          ch.n > 0 ? bsearch(&key, ch.v, ch.n, sizeof key, by_ns) : NULL;
+      slots[i].hpid = m != NULL ? m->host : 0;
+    }
+  }
+  free(ch.v);
+  free(known);
+  return r;
 }
 
 /* Every listed worker: verified and read (or taken from the cache), or the
@@ -525,18 +777,25 @@ static enum fpm_procmem_state read_all(struct ctx *c, fpm_memcache *cache,
   const struct fpm_status *st = c->st;
   struct fpm_procmem *out = c->out;
   size_t listed = 0, matched = 0;
+  /* entries read for another master are not this one's workers */
+  const fpm_memcache *known =
+      cache != NULL && cache->ns_master == c->ns_master ? cache : NULL;
   for (size_t i = 0; i < st->n_workers; i++) {
     const struct fpm_worker *w = &st->workers[i];
     if (!((w->present >> FPM_W_PID) & 1u) || w->pid <= 0)
       continue;
-    slots[listed] = (struct slot){.w = w, .old = cache_find(cache, w)};
-    matched += slots[listed].old != NULL;
+    const struct mc_entry *old = cache_find(known, w);
+    slots[listed] = (struct slot){
+        .w = w, .old = old, .hpid = old != NULL ? old->hpid : w->pid};
+    matched += old != NULL;
     listed++;
   }
   out->listed = listed;
   if (listed == 0)
     return verdict(out, FPM_PROCMEM_UNAVAILABLE,
                    "the status page lists no worker");
+  if (c->ns_master > 0 && translate(c, slots, listed) != 0)
+    return out->state;
   if (matched > 0) {
     /* known workers: their master and pool name were verified */
     out->master_pid = cache->master_pid;
@@ -553,11 +812,17 @@ static enum fpm_procmem_state read_all(struct ctx *c, fpm_memcache *cache,
     if (s->old != NULL)
       *fig = *s->old;
     fig->pid = s->w->pid;
+    fig->hpid = s->hpid;
     fig->start_time = listed_start(s->w);
+    if (s->hpid <= 0) { /* not among the master's children: exited */
+      out->gone++;
+      continue;
+    }
     if (s->rss_due) {
       int have_pss = 0;
       uint64_t pss = 0;
-      int r = one_worker(c, s->w, s->pss_due, &fig->rss, &pss, &have_pss);
+      int r =
+          one_worker(c, s->w, s->hpid, s->pss_due, &fig->rss, &pss, &have_pss);
       if (r < 0)
         return out->state;
       if (r > 0) {
@@ -579,6 +844,12 @@ static enum fpm_procmem_state read_all(struct ctx *c, fpm_memcache *cache,
       out->requests += s->w->requests;
     values[n++] = fig->rss;
   }
+  if (n == 0 && c->ns_master > 0)
+    return verdict(out, FPM_PROCMEM_NOT_LOCAL,
+                   "none of the %" PRIu64 " listed PIDs is a worker of the "
+                   "pool's master (host pid %" PRId64 "): the status page is "
+                   "another master's",
+                   out->listed, c->ns_master);
   if (n == 0)
     return verdict(out, FPM_PROCMEM_NOT_LOCAL,
                    "none of the %" PRIu64 " listed PIDs exists here: the pool "
@@ -595,7 +866,7 @@ static enum fpm_procmem_state read_all(struct ctx *c, fpm_memcache *cache,
   }
   out->state = FPM_PROCMEM_LOCAL;
   if (cache != NULL)
-    cache_keep(cache, slots, listed, n, seq, out->master_pid, c->title_checked);
+    cache_keep(cache, slots, listed, n, seq, c);
   return out->state;
 }
 

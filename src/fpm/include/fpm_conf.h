@@ -85,6 +85,9 @@ struct fpm_conf_pool {
   /* The master's name (fpm_master.h), set by the loaders from tag and
    * master_conf: what OPcache, read once per master, is reported under. */
   char master[96];
+  /* Set by fpm_proc: the PID (in the /proc it scanned) of the running
+   * master whose configuration this is; 0 when read from a file. */
+  long master_pid;
 };
 
 /* fpm_conf_diag flags (internal to the parser, mirrored in the fields) */

@@ -19,7 +19,10 @@
  * each worker's start time (from /proc/PID/stat) agrees with the status
  * page's `start time`. Anything else (a pool on another host, a PID
  * namespace we cannot see, a PID reused by another process) gives "not
- * local" with the reason, never a guess. Workers that exited between the
+ * local" with the reason, never a guess. A pool whose master runs in
+ * another PID namespace (a container) lists that namespace's PIDs: when
+ * the caller knows the master's PID here (opts->ns_master_pid), they are
+ * translated first, then checked the same way. Workers that exited between the
  * status fetch and the read are counted as gone and left out.
  *
  * Thread-safety: no global state; the functions only read files, and a
@@ -70,6 +73,8 @@ struct fpm_procmem {
   uint64_t requests;          /* requests served by the workers read */
   uint64_t rss_reads; /* workers whose /proc/PID/stat was read this time */
   uint64_t pss_reads; /* workers whose smaps_rollup was read this time */
+  uint64_t ns_reads;  /* /proc/PID/status read to translate PIDs of another
+                         PID namespace this time (opts->ns_master_pid) */
 };
 
 /*
@@ -114,6 +119,23 @@ struct fpm_procmem_opts {
    * 1: every read. Without a cache every listed worker is read. */
   fpm_memcache *cache;
   unsigned rss_every, pss_every;
+  /* 0: the listed PIDs are read as PIDs of this /proc. Else the PID, in
+   * this /proc, of the pool's master as discovery found it (a master in a
+   * container, fpm_conf_pool.master_pid): the status page's PIDs are of
+   * the master's PID namespace, and are translated to this /proc's. Each
+   * of the master's children (/proc/M/task/M/children, or a scan of /proc
+   * for its children on a kernel without that file) has a line "NSpid:"
+   * in its /proc/PID/status, its PID in every namespace from this /proc's
+   * down to its own: the last field is the listed PID, the first where to
+   * read it. A master that shares this /proc's PID namespace (one field)
+   * lists this /proc's PIDs. Then every check above still holds, and each
+   * worker's parent must be this master. With a cache, only new workers
+   * are translated (and only the children not already known are looked
+   * up). The master gone, or a kernel without NSpid (before 4.1): NOT_LOCAL
+   * with the reason. The caller must know that the status page is this
+   * master's (discovery reaches it through the master's own namespaces);
+   * the start time check still guards a PID that is not. */
+  int64_t ns_master_pid;
 };
 
 /*
