@@ -146,6 +146,9 @@ struct fpm_procmem_opts {
  * reported as UNAVAILABLE. Cost without a cache: one /proc read per worker
  * (stat), two for the master and the first worker (cmdline), and with
  * opts->pss one smaps_rollup per worker; with a cache, see opts->cache.
+ * With opts->ns_master_pid and a listed worker not in the cache, also the
+ * master's status, its children file and the status of each child not
+ * known yet.
  * With a cache, a result other than LOCAL empties it (the next read starts
  * over and verifies everything again).
  */
