@@ -77,6 +77,7 @@ static void test_master_found_once(void **state) {
       /* its master: the configuration its title names, and its name */
       assert_string_equal(p->master_conf, conf_path);
       assert_string_equal(p->master, master);
+      assert_int_equal(p->master_pid, pid); /* the master it was read from */
       struct fpm_target t;
       if (strcmp(pools[k], "nostatus") == 0) {
         assert_int_equal(fpm_discover_target(p, &t), -1);
