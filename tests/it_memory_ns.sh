@@ -65,8 +65,8 @@ start_master() { # NAME POOLS UNSHARE-OPTIONS...
     exec "$bin" -R -F -n -y "$c/php-fpm.conf"
   ' _ "$c" "$FPM_BIN" "$pools" >"$dir/$name.out" 2>&1 &
   pids+=($!)
-  local u=$! m= i
-  for i in $(seq 1 200); do
+  local u=$! m='' _
+  for _ in $(seq 1 200); do
     m=$(pgrep -P "$u" | head -n 1)
     [ -n "$m" ] && grep -q "master process" "/proc/$m/cmdline" 2>/dev/null && break
     m=
@@ -119,12 +119,13 @@ ign=(--discover-ignore '[!p]*' --discover-ignore 'p[!nuk]*' --discover-ignore 'p
 # One discovered pool: fpmstat's memory object against the host's /proc.
 # Tries twice: a worker respawned between the two reads changes both.
 check_pool() { # POOL DISCOVERED-NAME MASTER WORKERS
-  local pool=$1 name=$2 master=$3 want=$4 try json mem hp kn kr n r listed hosts
-  for try in 1 2; do
+  local pool=$1 name=$2 master=$3 want=$4 _ json mem hp kn kr n r listed hosts
+  for _ in 1 2; do
     "$fpmstat" --discover "${ign[@]}" -F json --full >"$dir/disc.json" 2>"$dir/disc.err"
     json=$(jq -c "select(.pool == \"$pool\")" "$dir/disc.json")
     mem=$(jq -c .memory <<<"$json")
     hp=$(host_workers "$master" "$pool")
+    # shellcheck disable=SC2086 # one PID a word
     read -r kn kr <<<"$(host_rss $hp)"
     n=$(jq .workers <<<"$mem") r=$(jq .rss_total <<<"$mem")
     listed=$(jq -r '[.workers[].pid] | sort | join(" ")' <<<"$json")
@@ -178,6 +179,7 @@ rss_agrees() {
   local v w
   v=$(csv_last "$csv" memory-rss_total | cut -d, -f2)
   w=$(csv_last "$csv" vs_processes-memory_measured | cut -d, -f2)
+  # shellcheck disable=SC2046 # one PID a word
   read -r kn kr <<<"$(host_rss $(host_workers "$master_n" "pn_$tok"))"
   got="memory-rss_total '$v', memory_measured '$w', host $kn workers, RSS $kr"
   [ -n "$v" ] && within "$v" "$kr" 5 && [ "${w%.*}" = 3 ]
