@@ -437,6 +437,13 @@ int hostile_fcgi_start(struct hostile_fcgi *h, const char *scenario, int tcp) {
   }
   if (tcp) {
     fd = hostile_fcgi_listen_tcp(&h->port);
+    if (fd >= 0 && strcmp(scenario, "slam") == 0) {
+      /* the request it never reads must not fit in its receive buffer
+       * (which the connection takes over from the listener): a slow
+       * accept on a loaded machine must not let the client's send end */
+      int small = 4096;
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
     snprintf(h->spec, sizeof h->spec, "127.0.0.1:%d", h->port);
   } else {
     snprintf(h->dir, sizeof h->dir, "/tmp/hostile_fcgi.XXXXXX");
