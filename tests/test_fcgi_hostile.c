@@ -3,6 +3,14 @@
  * server (tests/support/hostile_fcgi.c, a forked child): deadlines, caps,
  * cancellation, every malformed record kind, tolerated oddities, and the
  * typed connect errors (ENOENT, ECONNREFUSED, EBACKLOG, EACCES).
+ *
+ * The machine may be heavily loaded while this runs, so no assertion needs
+ * the process to be scheduled promptly: "ends at the deadline" is checked
+ * as "not before it, and within LATE_MS after it" (a hang never ends),
+ * "at once" as "far sooner than the deadline that would otherwise end it",
+ * and no outcome depends on which of two concurrent things happens first.
+ * Every server child dies with this process (hostile_fcgi_child_guard) and
+ * a failed test's servers are stopped by the teardown.
  */
 #include "fcgi.h"
 #include "fcgi_net.h"
@@ -18,6 +26,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +41,14 @@
 
 #include <cmocka.h>
 
-#define TOL_MS 50
+/* How late after its deadline a request may end: scheduling delay on a
+ * loaded machine only. A request that ignores its deadline never ends. */
+#define LATE_MS fcgit_tolerance_ms(5000)
+/* Deadline of the requests whose timing is not under test. */
+#define RUN_DEADLINE_MS fcgit_tolerance_ms(30000)
+/* A watchdog per test, in seconds: a hang fails the run in minutes, not at
+ * the runner's timeout (the longest test takes seconds). */
+#define WATCHDOG_S ((unsigned)fcgit_tolerance_ms(240))
 
 /* Run one request against a fresh hostile server. */
 static fcgi_err run(const char *scenario, int tcp,
@@ -53,7 +69,7 @@ static fcgi_err run(const char *scenario, int tcp,
   if (opts)
     o = *opts;
   if (!o.deadline_ms)
-    o.deadline_ms = fcgi_now_ms() + fcgit_tolerance_ms(10000);
+    o.deadline_ms = fcgi_now_ms() + RUN_DEADLINE_MS;
   fcgi_response_init(r);
   fcgi_err e = fcgi_do(ep, rq, &o, r);
   fcgi_request_free(own);
@@ -227,7 +243,8 @@ static void test_malformed_is_eproto(void **state) {
         strcmp(cases[i].scenario, "garbage") == 0 ? FCGI_ENOTFCGI : FCGI_EPROTO;
     if (r.err != want || !strstr(r.errmsg, cases[i].frag))
       fail_msg("%s: %s: %s", cases[i].scenario, fcgi_err_name(r.err), r.errmsg);
-    assert_true(fcgi_now_ms() - t0 < fcgit_tolerance_ms(2000)); /* no hang */
+    /* at once, not at the deadline */
+    assert_true(fcgi_now_ms() - t0 < RUN_DEADLINE_MS / 2);
     assert_non_null(strstr(r.errmsg, i % 2 ? "tcp://127.0.0.1:" : "unix:/"));
     fcgi_response_clear(&r);
   }
@@ -248,6 +265,18 @@ static void test_protocol_status(void **state) {
   fcgi_response_clear(&r);
 }
 
+/* The most a TCP send buffer grows to (the third field of tcp_wmem). */
+static size_t tcp_wmem_max(void) {
+  unsigned long lo, def, max = 0;
+  FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+  if (f) {
+    if (fscanf(f, "%lu %lu %lu", &lo, &def, &max) != 3)
+      max = 0;
+    fclose(f);
+  }
+  return max >= ((size_t)4 << 20) ? max : (size_t)4 << 20;
+}
+
 static void test_closed_early(void **state) {
   (void)state;
   struct fcgi_response r;
@@ -263,9 +292,11 @@ static void test_closed_early(void **state) {
   run("close_early", 1, NULL, NULL, &r);
   expect(&r, FCGI_ECLOSED, "closed before END_REQUEST");
   fcgi_response_clear(&r);
-  /* closed without reading a 4 MB body: the send fails, in the send phase */
+  /* closed without reading the body: the send fails, in the send phase.
+   * The body is twice what our socket buffer can hold (the server's is
+   * small), so however late the server closes, the send is still on. */
   fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
-  size_t blen = (size_t)4 << 20;
+  size_t blen = 2 * tcp_wmem_max();
   char *body = calloc(1, blen);
   assert_int_equal(fcgi_request_set_stdin(rq, body, blen), FCGI_OK);
   free(body);
@@ -278,20 +309,32 @@ static void test_closed_early(void **state) {
   fcgi_request_free(rq);
 }
 
+/* A request to a server that never finishes its answer ends with
+ * FCGI_ETIMEDOUT in the response phase: not before its deadline, and not
+ * long after. The deadline leaves the connect and the send (unix: at
+ * once; loopback TCP: one poll round) ample time on a loaded machine. */
 static void check_deadline(const char *scenario, int tcp) {
+  struct hostile_fcgi h;
+  assert_int_equal(hostile_fcgi_start(&h, scenario, tcp), 0);
+  fcgi_endpoint *ep;
+  assert_int_equal(fcgi_endpoint_parse(h.spec, &ep, NULL, 0), FCGI_OK);
+  fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
   struct fcgi_response r;
   struct fcgi_call_opts o = {0};
-  int64_t t0 = fcgi_now_ms();
-  o.deadline_ms = t0 + 400;
-  run(scenario, tcp, &o, NULL, &r);
+  fcgi_response_init(&r);
+  o.deadline_ms = fcgi_now_ms() + 1000;
+  fcgi_do(ep, rq, &o, &r);
   int64_t late = fcgi_now_ms() - o.deadline_ms;
   print_message("%s: ended %lld ms after the deadline\n", scenario,
                 (long long)late);
   expect(&r, FCGI_ETIMEDOUT, "waiting for the response");
   assert_int_equal(r.phase, FCGI_PHASE_RECV);
   assert_true(late >= 0);
-  assert_true(late < fcgit_tolerance_ms(TOL_MS));
+  assert_true(late < LATE_MS);
   fcgi_response_clear(&r);
+  fcgi_request_free(rq);
+  fcgi_endpoint_free(ep);
+  hostile_fcgi_stop(&h);
 }
 
 static void test_hang_ends_at_deadline(void **state) {
@@ -322,7 +365,7 @@ static void test_default_deadline(void **state) {
   int t = fcgi_multi_timeout_ms(m);
   print_message("default deadline: timer %d ms\n", t);
   assert_true(t <= FCGI_DEFAULT_TIMEOUT_MS);
-  assert_true(t > FCGI_DEFAULT_TIMEOUT_MS - fcgit_tolerance_ms(2000));
+  assert_true(t > FCGI_DEFAULT_TIMEOUT_MS / 2); /* the default, not 0 */
   fcgi_multi_free(m);
   expect(&r, FCGI_ECANCELED, "engine freed");
   fcgi_response_clear(&r);
@@ -338,7 +381,8 @@ static void test_default_deadline(void **state) {
   fcgi_response_init(&r);
   int64_t t0 = fcgi_now_ms();
   assert_int_equal(fcgi_do(ep, rq, &past, &r), FCGI_ETIMEDOUT);
-  assert_true(fcgi_now_ms() - t0 < fcgit_tolerance_ms(1000));
+  /* at once, not after the default */
+  assert_true(fcgi_now_ms() - t0 < FCGI_DEFAULT_TIMEOUT_MS / 2);
   fcgi_response_clear(&r);
 
   fcgi_request_free(rq);
@@ -365,12 +409,14 @@ static void *cancel_later(void *arg) {
   return NULL;
 }
 
+/* The trigger wakes a request that would otherwise wait a minute for its
+ * deadline: it ends within LATE_MS of the trigger. */
 static void test_cancel_wakes_at_once(void **state) {
   (void)state;
   struct canceller k = {fcgi_cancel_new(), 0};
   struct fcgi_call_opts o = {0};
   o.cancel = k.c;
-  o.deadline_ms = fcgi_now_ms() + 10000;
+  o.deadline_ms = fcgi_now_ms() + 60000;
   pthread_t t;
   struct hostile_fcgi h;
   assert_int_equal(hostile_fcgi_start(&h, "hang", 0), 0);
@@ -386,7 +432,7 @@ static void test_cancel_wakes_at_once(void **state) {
   print_message("cancel: woke %lld ms after the trigger\n", (long long)woke);
   expect(&r, FCGI_ECANCELED, "cancelled");
   assert_int_equal(r.phase, FCGI_PHASE_RECV);
-  assert_true(woke <= fcgit_tolerance_ms(15));
+  assert_true(woke >= 0 && woke < LATE_MS);
   /* a handle left triggered stops the next request at once */
   fcgi_do(ep, rq, &o, &r);
   expect(&r, FCGI_ECANCELED, NULL);
@@ -404,14 +450,14 @@ static void on_sigusr1(int sig) {
 
 struct interrupter {
   pthread_t target;
-  volatile int stop;
+  atomic_int stop;
   int sent;
 };
 
 static void *interrupt_loop(void *arg) {
   struct interrupter *it = arg;
-  while (!it->stop) {
-    struct timespec ts = {0, 20 * 1000000L};
+  while (!atomic_load(&it->stop)) {
+    struct timespec ts = {0, 10 * 1000000L};
     nanosleep(&ts, NULL);
     pthread_kill(it->target, SIGUSR1);
     it->sent++;
@@ -420,9 +466,15 @@ static void *interrupt_loop(void *arg) {
 }
 
 /* Signals interrupt poll() (no SA_RESTART): the wait is recomputed and the
- * request still ends at its deadline, neither early nor late. */
+ * request still ends at its deadline, neither early nor late. The server
+ * is started and stopped outside the storm (fork, waitpid). */
 static void test_eintr_keeps_deadline(void **state) {
   (void)state;
+  struct hostile_fcgi h;
+  assert_int_equal(hostile_fcgi_start(&h, "hang", 0), 0);
+  fcgi_endpoint *ep;
+  assert_int_equal(fcgi_endpoint_parse(h.spec, &ep, NULL, 0), FCGI_OK);
+  fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
   struct sigaction sa = {0}, old;
   sa.sa_handler = on_sigusr1;
   sigaction(SIGUSR1, &sa, &old);
@@ -431,17 +483,21 @@ static void test_eintr_keeps_deadline(void **state) {
   pthread_create(&t, NULL, interrupt_loop, &it);
   struct fcgi_response r;
   struct fcgi_call_opts o = {0};
-  o.deadline_ms = fcgi_now_ms() + 400;
-  run("hang", 0, &o, NULL, &r);
+  fcgi_response_init(&r);
+  o.deadline_ms = fcgi_now_ms() + 1000;
+  fcgi_do(ep, rq, &o, &r);
   int64_t late = fcgi_now_ms() - o.deadline_ms;
-  it.stop = 1;
+  atomic_store(&it.stop, 1);
   pthread_join(t, NULL);
   sigaction(SIGUSR1, &old, NULL);
+  fcgi_request_free(rq);
+  fcgi_endpoint_free(ep);
+  hostile_fcgi_stop(&h);
   print_message("EINTR: %d signals, ended %lld ms after the deadline\n",
                 it.sent, (long long)late);
   expect(&r, FCGI_ETIMEDOUT, NULL);
-  assert_true(it.sent >= 5);
-  assert_true(late >= 0 && late < fcgit_tolerance_ms(TOL_MS));
+  assert_true(it.sent >= 5); /* of about 100 */
+  assert_true(late >= 0 && late < LATE_MS);
   fcgi_response_clear(&r);
 }
 
@@ -529,50 +585,64 @@ static void test_echo_big_request(void **state) {
   fcgi_request_free(rq);
 }
 
+/* One engine, six servers. Request 0 never ends (its server hangs and it
+ * has no deadline) and is added first: the others still end, each with its
+ * own outcome, so none waits behind another. Request 2 hangs too and ends
+ * at its deadline. Nothing here depends on which ends first. */
 static void test_multi_mixed(void **state) {
   (void)state;
-  static const char *const sc[] = {"ok", "hang", "echo", "bad_type", "ok"};
-  struct hostile_fcgi h[5];
-  fcgi_endpoint *ep[5];
-  struct fcgi_response r[5];
+  static const char *const sc[] = {"hang", "ok",       "hang",
+                                   "echo", "bad_type", "ok"};
+  enum { N = sizeof sc / sizeof sc[0] };
+  struct hostile_fcgi h[N];
+  fcgi_endpoint *ep[N];
+  struct fcgi_response r[N];
+  int64_t ended[N] = {0};
   fcgi_multi *m = fcgi_multi_new();
   fcgi_request *rq = fcgi_request_new(FCGI_ROLE_RESPONDER);
   fcgi_request_set_stdin(rq, "abc", 3);
-  int64_t t0 = fcgi_now_ms();
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < N; i++) {
     assert_int_equal(hostile_fcgi_start(&h[i], sc[i], i % 2), 0);
     assert_int_equal(fcgi_endpoint_parse(h[i].spec, &ep[i], NULL, 0), FCGI_OK);
+  }
+  int64_t t0 = fcgi_now_ms();
+  for (int i = 0; i < N; i++) {
     struct fcgi_call_opts o = {0};
-    o.deadline_ms = t0 + (i == 1 ? 300 : 5000);
+    o.deadline_ms = i == 0   ? FCGI_NO_DEADLINE
+                    : i == 2 ? t0 + 1000
+                             : t0 + RUN_DEADLINE_MS;
     fcgi_response_init(&r[i]);
     assert_int_equal(fcgi_multi_add(m, ep[i], rq, &o, &r[i], &r[i]), FCGI_OK);
   }
-  assert_int_equal(fcgi_multi_pending(m), 5);
-  int order[5], n = 0;
-  while (n < 5) {
+  assert_int_equal(fcgi_multi_pending(m), N);
+  int n = 0;
+  while (n < N - 1) {
     fcgi_multi_poll(m, -1);
     struct fcgi_response *done;
     void *user;
     while (fcgi_multi_next_done(m, &done, &user)) {
       assert_ptr_equal(done, user);
-      order[n++] = (int)(done - r);
+      assert_true(done != &r[0]); /* it has nothing that could end it */
+      ended[done - r] = fcgi_now_ms();
+      n++;
     }
   }
-  assert_int_equal(fcgi_multi_pending(m), 0);
-  assert_int_equal(order[4], 1); /* the hung one ends last, at its deadline */
-  expect(&r[0], FCGI_OK, NULL);
-  expect(&r[1], FCGI_ETIMEDOUT, NULL);
-  expect(&r[2], FCGI_OK, NULL);
-  assert_int_equal(r[2].body_len, 3);
-  expect(&r[3], FCGI_EPROTO, NULL);
-  expect(&r[4], FCGI_OK, NULL);
+  assert_int_equal(fcgi_multi_pending(m), 1);
+  expect(&r[1], FCGI_OK, NULL);
+  expect(&r[2], FCGI_ETIMEDOUT, NULL);
+  int64_t late = ended[2] - (t0 + 1000);
+  print_message("multi: the hung one ended %lld ms after its deadline\n",
+                (long long)late);
+  assert_true(late >= 0 && late < LATE_MS);
+  expect(&r[3], FCGI_OK, NULL);
+  assert_int_equal(r[3].body_len, 3);
+  expect(&r[4], FCGI_EPROTO, NULL);
+  expect(&r[5], FCGI_OK, NULL);
   /* a request still running when the engine is freed */
-  struct fcgi_call_opts o = {0};
-  assert_int_equal(fcgi_multi_add(m, ep[1], rq, &o, &r[1], NULL), FCGI_OK);
   fcgi_multi_poll(m, 10);
   fcgi_multi_free(m);
-  assert_int_equal(r[1].err, FCGI_ECANCELED);
-  for (int i = 0; i < 5; i++) {
+  expect(&r[0], FCGI_ECANCELED, "engine freed");
+  for (int i = 0; i < N; i++) {
     fcgi_response_clear(&r[i]);
     fcgi_endpoint_free(ep[i]);
     hostile_fcgi_stop(&h[i]);
@@ -650,9 +720,10 @@ static void test_unix_backlog_full(void **state) {
   assert_true(n < 16);
   struct fcgi_response r;
   int64_t t0 = fcgi_now_ms();
-  do_spec(path, &r, t0 + 5000);
+  do_spec(path, &r, t0 + 60000);
   expect(&r, FCGI_EBACKLOG, "listen backlog full");
-  assert_true(fcgi_now_ms() - t0 < fcgit_tolerance_ms(100)); /* at once */
+  /* at once: no waiting for room until the deadline, a minute away */
+  assert_true(fcgi_now_ms() - t0 < LATE_MS);
   fcgi_response_clear(&r);
   for (int i = 0; i < n; i++)
     close(fds[i]);
@@ -662,7 +733,9 @@ static void test_unix_backlog_full(void **state) {
 }
 
 /* A TCP listener whose accept queue is full: Linux then drops SYNs, so a
- * new connect stays pending. */
+ * new connect stays pending. On loopback the handshake of a connect that
+ * is let in completes within connect() itself, so a second of no answer
+ * means dropped, even on a loaded machine. */
 struct full_tcp {
   int lfd, port, n;
   int fds[64];
@@ -675,7 +748,7 @@ static int connect_hangs(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int rc = connect(fd, (struct sockaddr *)&sin, sizeof sin);
   struct pollfd p = {fd, POLLOUT, 0};
-  int hangs = rc < 0 && errno == EINPROGRESS && poll(&p, 1, 150) == 0;
+  int hangs = rc < 0 && errno == EINPROGRESS && poll(&p, 1, 1000) == 0;
   close(fd);
   return hangs;
 }
@@ -716,9 +789,10 @@ static void test_tcp_connect_phase_timeout(void **state) {
   int64_t deadline = fcgi_now_ms() + 300;
   do_spec(spec, &r, deadline);
   int64_t late = fcgi_now_ms() - deadline;
+  print_message("connect: ended %lld ms after the deadline\n", (long long)late);
   expect(&r, FCGI_ETIMEDOUT, frag);
   assert_int_equal(r.phase, FCGI_PHASE_CONNECT);
-  assert_true(late >= 0 && late < fcgit_tolerance_ms(TOL_MS));
+  assert_true(late >= 0 && late < LATE_MS);
   assert_int_equal(r.t_connect_ms, -1);
   fcgi_response_clear(&r);
   full_tcp_close(&f);
@@ -761,19 +835,24 @@ static void test_next_address(void **state) {
   expect(&r, FCGI_OK, NULL);
   assert_memory_equal(r.body, "hello", 5);
   fcgi_endpoint_free(ep);
-  /* first address hangs: it gets half of the time, then the second one */
+  /* first address hangs: it gets half of the time left when the request
+   * starts, then the second one has the other half to answer. A start
+   * delayed by load only moves the switch later, never earlier. */
   struct full_tcp f;
   full_tcp_open(&f);
   ep = two_addrs(f.port, h.port);
   int64_t t0 = fcgi_now_ms();
-  o.deadline_ms = t0 + 1000;
+  o.deadline_ms = t0 + 3000;
   fcgi_do(ep, rq, &o, &r);
   int64_t took = fcgi_now_ms() - t0;
   print_message("next address: first one hung, answered after %lld ms\n",
                 (long long)took);
   expect(&r, FCGI_OK, NULL);
-  assert_true(took >= 450 && took < 1000);
-  assert_true(r.t_connect_ms >= 450);
+  assert_true(took >= 1500);
+  /* t_connect_ms counts from the start s (t0 <= s <= t0 + delay): the
+   * second connect began at or after s + (deadline - s) / 2 */
+  int64_t delay = took - r.t_end_ms;
+  assert_true(r.t_connect_ms >= (o.deadline_ms - t0 - delay) / 2);
   fcgi_response_clear(&r);
   fcgi_endpoint_free(ep);
   full_tcp_close(&f);
@@ -793,12 +872,13 @@ static void test_eacces_names_owner_and_mode(void **state) {
   chmod(h.path, 0600);
   int pfd[2];
   assert_int_equal(pipe(pfd), 0);
-  pid_t pid = fork();
+  pid_t parent = getpid(), pid = fork();
   if (pid == 0) {
     close(pfd[0]);
     struct fcgi_response r;
     if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
       _exit(3);
+    hostile_fcgi_child_guard(parent, pfd[1]); /* after setuid: it resets */
     fcgi_endpoint *ep;
     if (fcgi_endpoint_parse(h.spec, &ep, NULL, 0) != FCGI_OK)
       _exit(4);
@@ -822,8 +902,9 @@ static void test_eacces_names_owner_and_mode(void **state) {
   while ((k = read(pfd[0], buf + got, sizeof buf - 1 - got)) > 0)
     got += (size_t)k;
   close(pfd[0]);
-  int status;
-  waitpid(pid, &status, 0);
+  int status = -1;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
   hostile_fcgi_stop(&h);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     fail_msg("child status 0x%x: %s", (unsigned)status, buf);
@@ -834,29 +915,47 @@ static void test_eacces_names_owner_and_mode(void **state) {
   assert_non_null(strstr(buf, "listen.owner"));
 }
 
+static int watchdog_on(void **state) {
+  (void)state;
+  alarm(WATCHDOG_S); /* SIGALRM ends the run; the children die with it */
+  return 0;
+}
+
+/* Runs after a failed test too: its servers must not outlive it. */
+static int stop_leftovers(void **state) {
+  (void)state;
+  alarm(0);
+  size_t n = hostile_fcgi_stop_all();
+  if (n)
+    print_message("stopped %zu server(s) the test left running\n", n);
+  return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, watchdog_on, stop_leftovers)
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_flood_is_capped),
-      cmocka_unit_test(test_ok_unix_and_tcp),
-      cmocka_unit_test(test_tolerated_oddities),
-      cmocka_unit_test(test_replay_captures),
-      cmocka_unit_test(test_malformed_is_eproto),
-      cmocka_unit_test(test_protocol_status),
-      cmocka_unit_test(test_closed_early),
-      cmocka_unit_test(test_hang_ends_at_deadline),
-      cmocka_unit_test(test_default_deadline),
-      cmocka_unit_test(test_trickle_ends_at_deadline),
-      cmocka_unit_test(test_cancel_wakes_at_once),
-      cmocka_unit_test(test_eintr_keeps_deadline),
-      cmocka_unit_test(test_caps),
-      cmocka_unit_test(test_on_body_streams),
-      cmocka_unit_test(test_echo_big_request),
-      cmocka_unit_test(test_multi_mixed),
-      cmocka_unit_test(test_enoent_and_refused),
-      cmocka_unit_test(test_unix_backlog_full),
-      cmocka_unit_test(test_tcp_connect_phase_timeout),
-      cmocka_unit_test(test_next_address),
-      cmocka_unit_test(test_eacces_names_owner_and_mode),
+      T(test_flood_is_capped),
+      T(test_ok_unix_and_tcp),
+      T(test_tolerated_oddities),
+      T(test_replay_captures),
+      T(test_malformed_is_eproto),
+      T(test_protocol_status),
+      T(test_closed_early),
+      T(test_hang_ends_at_deadline),
+      T(test_default_deadline),
+      T(test_trickle_ends_at_deadline),
+      T(test_cancel_wakes_at_once),
+      T(test_eintr_keeps_deadline),
+      T(test_caps),
+      T(test_on_body_streams),
+      T(test_echo_big_request),
+      T(test_multi_mixed),
+      T(test_enoent_and_refused),
+      T(test_unix_backlog_full),
+      T(test_tcp_connect_phase_timeout),
+      T(test_next_address),
+      T(test_eacces_names_owner_and_mode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

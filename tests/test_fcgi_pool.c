@@ -104,9 +104,11 @@ static void rig_start(struct rig *g, enum script s, size_t body) {
   snprintf(g->spec, sizeof g->spec, "unix:%s", g->path);
   int lfd = hostile_fcgi_listen_unix(g->path, 16);
   assert_true(lfd >= 0);
+  pid_t parent = getpid();
   g->pid = fork();
   assert_true(g->pid >= 0);
   if (g->pid == 0) {
+    hostile_fcgi_child_guard(parent, lfd); /* never outlives the test */
     serve(lfd, s);
     _exit(0);
   }
@@ -228,12 +230,43 @@ static void test_probe_no_answer(void **state) {
       fcgi_client_probe(cl, ep, FCGI_NO_DEADLINE, &caps, err, sizeof err),
       FCGI_ETIMEDOUT);
   int64_t took = fcgi_now_ms() - t0;
-  assert_true(took >= 100 && took < 100 + fcgit_tolerance_ms(100));
+  /* at its deadline: not before, and not long after (a loaded machine
+   * only delays the wake-up) */
+  assert_true(took >= 100 && took < 100 + fcgit_tolerance_ms(5000));
   assert_int_equal(caps.state, FCGI_CAPS_NO_ANSWER);
   assert_non_null(strstr(err, "no answer to FCGI_GET_VALUES"));
   fcgi_client_caps(cl, ep, &caps);
   assert_int_equal(caps.state, FCGI_CAPS_NO_ANSWER);
   fcgi_client_free(cl);
+  fcgi_endpoint_free(ep);
+  hostile_fcgi_stop(&h);
+}
+
+/* A deadline already past ends the probe at once, as it ends a request:
+ * a negative one too (it is not "none"), not after the probe timeout. */
+static void test_probe_past_deadline(void **state) {
+  (void)state;
+  struct hostile_fcgi h;
+  assert_int_equal(hostile_fcgi_start(&h, "hang", 0), 0);
+  fcgi_endpoint *ep;
+  assert_int_equal(fcgi_endpoint_parse(h.spec, &ep, NULL, 0), FCGI_OK);
+  struct fcgi_client_opts co = {0};
+  co.probe_timeout_ms = 60000;
+  static const int64_t past[] = {-1, 1};
+  for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
+    fcgi_client *cl = fcgi_client_new(&co);
+    struct fcgi_caps caps;
+    char err[256];
+    int64_t t0 = fcgi_now_ms();
+    assert_int_equal(fcgi_client_probe(cl, ep, past[i], &caps, err, sizeof err),
+                     FCGI_ETIMEDOUT);
+    int64_t took = fcgi_now_ms() - t0;
+    print_message("probe, deadline %lld: ended after %lld ms\n",
+                  (long long)past[i], (long long)took);
+    assert_true(took < fcgit_tolerance_ms(5000)); /* not the 60 s timeout */
+    assert_non_null(strstr(err, "no answer to FCGI_GET_VALUES"));
+    fcgi_client_free(cl);
+  }
   fcgi_endpoint_free(ep);
   hostile_fcgi_stop(&h);
 }
@@ -286,6 +319,7 @@ int main(void) {
       cmocka_unit_test(test_no_retry_once_sent_whole),
       cmocka_unit_test(test_no_retry_after_a_response_byte),
       cmocka_unit_test(test_probe_no_answer),
+      cmocka_unit_test(test_probe_past_deadline),
       cmocka_unit_test(test_defaults_keep_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

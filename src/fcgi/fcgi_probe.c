@@ -100,7 +100,9 @@ fcgi_err fcgi_client_probe(fcgi_client *cl, const fcgi_endpoint *ep,
       snprintf(msg, sizeof msg, "%s: out of memory for the probe",
                fcgi_endpoint_str(ep));
   } else {
-    if (deadline_ms > 0 && deadline_ms < l->probe_deadline)
+    /* 0: the probe timeout alone; any other deadline, a past one (even
+     * negative) included, ends it sooner when it comes first */
+    if (deadline_ms != 0 && deadline_ms < l->probe_deadline)
       l->probe_deadline = deadline_ms;
     struct pollfd p;
     while ((l = fcgi_probe_find(m, ep)) != NULL) {

@@ -8,12 +8,14 @@
 #include "fcgi_testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -371,6 +373,57 @@ int hostile_fcgi_listen_tcp(int *port) {
   return fd;
 }
 
+/* The servers started and not stopped yet, so that a test that failed
+ * half-way (cmocka leaves the test function at the failed assertion) can
+ * still have its children stopped by hostile_fcgi_stop_all(). */
+#define MAX_LIVE 64
+static struct hostile_fcgi live[MAX_LIVE];
+
+static void live_add(const struct hostile_fcgi *h) {
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    if (live[i].pid == 0) {
+      live[i] = *h;
+      return;
+    }
+}
+
+static void live_del(pid_t pid) {
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    if (live[i].pid == pid)
+      live[i].pid = 0;
+}
+
+static size_t live_count(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    n += live[i].pid != 0;
+  return n;
+}
+
+void hostile_fcgi_child_guard(pid_t parent, int keep_fd) {
+  /* die with the parent; it may have died before the prctl */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    _exit(1);
+  /* and on its own after a while, whatever the parent does */
+  sigset_t all;
+  sigfillset(&all);
+  signal(SIGALRM, SIG_DFL);
+  sigprocmask(SIG_UNBLOCK, &all, NULL);
+  alarm(HOSTILE_FCGI_MAX_LIFE_S);
+  /* hold none of the parent's descriptors: not the runner's output pipes
+   * (a runner waits for them to close) and not the client sockets of other
+   * tests (a peer waiting for their EOF would wait forever) */
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3 && null >= 0; fd++)
+    if (fd != keep_fd)
+      dup2(null, fd);
+  if (null > 2)
+    close(null);
+  if (keep_fd > 3)
+    close_range(3, (unsigned)keep_fd - 1, 0);
+  close_range(keep_fd > 2 ? (unsigned)keep_fd + 1 : 3, ~0U, 0);
+}
+
 int hostile_fcgi_start(struct hostile_fcgi *h, const char *scenario, int tcp) {
   memset(h, 0, sizeof *h);
   int fd;
@@ -378,8 +431,19 @@ int hostile_fcgi_start(struct hostile_fcgi *h, const char *scenario, int tcp) {
     errno = EINVAL;
     return -1;
   }
+  if (live_count() == MAX_LIVE) {
+    errno = EMFILE;
+    return -1;
+  }
   if (tcp) {
     fd = hostile_fcgi_listen_tcp(&h->port);
+    if (fd >= 0 && strcmp(scenario, "slam") == 0) {
+      /* the request it never reads must not fit in its receive buffer
+       * (which the connection takes over from the listener): a slow
+       * accept on a loaded machine must not let the client's send end */
+      int small = 4096;
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
     snprintf(h->spec, sizeof h->spec, "127.0.0.1:%d", h->port);
   } else {
     snprintf(h->dir, sizeof h->dir, "/tmp/hostile_fcgi.XXXXXX");
@@ -389,25 +453,53 @@ int hostile_fcgi_start(struct hostile_fcgi *h, const char *scenario, int tcp) {
     fd = hostile_fcgi_listen_unix(h->path, 16);
     snprintf(h->spec, sizeof h->spec, "unix:%s", h->path);
   }
-  if (fd < 0)
+  if (fd < 0) {
+    int e = errno;
+    hostile_fcgi_stop(h);
+    errno = e;
     return -1;
+  }
+  pid_t parent = getpid();
   h->pid = fork();
   if (h->pid == 0) {
+    hostile_fcgi_child_guard(parent, fd);
     hostile_fcgi_serve(fd, scenario);
     _exit(1);
   }
+  int e = errno;
   close(fd);
-  return h->pid < 0 ? -1 : 0;
+  if (h->pid < 0) {
+    h->pid = 0;
+    hostile_fcgi_stop(h);
+    errno = e;
+    return -1;
+  }
+  live_add(h);
+  return 0;
 }
 
 void hostile_fcgi_stop(struct hostile_fcgi *h) {
   if (h->pid > 0) {
     kill(h->pid, SIGKILL);
-    waitpid(h->pid, NULL, 0);
+    while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+      ; /* a signal must not leave a zombie behind */
+    live_del(h->pid);
     h->pid = 0;
   }
   if (h->path[0])
     unlink(h->path);
   if (h->dir[0])
     rmdir(h->dir);
+  h->path[0] = h->dir[0] = '\0';
+}
+
+size_t hostile_fcgi_stop_all(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    if (live[i].pid != 0) {
+      struct hostile_fcgi h = live[i];
+      hostile_fcgi_stop(&h);
+      n++;
+    }
+  return n;
 }

@@ -499,7 +499,8 @@ void fcgi_client_caps(fcgi_client *cl, const fcgi_endpoint *ep,
 /* Probe now (blocking, on a connection of its own that is then closed):
  * send FCGI_GET_VALUES and wait for the answer until the client's probe
  * timeout or deadline_ms, whichever is first (0 or FCGI_NO_DEADLINE: the
- * probe timeout alone); the result is cached. out may be NULL. Returns
+ * probe timeout alone; a deadline already past, negative too, ends it at
+ * once with FCGI_ETIMEDOUT); the result is cached. out may be NULL. Returns
  * FCGI_OK when an answer came, FCGI_ETIMEDOUT when none did (cached as
  * NO_ANSWER), or the connect error. errbuf (may be NULL) gets the detail. */
 fcgi_err fcgi_client_probe(fcgi_client *cl, const fcgi_endpoint *ep,
