@@ -44,7 +44,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$repo/tests/harness/fpm.sh"
 . "$repo/tests/harness/sinks.sh"
-. "$repo/bench/cpu_sample.sh"
+. "$repo/bench/bench_lib.sh"
 
 SECONDS_WIN=${1:-${BENCH_SECONDS:-60}}
 POOLS=${BENCH_POOLS:-4}
@@ -109,40 +109,10 @@ nginx_ok() { curl -s --max-time 2 "http://127.0.0.1:$port/status?json" | grep -q
 sinks_wait_ready NGINX "$dir/nginx/error.log" 10 nginx_ok || die "nginx does not serve /status?json"
 
 # ------------------------------------------------------------- collectds
-base_conf() {
-  cat <<CONF
-Hostname "testhost"
-FQDNLookup false
-BaseDir "$1"
-PluginDir "/usr/lib/collectd"
-TypesDB "$SINKS_TYPESDB"
-Interval 1
-LoadPlugin logfile
-<Plugin logfile>
-  LogLevel info
-  File "$1/collectd.log"
-  Timestamp true
-  PrintSeverity true
-</Plugin>
-LoadPlugin unixsock
-<Plugin unixsock>
-  SocketFile "$1/collectd.sock"
-  SocketGroup "$(id -gn)"
-  DeleteSocket true
-</Plugin>
-# values go into the cache (GETVAL checks them) and stop there: no writer.
-# Without this chain collectd's built-in write target logs "Available write
-# targets:: [none]" for every value, which would dominate the figures.
-PostCacheChain "bench"
-<Chain "bench">
-  Target "stop"
-</Chain>
-CONF
-}
 
 variant_conf() { # VARIANT DIR
   local v=$1 d=$2 i
-  base_conf "$d"
+  bench_collectd_base "$d" 1
   case $v in
   baseline) ;;
   floor)

@@ -38,7 +38,7 @@ repo=$(cd "$here/.." && pwd)
 . "$repo/tests/harness/fpm.sh"
 . "$repo/tests/harness/fpm_scale.sh"
 . "$repo/tests/harness/sinks.sh"
-. "$repo/bench/cpu_sample.sh"
+. "$repo/bench/bench_lib.sh"
 
 SECONDS_WIN=${1:-${BENCH_SECONDS:-60}}
 WARMUP=${BENCH_WARMUP:-10}
@@ -78,32 +78,8 @@ done
 
 # ------------------------------------------------------------- collectds
 conf() { # DIR SIZE (0: baseline)
-  cat <<CONF
-Hostname "testhost"
-FQDNLookup false
-BaseDir "$1"
-PluginDir "/usr/lib/collectd"
-TypesDB "$SINKS_TYPESDB"
-Interval $INTERVAL
-ReadThreads 16
-LoadPlugin logfile
-<Plugin logfile>
-  LogLevel info
-  File "$1/collectd.log"
-  Timestamp true
-  PrintSeverity true
-</Plugin>
-LoadPlugin unixsock
-<Plugin unixsock>
-  SocketFile "$1/collectd.sock"
-  SocketGroup "$(id -gn)"
-  DeleteSocket true
-</Plugin>
-PostCacheChain "bench"
-<Chain "bench">
-  Target "stop"
-</Chain>
-CONF
+  bench_collectd_base "$1" "$INTERVAL"
+  echo "ReadThreads 16"
   [ "$2" = 0 ] && return
   collectd_conf_phpfpm "$plugdir"
   cat <<CONF
