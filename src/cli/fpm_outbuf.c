@@ -278,6 +278,46 @@ void fpm_out_graphite_part(struct fpm_buf *b, const char *s) {
   walk(b, s, strlen(s), graphite_byte);
 }
 
+void fpm_out_putval_id(struct fpm_buf *b, const char *host, const char *plugin,
+                       const char *instance, const char *type,
+                       const char *type_instance, double interval_s) {
+  fpm_buf_puts(b, "PUTVAL \"");
+  fpm_out_cd_part(b, host, 63);
+  fpm_buf_printf(b, "/%s-", plugin);
+  fpm_out_cd_part(b, instance, 63);
+  fpm_buf_printf(b, "/%s", type);
+  if (type_instance != NULL && type_instance[0] != '\0') {
+    fpm_buf_putc(b, '-');
+    fpm_out_cd_part(b, type_instance, 63);
+  }
+  fpm_buf_putc(b, '"');
+  if (interval_s > 0)
+    fpm_buf_printf(b, " interval=%g", interval_s);
+  fpm_buf_puts(b, " N:");
+}
+
+void fpm_out_graphite_id(struct fpm_buf *b, const char *prefix,
+                         const char *host, const char *plugin,
+                         const char *instance, const char *type,
+                         const char *type_instance) {
+  for (const char *p = prefix; p != NULL && *p != '\0'; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c <= 0x20 || c >= 0x7f || strchr("\"\\:!,/()", c) != NULL)
+      c = '_';
+    fpm_buf_putc(b, (char)c);
+  }
+  fpm_out_graphite_part(b, host);
+  fpm_buf_printf(b, ".%s-", plugin);
+  fpm_out_graphite_part(b, instance != NULL && instance[0] ? instance : "_");
+  fpm_buf_putc(b, '.');
+  fpm_out_graphite_part(b, type);
+  if (type_instance != NULL && type_instance[0] != '\0') {
+    fpm_buf_putc(b, '-');
+    fpm_out_graphite_part(b, type_instance);
+  }
+  fpm_buf_putc(b, ' ');
+}
+
 static void influx_tag_byte(struct fpm_buf *b, unsigned char c) {
   switch (c) {
   case ',':

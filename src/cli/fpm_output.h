@@ -131,6 +131,21 @@ void fpm_out_cd_part(struct fpm_buf *b, const char *s, size_t max);
  * forbidden set  \t"\\:!,/()  and invalid UTF-8 become '_'. */
 void fpm_out_graphite_part(struct fpm_buf *b, const char *s);
 
+/* One value's identifier, the same in every collectd-style line: PUTVAL's
+ * `PUTVAL "host/plugin-instance/type[-type_instance]"[ interval=I] N:`
+ * (interval_s 0: none), and Graphite's
+ * `[prefix]host.plugin-instance.type[-type_instance] ` as write_graphite
+ * builds it (the prefix verbatim except the characters write_graphite
+ * replaces; dots kept). type_instance "" or NULL: none. Parts are escaped
+ * as above; an empty instance is "_". */
+void fpm_out_putval_id(struct fpm_buf *b, const char *host, const char *plugin,
+                       const char *instance, const char *type,
+                       const char *type_instance, double interval_s);
+void fpm_out_graphite_id(struct fpm_buf *b, const char *prefix,
+                         const char *host, const char *plugin,
+                         const char *instance, const char *type,
+                         const char *type_instance);
+
 /* InfluxDB line protocol: a tag value (',', '=', ' ' escaped with a
  * backslash; newline, CR, tab as \n \r \t; trailing backslashes left out,
  * since InfluxDB 1.x would read them as escaping the separator after the

@@ -63,19 +63,8 @@ int fpm_output_putval(const struct fpm_output_opts *o,
   if (n == (size_t)-1)
     return -1;
   for (size_t i = 0; i < n; i++) {
-    fpm_buf_puts(out, "PUTVAL \"");
-    fpm_out_cd_part(out, host_of(o), 63);
-    fpm_buf_puts(out, "/phpfpm-");
-    fpm_out_cd_part(out, pool_of(it), 63);
-    fpm_buf_printf(out, "/%s", s[i].def->cd_type);
-    if (s[i].type_instance[0] != '\0') {
-      fpm_buf_putc(out, '-');
-      fpm_out_cd_part(out, s[i].type_instance, 63);
-    }
-    fpm_buf_putc(out, '"');
-    if (o->interval_s > 0)
-      fpm_buf_printf(out, " interval=%g", o->interval_s);
-    fpm_buf_puts(out, " N:");
+    fpm_out_putval_id(out, host_of(o), "phpfpm", pool_of(it), s[i].def->cd_type,
+                      s[i].type_instance, o->interval_s);
     if (s[i].def->kind == FPM_KIND_COUNTER)
       put_counter(out, s[i].value);
     else if (isfinite(s[i].value))
@@ -91,17 +80,6 @@ int fpm_output_putval(const struct fpm_output_opts *o,
 
 /* ----------------------------------------------------------- graphite */
 
-/* The prefix is glued on verbatim, as write_graphite does, except for the
- * characters its final pass replaces (dots are kept). */
-static void graphite_prefix(struct fpm_buf *b, const char *p) {
-  for (; p != NULL && *p != '\0'; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c <= 0x20 || c >= 0x7f || strchr("\"\\:!,/()", c) != NULL)
-      c = '_';
-    fpm_buf_putc(b, (char)c);
-  }
-}
-
 int fpm_output_graphite(const struct fpm_output_opts *o,
                         const struct fpm_output_item *it, struct fpm_buf *out) {
   if (it->m == NULL)
@@ -113,17 +91,8 @@ int fpm_output_graphite(const struct fpm_output_opts *o,
   for (size_t i = 0; i < n; i++) {
     if (!isfinite(s[i].value))
       continue; /* carbon drops NaN anyway */
-    graphite_prefix(out, o->graphite_prefix);
-    fpm_out_graphite_part(out, host_of(o));
-    fpm_buf_puts(out, ".phpfpm-");
-    fpm_out_graphite_part(out, pool_of(it)[0] ? pool_of(it) : "_");
-    fpm_buf_putc(out, '.');
-    fpm_out_graphite_part(out, s[i].def->cd_type);
-    if (s[i].type_instance[0] != '\0') {
-      fpm_buf_putc(out, '-');
-      fpm_out_graphite_part(out, s[i].type_instance);
-    }
-    fpm_buf_putc(out, ' ');
+    fpm_out_graphite_id(out, o->graphite_prefix, host_of(o), "phpfpm",
+                        pool_of(it), s[i].def->cd_type, s[i].type_instance);
     if (s[i].def->kind == FPM_KIND_COUNTER)
       put_counter(out, s[i].value);
     else

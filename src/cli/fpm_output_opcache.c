@@ -172,14 +172,8 @@ void fpm_output_opcache_putval(const struct fpm_output_opts *o,
     if (!fpm_opcache_value(oc, (enum fpm_opcache_metric)i, &v))
       continue;
     const struct fpm_opcache_def *d = fpm_opcache_def_get(i);
-    fpm_buf_puts(out, "PUTVAL \"");
-    fpm_out_cd_part(out, host_of(o), 63);
-    fpm_buf_puts(out, "/phpfpm_opcache-");
-    fpm_out_cd_part(out, instance_of(it), 63);
-    fpm_buf_printf(out, "/%s-%s\"", d->cd_type, d->cd_type_instance);
-    if (o->interval_s > 0)
-      fpm_buf_printf(out, " interval=%g", o->interval_s);
-    fpm_buf_puts(out, " N:");
+    fpm_out_putval_id(out, host_of(o), "phpfpm_opcache", instance_of(it),
+                      d->cd_type, d->cd_type_instance, o->interval_s);
     put_value(out, d, v);
     fpm_buf_putc(out, '\n');
   }
@@ -194,22 +188,8 @@ void fpm_output_opcache_graphite(const struct fpm_output_opts *o,
     if (!fpm_opcache_value(oc, (enum fpm_opcache_metric)i, &v))
       continue;
     const struct fpm_opcache_def *d = fpm_opcache_def_get(i);
-    if (o->graphite_prefix != NULL)
-      for (const char *p = o->graphite_prefix; *p != '\0'; p++) {
-        unsigned char c = (unsigned char)*p;
-        fpm_buf_putc(out,
-                     (c <= 0x20 || c >= 0x7f || strchr("\"\\:!,/()", c) != NULL)
-                         ? '_'
-                         : (char)c);
-      }
-    fpm_out_graphite_part(out, host_of(o));
-    fpm_buf_puts(out, ".phpfpm_opcache-");
-    fpm_out_graphite_part(out, instance_of(it));
-    fpm_buf_putc(out, '.');
-    fpm_out_graphite_part(out, d->cd_type);
-    fpm_buf_putc(out, '-');
-    fpm_out_graphite_part(out, d->cd_type_instance);
-    fpm_buf_putc(out, ' ');
+    fpm_out_graphite_id(out, o->graphite_prefix, host_of(o), "phpfpm_opcache",
+                        instance_of(it), d->cd_type, d->cd_type_instance);
     put_value(out, d, v);
     fpm_buf_printf(out, " %" PRId64 "\n", o->now_s);
   }
