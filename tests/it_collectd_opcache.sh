@@ -52,6 +52,20 @@ security.limit_extensions = .php7
 "
 oc_start "$dir/oc" "$extra" || { echo "FAIL: php-fpm with OPcache did not start"; exit 1; }
 
+# A <Pool> block read every second with Opcache on: NAME SOCKET MASTER.
+oc_pool() {
+  cat <<CONF
+  <Pool "$1">
+    Socket "$2"
+    Interval 1
+    Timeout 0.8
+    Opcache true
+    OpcacheScript "$OC_SCRIPT"
+    Master "$3"
+  </Pool>
+CONF
+}
+
 cd_dir=$dir/cd
 csv=$cd_dir/csv
 mkdir -p "$cd_dir"
@@ -60,38 +74,10 @@ mkdir -p "$cd_dir"
   collectd_conf_phpfpm "$plugdir"
   cat <<CONF
 <Plugin phpfpm>
-  <Pool "oca">
-    Socket "$OC_A_SOCK"
-    Interval 1
-    Timeout 0.8
-    Opcache true
-    OpcacheScript "$OC_SCRIPT"
-    Master "m1"
-  </Pool>
-  <Pool "ocb">
-    Socket "$OC_B_SOCK"
-    Interval 1
-    Timeout 0.8
-    Opcache true
-    OpcacheScript "$OC_SCRIPT"
-    Master "m1"
-  </Pool>
-  <Pool "off">
-    Socket "$dir/oc/run/off.sock"
-    Interval 1
-    Timeout 0.8
-    Opcache true
-    OpcacheScript "$OC_SCRIPT"
-    Master "offm"
-  </Pool>
-  <Pool "lim">
-    Socket "$dir/oc/run/lim.sock"
-    Interval 1
-    Timeout 0.8
-    Opcache true
-    OpcacheScript "$OC_SCRIPT"
-    Master "limm"
-  </Pool>
+$(oc_pool oca "$OC_A_SOCK" m1)
+$(oc_pool ocb "$OC_B_SOCK" m1)
+$(oc_pool off "$dir/oc/run/off.sock" offm)
+$(oc_pool lim "$dir/oc/run/lim.sock" limm)
 </Plugin>
 CONF
 } >"$cd_dir/collectd.conf"
@@ -260,22 +246,8 @@ mkdir -p "$cd3"
   collectd_conf_phpfpm "$plugdir"
   cat <<CONF
 <Plugin phpfpm>
-  <Pool "oca">
-    Socket "$OC_A_SOCK"
-    Interval 1
-    Timeout 0.8
-    Opcache true
-    OpcacheScript "$OC_SCRIPT"
-    Master "m1"
-  </Pool>
-  <Pool "other">
-    Socket "$dir/oc2/run/other.sock"
-    Interval 1
-    Timeout 0.8
-    Opcache true
-    OpcacheScript "$OC_SCRIPT"
-    Master "m1"
-  </Pool>
+$(oc_pool oca "$OC_A_SOCK" m1)
+$(oc_pool other "$dir/oc2/run/other.sock" m1)
 </Plugin>
 CONF
 } >"$cd3/collectd.conf"
